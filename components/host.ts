@@ -1,0 +1,79 @@
+// The Host: one shape for every machine, whatever made it. Everything after this layer is
+// cloud-agnostic and talks to hosts only through this record.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { Arch, NodeSpec, Role } from "./config";
+
+export type Connection = command.types.input.remote.ConnectionArgs;
+
+export interface Host {
+    name: string;
+    arch: Arch;
+    roles: Role[];
+    meshAddress: string;
+    spec: NodeSpec;
+    /** Address the internet reaches it on; undefined behind NAT. */
+    publicAddress: pulumi.Output<string | undefined>;
+    /** How Pulumi reaches it over SSH (through the hub for hosts behind NAT). */
+    connection: pulumi.Output<Connection>;
+    /** What must finish before anything runs on it (the VM itself, cloud-init). */
+    ready: pulumi.Resource[];
+}
+
+/** The part of a host's connection a jump through it needs. */
+export interface SshEndpoint {
+    host: pulumi.Input<string>;
+    user: string;
+    port: number;
+    privateKey: pulumi.Input<string>;
+}
+
+/**
+ * An SSH connection. Dials retry for a while (a VM still booting, or rebooting after cloud-init),
+ * and a host behind NAT is reached on its mesh address through the hub.
+ */
+export function sshConnection(target: SshEndpoint, jump?: SshEndpoint): pulumi.Output<Connection> {
+    return pulumi.output({
+        host: target.host,
+        user: target.user,
+        port: target.port,
+        privateKey: target.privateKey,
+        dialErrorLimit: 60,
+        perDialTimeout: 15,
+        proxy: jump && { host: jump.host, user: jump.user, port: jump.port, privateKey: jump.privateKey, dialErrorLimit: 60, perDialTimeout: 15 },
+    });
+}
+
+export interface ExistingHostArgs {
+    spec: NodeSpec;
+    privateKey: pulumi.Input<string>;
+    /** The WireGuard hub, for hosts behind NAT; without one (ZeroTier) they are reached on the mesh directly. */
+    jump?: SshEndpoint;
+}
+
+/** A machine that already exists (a VPS, a laptop at home): no cloud resources, just how to reach it. */
+export class ExistingHost extends pulumi.ComponentResource implements Host {
+    readonly name: string;
+    readonly arch: Arch;
+    readonly roles: Role[];
+    readonly meshAddress: string;
+    readonly spec: NodeSpec;
+    readonly publicAddress: pulumi.Output<string | undefined>;
+    readonly connection: pulumi.Output<Connection>;
+    readonly ready: pulumi.Resource[] = [];
+
+    constructor(name: string, args: ExistingHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        const existing = args.spec.existing;
+        if (!existing) throw new Error(`ExistingHost ${name}: node ${args.spec.name} is not an existing host`);
+        super("hybrid-k3s:host:ExistingHost", name, { node: args.spec.name, behindNat: existing.behindNat, address: existing.address }, opts);
+        this.spec = args.spec;
+        this.name = args.spec.name;
+        this.arch = args.spec.arch;
+        this.roles = args.spec.roles;
+        this.meshAddress = args.spec.meshAddress;
+        this.publicAddress = pulumi.output(existing.behindNat ? undefined : existing.address);
+        const target = { host: existing.behindNat ? args.spec.meshAddress : existing.address!, user: args.spec.sshUser, port: args.spec.sshPort, privateKey: args.privateKey };
+        this.connection = sshConnection(target, existing.behindNat ? args.jump : undefined);
+        this.registerOutputs({ publicAddress: this.publicAddress });
+    }
+}

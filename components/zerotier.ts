@@ -1,0 +1,69 @@
+// ZeroTierMesh (seed 002): every host joins one ZeroTier network; Central authorizes it and pins
+// its mesh address. No hub: ZeroTier traverses NAT itself.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { ClusterSpec, projectName } from "./config";
+import { Host } from "./host";
+import { asRoot, HostFiles, shellQuote } from "./hostfiles";
+import { renderBundle } from "./render/bundle";
+import { authorizeKey } from "./render/hostsetup";
+import { Mesh } from "./mesh";
+import {
+    centralAuthorizeScript, memberIdFromJoinOutput, renderZerotierDeviceMap, renderZerotierLocalConf, zerotierInterface,
+    zerotierJoinScript, zerotierWaitScript,
+} from "./render/zerotier";
+
+export interface ZeroTierMeshArgs {
+    spec: ClusterSpec;
+    hosts: Host[];
+    sshPublicKey: pulumi.Input<string>;
+}
+
+export class ZeroTierMesh extends pulumi.ComponentResource implements Mesh {
+    readonly kind = "zerotier" as const;
+    readonly interfaceName = zerotierInterface;
+    readonly unitName = "zerotier-one.service";
+    readonly operatorConfigs: pulumi.Output<Record<string, string>>;
+    readonly bootstrapScripts: pulumi.Output<Record<string, string>>;
+    private readonly steps = new Map<string, pulumi.Resource>();
+
+    constructor(name: string, args: ZeroTierMeshArgs, opts?: pulumi.ComponentResourceOptions) {
+        const { spec } = args;
+        const networkId = spec.mesh.zerotierNetworkId;
+        if (!networkId) throw new Error("ZeroTierMesh: zerotierNetworkId is not set");
+        super("hybrid-k3s:mesh:ZeroTierMesh", name, { networkId }, opts);
+        const apiToken = new pulumi.Config(projectName).requireSecret("zerotierApiToken");
+        for (const host of args.hosts) {
+            const joined = new HostFiles(`${host.name}-mesh`, {
+                host,
+                files: [
+                    { path: "/var/lib/zerotier-one/local.conf", mode: "0644", content: renderZerotierLocalConf() },
+                    { path: "/var/lib/zerotier-one/devicemap", mode: "0644", content: renderZerotierDeviceMap(networkId) },
+                ],
+                apply: zerotierJoinScript(networkId),
+            }, { parent: this });
+            const authorized = new command.local.Command(`${host.name}-mesh-authorize`, {
+                create: joined.command.stdout.apply((stdout) => centralAuthorizeScript(networkId, memberIdFromJoinOutput(stdout), host.meshAddress, host.name)),
+                stdin: pulumi.interpolate`Authorization: token ${apiToken}`,
+                logging: "none",
+            }, { parent: this });
+            this.steps.set(host.name, new command.remote.Command(`${host.name}-mesh-address`, {
+                connection: host.connection,
+                create: asRoot(host.spec.sshUser, `sh -c ${shellQuote(zerotierWaitScript(host.meshAddress))}`),
+            }, { parent: this, dependsOn: [authorized] }));
+        }
+        // Operators join with the ZeroTier app and are authorized in Central like any member.
+        this.operatorConfigs = pulumi.output(Object.fromEntries(spec.operators.map((o) => [o.name,
+            `zerotier-cli join ${networkId}; then authorize the member in ZeroTier Central with address ${o.meshAddress}\n`])));
+        this.bootstrapScripts = pulumi.output(args.sshPublicKey).apply((key) => Object.fromEntries(
+            args.hosts.filter((h) => h.spec.provider === "existing").map((h) => [h.name,
+                renderBundle(`one-time bootstrap of ${h.name}: run it as root on the machine`, [], authorizeKey(h.spec.sshUser, key))])));
+        this.registerOutputs({});
+    }
+
+    joined(host: string): pulumi.Resource {
+        const step = this.steps.get(host);
+        if (!step) throw new Error(`ZeroTierMesh: ${host} is not on the mesh`);
+        return step;
+    }
+}

@@ -1,0 +1,147 @@
+// Mocks for Pulumi's mock runtime that produce realistic values: real random keys and tokens
+// (marked secret, as the real providers mark them), stable placeholder cloud IDs and addresses.
+import * as pulumi from "@pulumi/pulumi";
+import { createHash, generateKeyPairSync, randomBytes } from "crypto";
+
+export interface RecordedResource {
+    type: string;
+    name: string;
+    /** Inputs as the engine received them; secrets still wrapped (see isSecretValue). */
+    inputs: Record<string, unknown>;
+    custom: boolean;
+}
+
+const secretSigKey = "4dabf18193072939515e22adb298388d";
+const secretSig = "1b47061264138c4ac30d75fd1eb44270";
+
+/** The engine's wire form of a secret value, as the mocks receive it. */
+export function isSecretValue(value: unknown): value is { value: unknown } {
+    return typeof value === "object" && value !== null && (value as Record<string, unknown>)[secretSigKey] === secretSig;
+}
+
+/** A stable placeholder address in the benchmark range 198.18.0.0/15, derived from a name. */
+export function placeholderPublicIp(name: string): string {
+    const n = createHash("sha256").update(name).digest().readUInt32BE(0) % (2 ** 17 - 2) + 1;
+    return `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
+}
+
+function placeholderId(prefix: string, name: string, length = 17): string {
+    return `${prefix}${createHash("sha256").update(name).digest("hex").slice(0, length)}`;
+}
+
+/** OpenSSH's own private key format (what tls.PrivateKey.privateKeyOpenssh holds) for an Ed25519 key. */
+function ed25519OpenSsh(comment: string): { privateKey: string; publicKey: string } {
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const seed = privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32);
+    const pub = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+    const str = (b: Buffer | string) => {
+        const body = Buffer.from(b);
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(body.length);
+        return Buffer.concat([len, body]);
+    };
+    const publicBlob = Buffer.concat([str("ssh-ed25519"), str(pub)]);
+    const check = randomBytes(4);
+    let secretSection = Buffer.concat([check, check, str("ssh-ed25519"), str(pub), str(Buffer.concat([seed, pub])), str(comment)]);
+    const padding = (8 - (secretSection.length % 8)) % 8;
+    secretSection = Buffer.concat([secretSection, Buffer.from(Array.from({ length: padding }, (_, i) => i + 1))]);
+    const count = Buffer.alloc(4);
+    count.writeUInt32BE(1);
+    const blob = Buffer.concat([Buffer.from("openssh-key-v1\0"), str("none"), str("none"), str(""), count, str(publicBlob), str(secretSection)]);
+    const body = blob.toString("base64").replace(/(.{70})/g, "$1\n").trim();
+    return {
+        privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----\n`,
+        publicKey: `ssh-ed25519 ${publicBlob.toString("base64")}\n`,
+    };
+}
+
+const alphanumerics = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+function randomAlphanumeric(length: number): string {
+    return Array.from(randomBytes(length), (b) => alphanumerics[b % alphanumerics.length]).join("");
+}
+
+/** A kubeconfig shaped like k3s's /etc/rancher/k3s/k3s.yaml, with placeholder credentials. */
+function fakeK3sKubeconfig(): string {
+    const data = (label: string) => Buffer.from(`placeholder ${label} from the offline plan`).toString("base64");
+    return [
+        "apiVersion: v1",
+        "clusters:",
+        "- cluster:",
+        `    certificate-authority-data: ${data("cluster CA")}`,
+        "    server: https://127.0.0.1:6443",
+        "  name: default",
+        "contexts:",
+        "- context:",
+        "    cluster: default",
+        "    user: default",
+        "  name: default",
+        "current-context: default",
+        "kind: Config",
+        "preferences: {}",
+        "users:",
+        "- name: default",
+        "  user:",
+        `    client-certificate-data: ${data("client certificate")}`,
+        `    client-key-data: ${data("client key")}`,
+        "",
+    ].join("\n");
+}
+
+export class PlanMocks implements pulumi.runtime.Mocks {
+    readonly resources: RecordedResource[] = [];
+    /** Every secret value the mocks generated, so the plan can redact them wherever they travel. */
+    readonly generatedSecrets = new Map<string, string>();
+
+    private secret(label: string, value: string): pulumi.Output<string> {
+        this.generatedSecrets.set(value, label);
+        return pulumi.secret(value);
+    }
+
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
+        this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
+        const state = { ...args.inputs, ...this.outputsFor(args) };
+        return { id: args.custom === false ? undefined : placeholderId(`${args.name}-`, args.type, 8), state };
+    }
+
+    private outputsFor(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
+        const { type, name, inputs } = args;
+        switch (type) {
+            case "random:index/randomPassword:RandomPassword": {
+                const value = randomAlphanumeric(Number(inputs.length ?? 32));
+                return { result: this.secret(`${name}.result`, value), bcryptHash: this.secret(`${name}.bcryptHash`, `$2a$10$${randomAlphanumeric(53)}`) };
+            }
+            case "random:index/randomBytes:RandomBytes": {
+                const bytes = randomBytes(Number(inputs.length ?? 32));
+                return { base64: this.secret(`${name}.base64`, bytes.toString("base64")), hex: this.secret(`${name}.hex`, bytes.toString("hex")) };
+            }
+            case "tls:index/privateKey:PrivateKey": {
+                const key = ed25519OpenSsh(name);
+                return {
+                    privateKeyOpenssh: this.secret(`${name}.privateKeyOpenssh`, key.privateKey),
+                    publicKeyOpenssh: key.publicKey,
+                    publicKeyFingerprintSha256: `SHA256:${createHash("sha256").update(key.publicKey).digest("base64").replace(/=+$/, "")}`,
+                };
+            }
+            case "aws:ec2/instance:Instance":
+                return { arn: `arn:aws:ec2:::instance/${placeholderId("i-", name)}`, privateIp: "172.31.0.10", publicIp: placeholderPublicIp(`${name}-ephemeral`) };
+            case "aws:ec2/eip:Eip":
+                return { publicIp: placeholderPublicIp(name), allocationId: placeholderId("eipalloc-", name) };
+            case "azure-native:network:PublicIPAddress":
+                return { ipAddress: placeholderPublicIp(name) };
+            case "command:remote:Command":
+                return { stdout: /k3s\.yaml/.test(String(inputs.create ?? "")) ? this.secret(`${name}.stdout`, fakeK3sKubeconfig()) : "", stderr: "" };
+            default:
+                return {};
+        }
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        if (args.token === "aws:ec2/getAmi:getAmi") {
+            const filters = JSON.stringify(args.inputs.filters ?? []);
+            return { ...args.inputs, id: placeholderId("ami-", filters), architecture: filters.includes("arm64") ? "arm64" : "x86_64" };
+        }
+        if (args.token === "aws:index/getAvailabilityZones:getAvailabilityZones") return { names: ["zone-a", "zone-b"], zoneIds: ["use1-az1", "use1-az2"] };
+        return args.inputs;
+    }
+}

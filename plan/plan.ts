@@ -1,0 +1,151 @@
+// The offline plan: runs the program under Pulumi's mock runtime and shows, before anything touches
+// a cloud, every file each host would receive, every resource, and the policy verdict.
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import { ClusterSpec, parseClusterConfig, projectName, rawConfigFromPulumi, scalarSettings } from "../components/config";
+import { parseBundle } from "../components/render/bundle";
+import { evaluate, PolicyViolation } from "../policy/policies";
+import { isSecretValue, PlanMocks, RecordedResource } from "./mocks";
+
+export const projectDir = path.resolve(__dirname, "..");
+
+export interface PlannedResource {
+    type: string;
+    name: string;
+    parent?: string;
+    inputs: unknown;
+}
+
+export interface PlanResult {
+    stack: string;
+    spec: ClusterSpec;
+    /** node → absolute host path → content (what the host receives). */
+    nodeFiles: Record<string, Record<string, { mode: string; content: string }>>;
+    resources: PlannedResource[];
+    /** Stack outputs, secrets resolved (redact before showing). */
+    outputs: Record<string, unknown>;
+    violations: PolicyViolation[];
+    /** Generated or configured secret value → what it is, for redaction. */
+    secrets: Map<string, string>;
+}
+
+/** Reads Pulumi.<stack>.yaml into the flat `namespace:key` → string map the Pulumi runtime keeps. */
+export function readStackConfig(stack: string, dir = projectDir): { config: Record<string, string>; secretKeys: string[] } {
+    const file = path.join(dir, `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(file)) throw new Error(`no stack config ${file}; create it (see Pulumi.prod.yaml) or pick another --stack`);
+    const doc = parseYaml(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
+    const config: Record<string, string> = {};
+    const secretKeys: string[] = [];
+    for (const [key, value] of Object.entries(doc?.config ?? {})) {
+        if (value !== null && typeof value === "object" && "secure" in (value as object)) {
+            // An encrypted value only the real CLI can decrypt: plan with a placeholder, flagged secret.
+            config[key] = `<secret ${key}>`;
+            secretKeys.push(key);
+        } else {
+            config[key] = typeof value === "string" ? value : JSON.stringify(value);
+        }
+    }
+    for (const setting of scalarSettings.filter((s) => s.secret)) {
+        const key = `${projectName}:${setting.key}`;
+        if (key in config && !secretKeys.includes(key)) secretKeys.push(key);
+    }
+    return { config, secretKeys };
+}
+
+/** Validates the stack's config (throws ConfigError) without the Pulumi runtime. */
+export function specForStack(config: Record<string, string>): ClusterSpec {
+    return parseClusterConfig(rawConfigFromPulumi(config));
+}
+
+/** Runs the program under mocks and collects what it would do. */
+export async function runPlan(stack: string, config: Record<string, string>, secretKeys: string[]): Promise<PlanResult> {
+    const spec = specForStack(config);
+    const mocks = new PlanMocks();
+    pulumi.runtime.setMocks(mocks, projectName, stack, false);
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    const parents = new Map<pulumi.Resource, string>();
+    const parentOf = new Map<string, string | undefined>();
+    pulumi.runtime.registerStackTransformation((args) => {
+        const id = `${args.type}::${args.name}`;
+        parents.set(args.resource, id);
+        parentOf.set(id, args.opts.parent ? parents.get(args.opts.parent) : undefined);
+        return undefined;
+    });
+    // Fresh module state for each run, so several stacks can be planned in one process (tests do).
+    const programPath = require.resolve("../components/program");
+    delete require.cache[programPath];
+    const outputs = (await pulumi.runtime.runInPulumiStack(async () => {
+        const { defineStack } = await import("../components/program");
+        return defineStack();
+    })) ?? {};
+    const resolvedOutputs = await resolveOutputs(outputs);
+    for (const key of secretKeys) mocks.generatedSecrets.set(config[key], `config ${key}`);
+
+    const resources = mocks.resources.map((r): PlannedResource => ({
+        type: r.type, name: r.name, parent: parentOf.get(`${r.type}::${r.name}`), inputs: r.inputs,
+    }));
+    const violations = evaluate(mocks.resources.map((r) => ({ type: r.type, name: r.name, props: unwrapSecrets(r.inputs) as Record<string, unknown> })));
+    return { stack, spec, nodeFiles: filesByNode(mocks.resources, parentOf), resources, outputs: resolvedOutputs, violations, secrets: mocks.generatedSecrets };
+}
+
+async function resolveOutputs(outputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const resolved: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(outputs)) {
+        resolved[key] = await new Promise((resolve) => (pulumi.output(value) as pulumi.Output<unknown>).apply(resolve));
+    }
+    return resolved;
+}
+
+/** Every HostFiles command's bundle, read back into the files it writes, grouped by host. */
+function filesByNode(recorded: RecordedResource[], parentOf: Map<string, string | undefined>): PlanResult["nodeFiles"] {
+    const hostOfComponent = new Map<string, string>();
+    for (const r of recorded) {
+        if (r.type === "hybrid-k3s:host:HostFiles") hostOfComponent.set(`${r.type}::${r.name}`, String(r.inputs.host));
+    }
+    const nodeFiles: PlanResult["nodeFiles"] = {};
+    for (const r of recorded) {
+        if (r.type !== "command:remote:Command") continue;
+        const host = hostOfComponent.get(parentOf.get(`${r.type}::${r.name}`) ?? "");
+        if (!host) continue;
+        const stdin = unwrapSecrets(r.inputs.stdin);
+        for (const file of parseBundle(String(stdin))) {
+            const files = (nodeFiles[host] ??= {});
+            if (files[file.path] && files[file.path].content !== file.content) {
+                throw new Error(`two components ship different ${file.path} to ${host}`);
+            }
+            files[file.path] = { mode: file.mode, content: file.content };
+        }
+    }
+    return nodeFiles;
+}
+
+/** Secret wrappers → plain values (for policies and file extraction, which see what the engine sees). */
+export function unwrapSecrets(value: unknown): unknown {
+    if (isSecretValue(value)) return unwrapSecrets(value.value);
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value !== null && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+    }
+    return value;
+}
+
+/** Secret wrappers → "[secret]" (for resources.json). */
+export function redactSecretInputs(value: unknown): unknown {
+    if (isSecretValue(value)) return "[secret]";
+    if (Array.isArray(value)) return value.map(redactSecretInputs);
+    if (value !== null && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecretInputs(v)]));
+    }
+    return value;
+}
+
+/** Replaces every known secret value in a text with a label naming what it was. */
+export function redactText(text: string, secrets: Map<string, string>): string {
+    let out = text;
+    for (const [value, label] of secrets) {
+        if (value.length >= 8) out = out.split(value).join(`<secret: ${label}>`);
+    }
+    return out;
+}
