@@ -25,8 +25,8 @@ export interface K3sClusterArgs {
 const installScriptPath = "/usr/local/lib/hybrid-k3s/install-k3s.sh";
 const uninstallScriptPath = "/usr/local/lib/hybrid-k3s/uninstall-k3s.sh";
 const datastoreConfigPath = "/etc/rancher/k3s/datastore.yaml";
-/** Written by the install script after a successful install: re-runs keep what is installed. */
-const installedVersionFile = "/var/lib/hybrid-k3s/k3s.version";
+/** Re-runs (a changed unit or token) keep the installed release: only the upgrade step moves it. */
+const keepInstalledVersion = `installed="$(/usr/local/bin/k3s --version 2>/dev/null | awk 'NR == 1 { print $3 }')" || true\nK3S_VERSION="\${installed:-$K3S_VERSION}" sh ${installScriptPath}`;
 
 export interface K3sNodeArgs {
     host: Host;
@@ -68,7 +68,7 @@ export class K3sNode extends pulumi.ComponentResource {
             files,
             // The version a fresh host installs; afterwards the installed one stays until the upgrade step moves it.
             firstRunEnv: { K3S_VERSION: facts.version },
-            apply: `K3S_VERSION="$(cat ${installedVersionFile} 2>/dev/null || echo "$K3S_VERSION")" sh ${installScriptPath}`,
+            apply: keepInstalledVersion,
             remove: `sh ${uninstallScriptPath}`,
             after: args.after,
         }, { parent: this });

@@ -7,18 +7,21 @@ import { PlanResult, projectDir, readStackConfig, redactSecretInputs, redactText
 
 interface CliOptions {
     stack: string;
+    /** Where Pulumi.<stack>.yaml lives. */
+    dir: string;
     out: string;
     showSecrets: boolean;
 }
 
 function parseArgs(argv: string[]): CliOptions {
-    const options: CliOptions = { stack: "prod", out: path.join(projectDir, "out"), showSecrets: false };
+    const options: CliOptions = { stack: "prod", dir: projectDir, out: path.join(projectDir, "out"), showSecrets: false };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         if (arg === "--stack" || arg === "-s") options.stack = argv[++i];
         else if (arg === "--out") options.out = path.resolve(argv[++i]);
+        else if (arg === "--dir") options.dir = path.resolve(argv[++i]);
         else if (arg === "--show-secrets") options.showSecrets = true;
-        else throw new Error(`unknown argument ${arg}; usage: npm run plan -- [--stack prod] [--out out] [--show-secrets]`);
+        else throw new Error(`unknown argument ${arg}; usage: npm run plan -- [--stack prod] [--dir .] [--out out] [--show-secrets]`);
     }
     if (!options.stack) throw new Error("--stack needs a stack name");
     return options;
@@ -72,7 +75,7 @@ function table(rows: string[][]): string[] {
 
 async function main(): Promise<number> {
     const options = parseArgs(process.argv.slice(2));
-    const { config, secretKeys } = readStackConfig(options.stack);
+    const { config, secretKeys } = readStackConfig(options.stack, options.dir);
     const plan = await runPlan(options.stack, config, secretKeys);
     const dir = writePlan(plan, options.out, options.showSecrets);
     console.log(summary(plan, dir));

@@ -1,7 +1,7 @@
 // Mocks for Pulumi's mock runtime that produce realistic values: real random keys and tokens
 // (marked secret, as the real providers mark them), stable placeholder cloud IDs and addresses.
 import * as pulumi from "@pulumi/pulumi";
-import { createHash, generateKeyPairSync, randomBytes } from "crypto";
+import { createHash, createPrivateKey, createPublicKey, randomBytes } from "crypto";
 
 export interface RecordedResource {
     type: string;
@@ -29,11 +29,13 @@ function placeholderId(prefix: string, name: string, length = 17): string {
     return `${prefix}${createHash("sha256").update(name).digest("hex").slice(0, length)}`;
 }
 
-/** OpenSSH's own private key format (what tls.PrivateKey.privateKeyOpenssh holds) for an Ed25519 key. */
-function ed25519OpenSsh(comment: string): { privateKey: string; publicKey: string } {
-    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    const seed = privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32);
-    const pub = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+/** PKCS#8 DER header of a raw Ed25519 private key (its 32-byte seed follows). */
+const ed25519Pkcs8Prefix = Buffer.from("302e020100300506032b657004220420", "hex");
+
+/** OpenSSH's own private key format (what tls.PrivateKey.privateKeyOpenssh holds) for an Ed25519 seed. */
+function ed25519OpenSsh(seed: Buffer, comment: string): { privateKey: string; publicKey: string } {
+    const privateKey = createPrivateKey({ key: Buffer.concat([ed25519Pkcs8Prefix, seed]), format: "der", type: "pkcs8" });
+    const pub = createPublicKey(privateKey).export({ format: "der", type: "spki" }).subarray(-32);
     const str = (b: Buffer | string) => {
         const body = Buffer.from(b);
         const len = Buffer.alloc(4);
@@ -41,7 +43,7 @@ function ed25519OpenSsh(comment: string): { privateKey: string; publicKey: strin
         return Buffer.concat([len, body]);
     };
     const publicBlob = Buffer.concat([str("ssh-ed25519"), str(pub)]);
-    const check = randomBytes(4);
+    const check = seed.subarray(0, 4);
     let secretSection = Buffer.concat([check, check, str("ssh-ed25519"), str(pub), str(Buffer.concat([seed, pub])), str(comment)]);
     const padding = (8 - (secretSection.length % 8)) % 8;
     secretSection = Buffer.concat([secretSection, Buffer.from(Array.from({ length: padding }, (_, i) => i + 1))]);
@@ -57,8 +59,8 @@ function ed25519OpenSsh(comment: string): { privateKey: string; publicKey: strin
 
 const alphanumerics = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-function randomAlphanumeric(length: number): string {
-    return Array.from(randomBytes(length), (b) => alphanumerics[b % alphanumerics.length]).join("");
+function alphanumeric(bytes: Buffer): string {
+    return Array.from(bytes, (b) => alphanumerics[b % alphanumerics.length]).join("");
 }
 
 /** A kubeconfig shaped like k3s's /etc/rancher/k3s/k3s.yaml, with placeholder credentials. */
@@ -93,6 +95,19 @@ export class PlanMocks implements pulumi.runtime.Mocks {
     /** Every secret value the mocks generated, so the plan can redact them wherever they travel. */
     readonly generatedSecrets = new Map<string, string>();
 
+    /**
+     * @param seed makes every generated value a function of (seed, resource name): two plans of one
+     * stack then differ only where the program's inputs differ (what blast-radius checks compare).
+     */
+    constructor(private readonly seed?: string) {}
+
+    private bytes(label: string, length: number): Buffer {
+        if (this.seed === undefined) return randomBytes(length);
+        const out: Buffer[] = [];
+        for (let i = 0; out.length * 32 < length; i++) out.push(createHash("sha256").update(`${this.seed}/${label}/${i}`).digest());
+        return Buffer.concat(out).subarray(0, length);
+    }
+
     private secret(label: string, value: string): pulumi.Output<string> {
         this.generatedSecrets.set(value, label);
         return pulumi.secret(value);
@@ -108,15 +123,15 @@ export class PlanMocks implements pulumi.runtime.Mocks {
         const { type, name, inputs } = args;
         switch (type) {
             case "random:index/randomPassword:RandomPassword": {
-                const value = randomAlphanumeric(Number(inputs.length ?? 32));
-                return { result: this.secret(`${name}.result`, value), bcryptHash: this.secret(`${name}.bcryptHash`, `$2a$10$${randomAlphanumeric(53)}`) };
+                const value = alphanumeric(this.bytes(name, Number(inputs.length ?? 32)));
+                return { result: this.secret(`${name}.result`, value), bcryptHash: this.secret(`${name}.bcryptHash`, `$2a$10$${alphanumeric(this.bytes(`${name}.bcrypt`, 53))}`) };
             }
             case "random:index/randomBytes:RandomBytes": {
-                const bytes = randomBytes(Number(inputs.length ?? 32));
+                const bytes = this.bytes(name, Number(inputs.length ?? 32));
                 return { base64: this.secret(`${name}.base64`, bytes.toString("base64")), hex: this.secret(`${name}.hex`, bytes.toString("hex")) };
             }
             case "tls:index/privateKey:PrivateKey": {
-                const key = ed25519OpenSsh(name);
+                const key = ed25519OpenSsh(this.bytes(name, 32), name);
                 return {
                     privateKeyOpenssh: this.secret(`${name}.privateKeyOpenssh`, key.privateKey),
                     publicKeyOpenssh: key.publicKey,

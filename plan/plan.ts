@@ -14,7 +14,9 @@ export const projectDir = path.resolve(__dirname, "..");
 export interface PlannedResource {
     type: string;
     name: string;
+    /** `type::name` of the parent and of explicit dependencies. */
     parent?: string;
+    dependsOn: string[];
     inputs: unknown;
 }
 
@@ -26,6 +28,8 @@ export interface PlanResult {
     resources: PlannedResource[];
     /** Stack outputs, secrets resolved (redact before showing). */
     outputs: Record<string, unknown>;
+    /** Names of the outputs Pulumi would store and show as secrets. */
+    secretOutputs: string[];
     violations: PolicyViolation[];
     /** Generated or configured secret value → what it is, for redaction. */
     secrets: Map<string, string>;
@@ -59,35 +63,42 @@ export function specForStack(config: Record<string, string>): ClusterSpec {
     return parseClusterConfig(rawConfigFromPulumi(config));
 }
 
-/** Runs the program under mocks and collects what it would do. */
-export async function runPlan(stack: string, config: Record<string, string>, secretKeys: string[]): Promise<PlanResult> {
+/** Runs the program under mocks and collects what it would do. `seed` makes generated values repeatable. */
+export async function runPlan(stack: string, config: Record<string, string>, secretKeys: string[], seed?: string): Promise<PlanResult> {
     const spec = specForStack(config);
-    const mocks = new PlanMocks();
+    const mocks = new PlanMocks(seed);
     pulumi.runtime.setMocks(mocks, projectName, stack, false);
     pulumi.runtime.setAllConfig(config, secretKeys);
     const parents = new Map<pulumi.Resource, string>();
     const parentOf = new Map<string, string | undefined>();
-    pulumi.runtime.registerStackTransformation((args) => {
-        const id = `${args.type}::${args.name}`;
-        parents.set(args.resource, id);
-        parentOf.set(id, args.opts.parent ? parents.get(args.opts.parent) : undefined);
-        return undefined;
-    });
+    const dependsOnOf = new Map<string, string[]>();
     // Fresh module state for each run, so several stacks can be planned in one process (tests do).
     const programPath = require.resolve("../components/program");
     delete require.cache[programPath];
     const outputs = (await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((args) => {
+            const id = `${args.type}::${args.name}`;
+            parents.set(args.resource, id);
+            parentOf.set(id, args.opts.parent ? parents.get(args.opts.parent) : undefined);
+            const dependsOn = args.opts.dependsOn;
+            const list = (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumi.Resource[];
+            dependsOnOf.set(id, list.map((r) => parents.get(r) ?? "?"));
+            return undefined;
+        });
         const { defineStack } = await import("../components/program");
         return defineStack();
     })) ?? {};
+    // Outputs can resolve before every resource is registered; wait for the stragglers.
+    await pulumi.runtime.awaitStackRegistrations();
     const resolvedOutputs = await resolveOutputs(outputs);
+    const secretOutputs = await secretOutputNames(outputs);
     for (const key of secretKeys) mocks.generatedSecrets.set(config[key], `config ${key}`);
 
     const resources = mocks.resources.map((r): PlannedResource => ({
-        type: r.type, name: r.name, parent: parentOf.get(`${r.type}::${r.name}`), inputs: r.inputs,
+        type: r.type, name: r.name, parent: parentOf.get(`${r.type}::${r.name}`), dependsOn: dependsOnOf.get(`${r.type}::${r.name}`) ?? [], inputs: r.inputs,
     }));
     const violations = evaluate(mocks.resources.map((r) => ({ type: r.type, name: r.name, props: unwrapSecrets(r.inputs) as Record<string, unknown> })));
-    return { stack, spec, nodeFiles: filesByNode(mocks.resources, parentOf), resources, outputs: resolvedOutputs, violations, secrets: mocks.generatedSecrets };
+    return { stack, spec, nodeFiles: filesByNode(mocks.resources, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets };
 }
 
 async function resolveOutputs(outputs: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -96,6 +107,14 @@ async function resolveOutputs(outputs: Record<string, unknown>): Promise<Record<
         resolved[key] = await new Promise((resolve) => (pulumi.output(value) as pulumi.Output<unknown>).apply(resolve));
     }
     return resolved;
+}
+
+async function secretOutputNames(outputs: Record<string, unknown>): Promise<string[]> {
+    const names: string[] = [];
+    for (const [key, value] of Object.entries(outputs)) {
+        if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) names.push(key);
+    }
+    return names;
 }
 
 /** Every HostFiles command's bundle, read back into the files it writes, grouped by host. */

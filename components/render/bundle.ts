@@ -37,7 +37,7 @@ export function renderBundle(title: string, files: BundleFile[], apply: string):
         "# hk3s_put PATH MODE: base64 content on stdin; replaces the file only when it differs.",
         "hk3s_put() {",
         '  target="$ROOT$1"',
-        '  mkdir -p "$(dirname "$target")"',
+        '  (umask 022 && mkdir -p "$(dirname "$target")")',
         '  tmp="$target.hk3s-new"',
         '  base64 -d > "$tmp"',
         '  chmod "$2" "$tmp"',

@@ -1,0 +1,653 @@
+import { strict as assert } from "node:assert";
+import { SecurityGroup } from "@pulumi/aws/ec2/securityGroup";
+import { ResourceValidationPolicy, unknownCheckingProxy, UnknownValueError, validateResourceOfType } from "@pulumi/policy";
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import {
+    AnalyzeRequest,
+    AnalyzeResponse,
+    AnalyzerResourceOptions,
+    EnforcementLevel,
+} from "@pulumi/pulumi/proto/analyzer_pb";
+import { Struct } from "google-protobuf/google/protobuf/struct_pb";
+import {
+    defaultPolicyConfig,
+    evaluate,
+    HybridK3sPolicy,
+    PlannedResource,
+    policies,
+    PolicyViolation,
+} from "../../policy/policies";
+
+// `unknownValue` is the sentinel the engine sends for an input it cannot know during preview;
+// evaluate() hands rules their inputs behind @pulumi/policy's unknownCheckingProxy, as the engine does.
+
+const API = "no-api-port-open-to-internet";
+const K3S = "k3s-server-binds-mesh-address";
+const SSH = "ssh-open-to-internet";
+
+type Props = Record<string, unknown>;
+
+const awsGroup = (...ingress: Props[]): PlannedResource => ({
+    type: "aws:ec2/securityGroup:SecurityGroup",
+    name: "k3s-sg",
+    props: { ingress },
+});
+const awsGroupRule = (props: Props): PlannedResource => ({
+    type: "aws:ec2/securityGroupRule:SecurityGroupRule",
+    name: "api-rule",
+    props: { type: "ingress", ...props },
+});
+const awsIngressRule = (props: Props): PlannedResource => ({
+    type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    name: "api-ingress",
+    props,
+});
+const azureGroup = (...securityRules: Props[]): PlannedResource => ({
+    type: "azure-native:network:NetworkSecurityGroup",
+    name: "k3s-nsg",
+    props: { securityRules },
+});
+const azureRule = (props: Props, type = "azure-native:network:SecurityRule"): PlannedResource => ({
+    type,
+    name: "api-nsg-rule",
+    props: { direction: "Inbound", access: "Allow", protocol: "Tcp", ...props },
+});
+
+/** An AWS rule (inline ingress item, or rule resource props) opening `ports` over TCP from `cidrs`. */
+const awsTcp = (from: number, to: number, cidrBlocks: unknown[], extra: Props = {}): Props => ({
+    protocol: "tcp",
+    fromPort: from,
+    toPort: to,
+    cidrBlocks,
+    ...extra,
+});
+
+function violations(policy: string, resources: PlannedResource[], config = {}): PolicyViolation[] {
+    return evaluate(resources, config).filter((violation) => violation.policy === policy);
+}
+
+/** Asserts exactly one violation, whose message says every fragment; returns it. */
+function assertOneViolation(found: PolicyViolation[], ...fragments: string[]): PolicyViolation {
+    assert.equal(found.length, 1, `expected one violation, got ${JSON.stringify(found, null, 1)}`);
+    for (const fragment of fragments) {
+        assert.ok(found[0].message.includes(fragment), `"${found[0].message}" should mention "${fragment}"`);
+    }
+    return found[0];
+}
+
+describe("policy pack", () => {
+    it("exports the three policies with their enforcement levels", () => {
+        assert.deepEqual(
+            policies.map((policy) => [policy.name, policy.enforcementLevel]),
+            [
+                [API, "mandatory"],
+                [K3S, "mandatory"],
+                [SSH, "advisory"],
+            ],
+        );
+    });
+
+    it("defaults the API ports to 6443/tcp, 10250/tcp and 2379-2380/tcp, in the config schema too", () => {
+        assert.deepEqual(defaultPolicyConfig.apiPorts, [
+            { protocol: "tcp", from: 6443 },
+            { protocol: "tcp", from: 10250 },
+            { protocol: "tcp", from: 2379, to: 2380 },
+        ]);
+        const apiPolicy = policies.find((policy) => policy.name === API);
+        assert.deepEqual(apiPolicy?.configSchema?.properties.apiPorts.default, defaultPolicyConfig.apiPorts);
+    });
+});
+
+describe(API, () => {
+    const openings: Array<[string, PlannedResource, string]> = [
+        ["aws SecurityGroup ingress", awsGroup(awsTcp(22, 22, ["10.0.0.0/8"]), awsTcp(6443, 6443, ["0.0.0.0/0"])), 'SecurityGroup "k3s-sg" ingress[1]'],
+        ["aws SecurityGroupRule", awsGroupRule(awsTcp(6443, 6443, ["0.0.0.0/0"])), 'SecurityGroupRule "api-rule"'],
+        [
+            "aws vpc SecurityGroupIngressRule",
+            awsIngressRule({ ipProtocol: "tcp", fromPort: 6443, toPort: 6443, cidrIpv4: "0.0.0.0/0" }),
+            'SecurityGroupIngressRule "api-ingress"',
+        ],
+        [
+            "azure NetworkSecurityGroup securityRules",
+            azureGroup({
+                name: "allow-api",
+                direction: "Inbound",
+                access: "Allow",
+                protocol: "Tcp",
+                sourceAddressPrefix: "0.0.0.0/0",
+                destinationPortRange: "6443",
+            }),
+            'NetworkSecurityGroup "k3s-nsg" securityRules[0] "allow-api"',
+        ],
+        [
+            "azure SecurityRule",
+            azureRule({ securityRuleName: "allow-api", sourceAddressPrefix: "0.0.0.0/0", destinationPortRange: "6443" }),
+            'SecurityRule "api-nsg-rule" rule "allow-api"',
+        ],
+        [
+            "azure SecurityRule under an API-version token",
+            azureRule(
+                { sourceAddressPrefix: "0.0.0.0/0", destinationPortRange: "6443" },
+                "azure-native:network/v20240301:SecurityRule",
+            ),
+            'SecurityRule "api-nsg-rule"',
+        ],
+    ];
+    for (const [kind, resource, where] of openings) {
+        it(`blocks 6443/tcp from 0.0.0.0/0 in an ${kind}, naming resource, rule, port and source`, () => {
+            const violation = assertOneViolation(
+                violations(API, [resource]),
+                `${where} opens API port 6443/tcp to the whole internet (source 0.0.0.0/0)`,
+            );
+            assert.equal(violation.resource, resource.name);
+            assert.equal(violation.enforcement, "mandatory");
+        });
+    }
+
+    const privateOnly: Array<[string, PlannedResource]> = [
+        ["aws SecurityGroup", awsGroup(awsTcp(6443, 6443, ["10.0.0.0/8"], { ipv6CidrBlocks: ["fd00::/8"] }))],
+        ["aws SecurityGroupRule", awsGroupRule(awsTcp(6443, 6443, ["192.168.0.0/16"]))],
+        ["aws vpc SecurityGroupIngressRule", awsIngressRule({ ipProtocol: "tcp", fromPort: 6443, toPort: 6443, cidrIpv6: "fd00::/8" })],
+        ["azure NetworkSecurityGroup", azureGroup({ ...azureRule({}).props, sourceAddressPrefix: "VirtualNetwork", destinationPortRange: "*" })],
+        ["azure SecurityRule", azureRule({ sourceAddressPrefixes: ["10.0.0.0/8", "100.64.0.0/10"], destinationPortRange: "6443" })],
+    ];
+    for (const [kind, resource] of privateOnly) {
+        it(`passes an ${kind} that opens the API only to private sources`, () => {
+            assert.deepEqual(violations(API, [resource]), []);
+        });
+    }
+
+    describe("spellings of the whole internet", () => {
+        const azureSpellings = [
+            "0.0.0.0/0",
+            "::/0",
+            "::0/0",
+            "0:0:0:0:0:0:0:0/0",
+            "0000:0000:0000:0000:0000:0000:0000:0000/0",
+            "  0.0.0.0/0 ",
+            "0.0.0.0 / 0",
+            "10.1.2.3/0",
+            "2001:DB8::/0",
+            "*",
+            "Internet",
+            "INTERNET",
+            "Any",
+            "0.0.0.0",
+            "::",
+        ];
+        for (const source of azureSpellings) {
+            it(`treats Azure source "${source}" as the whole internet`, () => {
+                assertOneViolation(
+                    violations(API, [azureRule({ sourceAddressPrefix: source, destinationPortRange: "6443" })]),
+                    "6443/tcp",
+                    `(source ${source.trim()})`,
+                );
+            });
+        }
+
+        const awsIpv6Spellings = ["::/0", "::0/0", "0:0:0:0:0:0:0:0/0", "::FFFF:0.0.0.0/0"];
+        for (const source of awsIpv6Spellings) {
+            it(`treats AWS ipv6CidrBlocks "${source}" as the whole internet`, () => {
+                assertOneViolation(
+                    violations(API, [awsGroup(awsTcp(6443, 6443, [], { ipv6CidrBlocks: [source] }))]),
+                    `(source ${source})`,
+                );
+            });
+        }
+
+        it("counts prefixes that together cover all of IPv4, naming them", () => {
+            assertOneViolation(
+                violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1", "128.0.0.0/1"]))]),
+                "(source 0.0.0.0/1, 128.0.0.0/1)",
+            );
+        });
+
+        it("counts overlapping, unordered prefixes across Azure's single and list fields", () => {
+            const rule = azureRule({
+                sourceAddressPrefix: "128.0.0.0/1",
+                sourceAddressPrefixes: ["64.0.0.0/2", "0.0.0.0/2", "10.0.0.0/8"],
+                destinationPortRange: "6443",
+            });
+            assertOneViolation(violations(API, [rule]), "128.0.0.0/1", "64.0.0.0/2", "0.0.0.0/2");
+        });
+
+        it("counts prefixes that together cover all of IPv6", () => {
+            assertOneViolation(
+                violations(API, [awsGroup(awsTcp(6443, 6443, [], { ipv6CidrBlocks: ["::/1", "8000::/1"] }))]),
+                "(source ::/1, 8000::/1)",
+            );
+        });
+
+        it("names only the source that covers the internet alone", () => {
+            assertOneViolation(
+                violations(API, [awsGroup(awsTcp(6443, 6443, ["10.0.0.0/8", "0.0.0.0/0"]))]),
+                "(source 0.0.0.0/0)",
+            );
+        });
+
+        it("passes prefixes that leave a gap, however large", () => {
+            const nearlyEverything = ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/4", "240.0.0.0/5"];
+            assert.deepEqual(violations(API, [awsGroup(awsTcp(6443, 6443, nearlyEverything))]), []);
+            assert.deepEqual(violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1", "::/0x"]))]), []);
+        });
+
+        it("does not mix families: all of IPv4 in ipv6CidrBlocks' mapped form is not all of IPv6", () => {
+            assert.deepEqual(
+                violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1"], { ipv6CidrBlocks: ["::ffff:0:0/96"] }))]),
+                [],
+            );
+        });
+    });
+
+    describe("ports and protocols", () => {
+        const awsCases: Array<[string, Props, string]> = [
+            ["a TCP range containing the API port", awsTcp(6000, 7000, ["0.0.0.0/0"]), "API port 6443/tcp "],
+            ["a range overlapping part of etcd's", awsTcp(2380, 2400, ["0.0.0.0/0"]), "API port 2380/tcp "],
+            ["a range spanning etcd's", awsTcp(2000, 3000, ["0.0.0.0/0"]), "API port 2379-2380/tcp "],
+            ["every TCP port", awsTcp(0, 65535, ["0.0.0.0/0"]), "API ports 6443/tcp, 10250/tcp, 2379-2380/tcp "],
+            ['protocol "-1" whatever from/to say', { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }, "6443/tcp, 10250/tcp, 2379-2380/tcp"],
+            ["protocol -1 as a number", { protocol: -1, fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"] }, "6443/tcp"],
+            ['protocol "all"', { protocol: "ALL", cidrBlocks: ["0.0.0.0/0"] }, "6443/tcp"],
+            ["ports given as strings", { protocol: "tcp", fromPort: "10250", toPort: "10250", cidrBlocks: ["0.0.0.0/0"] }, "10250/tcp"],
+            ['protocol "TCP" in capitals', { protocol: "TCP", fromPort: 6443, toPort: 6443, cidrBlocks: ["0.0.0.0/0"] }, "6443/tcp"],
+            ['protocol number "6"', { protocol: "6", fromPort: 6443, toPort: 6443, cidrBlocks: ["0.0.0.0/0"] }, "6443/tcp"],
+        ];
+        for (const [what, rule, fragment] of awsCases) {
+            it(`blocks ${what}`, () => {
+                assertOneViolation(violations(API, [awsGroup(rule)]), fragment);
+            });
+        }
+
+        const awsHarmless: Array<[string, Props]> = [
+            ["UDP on the API port", { protocol: "udp", fromPort: 6443, toPort: 6443, cidrBlocks: ["0.0.0.0/0"] }],
+            ['protocol number "17"', { protocol: "17", fromPort: 6443, toPort: 6443, cidrBlocks: ["0.0.0.0/0"] }],
+            ["ICMP", { protocol: "icmp", fromPort: -1, toPort: -1, cidrBlocks: ["0.0.0.0/0"] }],
+            ["ports next to the API ports", awsTcp(6444, 10249, ["0.0.0.0/0"])],
+            ["web ports", awsTcp(80, 443, ["0.0.0.0/0"])],
+        ];
+        for (const [what, rule] of awsHarmless) {
+            it(`passes ${what}`, () => {
+                assert.deepEqual(violations(API, [awsGroup(rule)]), []);
+            });
+        }
+
+        const azureCases: Array<[string, Props, string]> = [
+            ['destination port "*"', { destinationPortRange: "*" }, "6443/tcp, 10250/tcp, 2379-2380/tcp"],
+            ['a range "6000-7000"', { destinationPortRange: "6000-7000" }, "API port 6443/tcp "],
+            ["a port list", { destinationPortRanges: ["80", "443", " 10250 "] }, "API port 10250/tcp "],
+            ['protocol "*" (Azure still honours the ports)', { protocol: "*", destinationPortRange: "6443" }, "API port 6443/tcp "],
+            ['protocol "TCP"', { protocol: "TCP", destinationPortRange: "2379" }, "API port 2379/tcp "],
+        ];
+        for (const [what, props, fragment] of azureCases) {
+            it(`blocks an Azure rule with ${what}`, () => {
+                assertOneViolation(violations(API, [azureRule({ sourceAddressPrefix: "Internet", ...props })]), fragment);
+            });
+        }
+
+        it("passes an Azure UDP rule and a list without API ports", () => {
+            const udp = azureRule({ protocol: "Udp", sourceAddressPrefix: "*", destinationPortRange: "6443" });
+            const web = azureRule({ sourceAddressPrefix: "*", destinationPortRanges: ["80", "443"] });
+            assert.deepEqual(violations(API, [udp, web]), []);
+        });
+
+        it("honours the configured API ports instead of the defaults", () => {
+            const group = awsGroup(awsTcp(6443, 6443, ["0.0.0.0/0"]), awsTcp(8443, 8443, ["0.0.0.0/0"]));
+            const config = { apiPorts: [{ protocol: "tcp" as const, from: 8443 }] };
+            const found = violations(API, [group], config);
+            assertOneViolation(found, "ingress[1]", "8443/tcp");
+            const udpConfig = { apiPorts: [{ protocol: "udp" as const, from: 8472 }] };
+            const vxlan = awsGroup({ protocol: "udp", fromPort: 8472, toPort: 8472, cidrBlocks: ["0.0.0.0/0"] });
+            assertOneViolation(violations(API, [vxlan], udpConfig), "8472/udp");
+        });
+    });
+
+    describe("rules that expose nothing", () => {
+        it("ignores egress, in a SecurityGroup and as a SecurityGroupRule", () => {
+            const group: PlannedResource = {
+                type: "aws:ec2/securityGroup:SecurityGroup",
+                name: "egress-only",
+                props: { egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }] },
+            };
+            assert.deepEqual(violations(API, [group, awsGroupRule(awsTcp(6443, 6443, ["0.0.0.0/0"], { type: "egress" }))]), []);
+        });
+
+        it("ignores Azure Outbound and Deny rules, inline and standalone", () => {
+            const outbound = { direction: "Outbound", sourceAddressPrefix: "*", destinationPortRange: "*" };
+            const deny = { access: "Deny", sourceAddressPrefix: "Internet", destinationPortRange: "6443" };
+            const inline = azureGroup(
+                { ...azureRule(outbound).props, name: "out" },
+                { ...azureRule(deny).props, name: "deny" },
+            );
+            assert.deepEqual(violations(API, [inline, azureRule(outbound), azureRule(deny)]), []);
+        });
+
+        it("does not apply to other resource types", () => {
+            const bucket = { type: "aws:s3/bucket:Bucket", name: "b", props: { ingress: [awsTcp(6443, 6443, ["0.0.0.0/0"])] } };
+            assert.deepEqual(evaluate([bucket]), []);
+        });
+    });
+
+    it("reports each offending rule once, by index and name", () => {
+        const group = awsGroup(
+            awsTcp(6443, 6443, ["0.0.0.0/0"], { ipv6CidrBlocks: ["::/0"] }),
+            awsTcp(443, 443, ["0.0.0.0/0"]),
+            awsTcp(0, 65535, ["::/0"]),
+        );
+        const found = violations(API, [group]);
+        assert.deepEqual(
+            found.map((violation) => violation.message),
+            [
+                'SecurityGroup "k3s-sg" ingress[0] opens API port 6443/tcp to the whole internet (source 0.0.0.0/0, ::/0)',
+                'SecurityGroup "k3s-sg" ingress[2] opens API ports 6443/tcp, 10250/tcp, 2379-2380/tcp to the whole internet (source ::/0)',
+            ],
+        );
+        const nsg = azureGroup(
+            { ...azureRule({ sourceAddressPrefix: "*", destinationPortRange: "22" }).props, name: "ssh" },
+            { ...azureRule({ sourceAddressPrefix: "*", destinationPortRange: "10250" }).props, name: "kubelet" },
+        );
+        assertOneViolation(violations(API, [nsg]), 'securityRules[1] "kubelet" opens API port 10250/tcp');
+    });
+});
+
+describe(SSH, () => {
+    const sshOpenings: PlannedResource[] = [
+        awsGroup(awsTcp(22, 22, ["0.0.0.0/0"])),
+        awsGroupRule(awsTcp(22, 22, ["0.0.0.0/0"])),
+        awsIngressRule({ ipProtocol: "tcp", fromPort: "22", toPort: "22", cidrIpv4: "0.0.0.0/0" }),
+        azureGroup({ ...azureRule({ sourceAddressPrefix: "Internet", destinationPortRange: "22" }).props, name: "ssh" }),
+        azureRule({ sourceAddressPrefix: "*", destinationPortRange: "20-30" }),
+    ];
+    for (const resource of sshOpenings) {
+        it(`warns, without blocking, about SSH open to the internet in ${resource.type}`, () => {
+            const all = evaluate([resource]);
+            const warning = assertOneViolation(all, `"${resource.name}"`, "SSH port 22/tcp", "to the whole internet (source ");
+            assert.equal(warning.policy, SSH);
+            assert.equal(warning.enforcement, "advisory");
+        });
+    }
+
+    it("is quiet when SSH is open to an admin CIDR only", () => {
+        assert.deepEqual(evaluate([awsGroup(awsTcp(22, 22, ["203.0.113.0/24"]))]), []);
+    });
+
+    it("fires alongside the mandatory rule when a rule opens everything", () => {
+        const found = evaluate([awsGroup({ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] })]);
+        assert.deepEqual(
+            found.map((violation) => [violation.policy, violation.enforcement]),
+            [
+                [API, "mandatory"],
+                [SSH, "advisory"],
+            ],
+        );
+    });
+});
+
+describe(K3S, () => {
+    const k3sNode = (role: "server" | "agent", flags: unknown, extra: Props = {}): PlannedResource => ({
+        type: "hybrid-k3s:k3s:K3sNode",
+        name: `k3s-${role}-1`,
+        props: { nodeName: `${role}-1`, role, meshAddress: "10.0.0.4", meshCidr: "10.0.0.0/24", flags, ...extra },
+    });
+    const meshServerFlags = ["--bind-address=10.0.0.4", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"];
+
+    it("passes a server bound to, advertising and registering its mesh address", () => {
+        assert.deepEqual(violations(K3S, [k3sNode("server", [...meshServerFlags, "--disable=traefik", "--flannel-iface=wg0"])]), []);
+    });
+
+    it("passes flags given as '--flag value' in one item or in two, and with one dash", () => {
+        const pairs = ["--bind-address 10.0.0.4", "--advertise-address", "10.0.0.4", "-node-ip=10.0.0.4", "--cluster-init"];
+        assert.deepEqual(violations(K3S, [k3sNode("server", pairs)]), []);
+    });
+
+    it("passes an agent that registers its mesh address, with no bind/advertise flags", () => {
+        assert.deepEqual(violations(K3S, [k3sNode("agent", ["--node-ip=10.0.0.7"])]), []);
+    });
+
+    it("passes an IPv6 mesh", () => {
+        const flags = ["--bind-address=fd00:10::4", "--advertise-address=FD00:10::4", "--node-ip=fd00:10::4"];
+        assert.deepEqual(violations(K3S, [k3sNode("server", flags, { meshCidr: "fd00:10::/64" })]), []);
+    });
+
+    const failures: Array<[string, "server" | "agent", unknown[], string]> = [
+        [
+            "--bind-address=0.0.0.0",
+            "server",
+            ["--bind-address=0.0.0.0", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
+            'K3sNode "k3s-server-1" (server) --bind-address=0.0.0.0: 0.0.0.0 is the unspecified address',
+        ],
+        [
+            "--bind-address :: in pair form",
+            "server",
+            ["--bind-address ::", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
+            "--bind-address=::: :: is the unspecified address",
+        ],
+        [
+            "a public --advertise-address",
+            "server",
+            ["--bind-address=10.0.0.4", "--advertise-address", "203.0.113.5", "--node-ip=10.0.0.4"],
+            "--advertise-address=203.0.113.5: 203.0.113.5 is a public address and is outside the mesh CIDR 10.0.0.0/24",
+        ],
+        [
+            "a private address outside the mesh",
+            "server",
+            ["--bind-address=192.168.1.4", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
+            "--bind-address=192.168.1.4: 192.168.1.4 is outside the mesh CIDR 10.0.0.0/24",
+        ],
+        [
+            "a missing --advertise-address",
+            "server",
+            ["--bind-address=10.0.0.4", "--node-ip=10.0.0.4"],
+            'K3sNode "k3s-server-1" (server) sets no --advertise-address',
+        ],
+        [
+            "a one-dash -bind-address=0.0.0.0",
+            "server",
+            ["-bind-address=0.0.0.0", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
+            "--bind-address=0.0.0.0",
+        ],
+        [
+            "a quoted public bind address",
+            "server",
+            ["--bind-address='198.51.100.7'", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
+            "198.51.100.7 is a public address",
+        ],
+        ["an agent without --node-ip", "agent", ["--flannel-iface=wg0"], 'K3sNode "k3s-agent-1" (agent) sets no --node-ip'],
+        [
+            "a dual-stack --node-ip with a public part",
+            "agent",
+            ["--node-ip=10.0.0.7,203.0.113.5"],
+            "--node-ip=10.0.0.7,203.0.113.5: 203.0.113.5 is a public address",
+        ],
+        ["a --node-ip that is not an address", "agent", ["--node-ip=wg0"], "--node-ip=wg0: wg0 is not an IP address"],
+    ];
+    for (const [what, role, flags, fragment] of failures) {
+        it(`blocks ${what}`, () => {
+            const violation = assertOneViolation(violations(K3S, [k3sNode(role, flags)]), fragment);
+            assert.equal(violation.enforcement, "mandatory");
+        });
+    }
+
+    it("blocks a server with no address flags once per missing flag", () => {
+        const found = violations(K3S, [k3sNode("server", ["--cluster-init"])]);
+        assert.deepEqual(
+            found.map((violation) => violation.message.split(",")[0]),
+            [
+                'K3sNode "k3s-server-1" (server) sets no --bind-address',
+                'K3sNode "k3s-server-1" (server) sets no --advertise-address',
+                'K3sNode "k3s-server-1" (server) sets no --node-ip',
+            ],
+        );
+    });
+
+    it("blocks a node whose meshCidr is not a CIDR, and still checks its addresses", () => {
+        const found = violations(K3S, [k3sNode("agent", ["--node-ip=203.0.113.5"], { meshCidr: "mesh" })]);
+        assert.deepEqual(
+            found.map((violation) => violation.message),
+            [
+                'K3sNode "k3s-agent-1" (agent) has no valid meshCidr ("mesh") to check its addresses against',
+                'K3sNode "k3s-agent-1" (agent) --node-ip=203.0.113.5: 203.0.113.5 is a public address',
+            ],
+        );
+    });
+
+    it("does not apply to other components", () => {
+        const other = { type: "hybrid-k3s:k3s:K3sCluster", name: "c", props: { role: "server", flags: [] } };
+        assert.deepEqual(evaluate([other]), []);
+    });
+});
+
+describe("unknown values during preview", () => {
+    it("uses the engine's sentinel: the proxy throws on reading it", () => {
+        assert.throws(() => unknownCheckingProxy({ cidr: unknownValue }).cidr, UnknownValueError);
+    });
+
+    it("never reports, nor throws, on what cannot be known yet", () => {
+        const resources: PlannedResource[] = [
+            awsGroup(awsTcp(6443, 6443, [unknownValue])),
+            { type: "aws:ec2/securityGroup:SecurityGroup", name: "all-unknown", props: { ingress: unknownValue } },
+            awsGroup({ protocol: "tcp", fromPort: unknownValue, toPort: unknownValue, cidrBlocks: ["0.0.0.0/0"] }),
+            awsGroupRule({ ...awsTcp(6443, 6443, ["0.0.0.0/0"]), type: unknownValue }),
+            awsIngressRule({ ipProtocol: unknownValue, fromPort: 6443, toPort: 6443, cidrIpv4: "0.0.0.0/0" }),
+            azureRule({ access: unknownValue, sourceAddressPrefix: "*", destinationPortRange: "6443" }),
+            azureGroup(unknownValue as unknown as Props),
+        ];
+        assert.deepEqual(evaluate(resources), []);
+    });
+
+    it("still reports what is known next to an unknown", () => {
+        const group = awsGroup(unknownValue as unknown as Props, awsTcp(6443, 6443, ["0.0.0.0/0", unknownValue]));
+        assertOneViolation(violations(API, [group]), "ingress[1] opens API port 6443/tcp", "(source 0.0.0.0/0)");
+        const azure = azureRule({ sourceAddressPrefixes: [unknownValue, "Internet"], destinationPortRanges: [unknownValue, "6443"] });
+        assertOneViolation(violations(API, [azure]), "6443/tcp", "(source Internet)");
+    });
+
+    const k3sNode = (flags: unknown, meshCidr: unknown = "10.0.0.0/24"): PlannedResource => ({
+        type: "hybrid-k3s:k3s:K3sNode",
+        name: "k3s-server-1",
+        props: { nodeName: "server-1", role: "server", meshAddress: unknownValue, meshCidr, flags },
+    });
+
+    it("does not call a k3s flag missing while some flag text is unknown", () => {
+        assert.deepEqual(violations(K3S, [k3sNode(unknownValue)]), []);
+        assert.deepEqual(violations(K3S, [k3sNode(["--node-ip=10.0.0.4", unknownValue])]), []);
+        assert.deepEqual(violations(K3S, [k3sNode(["--bind-address", unknownValue, "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"])]), []);
+    });
+
+    it("still reports a known unspecified or public k3s address, even with the mesh CIDR unknown", () => {
+        const flags = ["--bind-address=0.0.0.0", "--advertise-address=203.0.113.5", "--node-ip=10.0.0.4", unknownValue];
+        const found = violations(K3S, [k3sNode(flags, unknownValue)]);
+        assert.deepEqual(
+            found.map((violation) => violation.message),
+            [
+                'K3sNode "k3s-server-1" (server) --bind-address=0.0.0.0: 0.0.0.0 is the unspecified address (every interface)',
+                'K3sNode "k3s-server-1" (server) --advertise-address=203.0.113.5: 203.0.113.5 is a public address',
+            ],
+        );
+    });
+});
+
+describe("evaluate", () => {
+    it("checks every resource against every policy and names each offender", () => {
+        const found = evaluate([
+            awsGroup(awsTcp(22, 22, ["0.0.0.0/0"])),
+            azureRule({ sourceAddressPrefix: "*", destinationPortRange: "6443" }),
+            awsGroup(awsTcp(6443, 6443, ["10.0.0.0/8"])),
+        ]);
+        assert.deepEqual(
+            found.map(({ policy, resource, enforcement }) => ({ policy, resource, enforcement })),
+            [
+                { policy: SSH, resource: "k3s-sg", enforcement: "advisory" },
+                { policy: API, resource: "api-nsg-rule", enforcement: "mandatory" },
+            ],
+        );
+    });
+
+    it("runs validateResourceOfType helpers and validation arrays, skipping what does not apply", () => {
+        const seen: string[] = [];
+        const typed: HybridK3sPolicy = {
+            name: "typed",
+            description: "test",
+            enforcementLevel: "advisory",
+            validateResource: [
+                validateResourceOfType(SecurityGroup, (group, _args, reportViolation) => {
+                    reportViolation(`${group.ingress?.length ?? 0} ingress rules`);
+                }),
+                (args) => {
+                    seen.push(args.isType(SecurityGroup) ? `${args.name} is a SecurityGroup` : `${args.name} is not`);
+                },
+            ],
+        };
+        const bucket = { type: "aws:s3/bucket:Bucket", name: "bucket", props: {} };
+        const found = evaluate([awsGroup(awsTcp(22, 22, [])), bucket], {}, [typed]);
+        assert.deepEqual(found, [{ policy: "typed", resource: "k3s-sg", message: "1 ingress rules", enforcement: "advisory" }]);
+        assert.deepEqual(seen, ["k3s-sg is a SecurityGroup", "bucket is not"]);
+    });
+
+    it("refuses asynchronous validations rather than dropping their violations", () => {
+        const asynchronous: HybridK3sPolicy = {
+            name: "async",
+            description: "test",
+            enforcementLevel: "mandatory",
+            validateResource: async () => undefined,
+        };
+        assert.throws(() => evaluate([awsGroup()], {}, [asynchronous]), /asynchronously/);
+    });
+});
+
+describe("agreement with the policy engine", () => {
+    // The analyzer's own RPC handler (what `pulumi preview --policy-pack` calls per resource), fed the
+    // same inputs: it must report what evaluate() reports. It is internal, hence untyped.
+    type AnalyzeCall = (
+        call: { request: AnalyzeRequest },
+        callback: (error: unknown, response?: AnalyzeResponse) => void,
+    ) => Promise<void>;
+    const { makeAnalyzeRpcFun } = require("@pulumi/policy/server") as {
+        makeAnalyzeRpcFun: (pack: string, version: string, level: string, policies: ResourceValidationPolicy[]) => AnalyzeCall;
+    };
+
+    async function engineViolations(resource: PlannedResource): Promise<Array<[string, string, string]>> {
+        const analyze = makeAnalyzeRpcFun("hybrid-k3s", "0.1.0", "mandatory", policies);
+        const request = new AnalyzeRequest()
+            .setType(resource.type)
+            .setName(resource.name)
+            .setUrn(`urn:pulumi:dev::hybrid-k3s::${resource.type}::${resource.name}`)
+            .setProperties(Struct.fromJavaScript(resource.props as Parameters<typeof Struct.fromJavaScript>[0]))
+            .setOptions(new AnalyzerResourceOptions());
+        const response = await new Promise<AnalyzeResponse>((resolve, reject) => {
+            void analyze({ request }, (error, result) => (error || !result ? reject(error) : resolve(result)));
+        });
+        return response.getDiagnosticsList().map((diagnostic) => [
+            diagnostic.getPolicyname(),
+            diagnostic.getMessage(),
+            diagnostic.getEnforcementlevel() === EnforcementLevel.MANDATORY ? "mandatory" : "advisory",
+        ]);
+    }
+
+    // Each with the number of violations it must produce, so that agreeing on nothing proves nothing.
+    const fixtures: Array<[PlannedResource, number]> = [
+        [awsGroup(awsTcp(0, 65535, ["0.0.0.0/1", "128.0.0.0/1", unknownValue]), unknownValue as unknown as Props), 2],
+        [azureGroup({ ...azureRule({ sourceAddressPrefix: "Internet", destinationPortRanges: ["22", "6443"] }).props, name: "ops" }), 2],
+        [awsIngressRule({ ipProtocol: "-1", cidrIpv6: "::/0" }), 2],
+        [
+            {
+                type: "hybrid-k3s:k3s:K3sNode",
+                name: "k3s-server-1",
+                props: { role: "server", meshCidr: "10.0.0.0/24", flags: ["--bind-address=0.0.0.0", "--node-ip", unknownValue] },
+            },
+            1,
+        ],
+        [{ type: "aws:s3/bucket:Bucket", name: "not-applicable", props: { acl: unknownValue } }, 0],
+    ];
+    for (const [resource, count] of fixtures) {
+        it(`reports what evaluate() reports for ${resource.type} "${resource.name}"`, async () => {
+            const description = (name: string) => policies.find((policy) => policy.name === name)?.description;
+            const expected = evaluate([resource]).map((violation): [string, string, string] => [
+                violation.policy,
+                `${description(violation.policy)}\n${violation.message}`,
+                violation.enforcement,
+            ]);
+            assert.equal(expected.length, count);
+            assert.deepEqual(await engineViolations(resource), expected);
+        });
+    }
+});

@@ -1,0 +1,320 @@
+// The edge proxy configs are checked by the real haproxy and nginx binaries (Debian: haproxy, nginx,
+// libnginx-mod-stream), exactly as rendered for the host: no path is rewritten for the test, because
+// neither check writes a pid or log file nor binds a port (proven below), so runs can overlap freely.
+import { strict as assert } from "node:assert";
+import { spawnSync, SpawnSyncReturns } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { AddressInfo, createServer, Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+    EdgeFacts,
+    EdgeKind,
+    edgeConfigPath,
+    edgeInstallScript,
+    renderHaproxyConfig,
+    renderNginxStreamConfig,
+} from "../../components/render/edge";
+
+/** Seed 000's ingress nodes, deliberately not in name order. */
+const seedFacts: EdgeFacts = {
+    edgeName: "phy01",
+    backends: [
+        { name: "white-amd", meshAddress: "10.0.0.2" },
+        { name: "k3s-soh-re", meshAddress: "10.0.0.4" },
+        { name: "lenovo-laptop", meshAddress: "10.0.0.6" },
+    ],
+    httpNodePort: 30080,
+    httpsNodePort: 30443,
+    listenHttp: 80,
+    listenHttps: 443,
+};
+
+const factVariants: [string, EdgeFacts][] = [
+    ["the seed's three ingress nodes", seedFacts],
+    ["one ingress node", { ...seedFacts, backends: [seedFacts.backends[0]] }],
+    [
+        "an IPv6 node, stats and a custom check interval",
+        {
+            ...seedFacts,
+            backends: [...seedFacts.backends, { name: "v6-node", meshAddress: "fd7a:115c::7" }],
+            healthCheckInterval: "2s",
+            statsPort: 8404,
+        },
+    ],
+];
+
+let workDir: string;
+let fileCount = 0;
+
+before(() => {
+    workDir = mkdtempSync(join(tmpdir(), "edge-render-"));
+});
+after(() => rmSync(workDir, { recursive: true, force: true }));
+
+function writeTemp(name: string, content: string): string {
+    const path = join(workDir, `${fileCount++}-${name}`);
+    writeFileSync(path, content);
+    return path;
+}
+
+/** -dW turns every warning into an error: a config that only warns is not accepted either. */
+function haproxyCheck(config: string): SpawnSyncReturns<string> {
+    return spawnSync("haproxy", ["-c", "-dW", "-f", writeTemp("haproxy.cfg", config)], { encoding: "utf8" });
+}
+
+/**
+ * No -p: Debian's module loader (modules-enabled/50-mod-stream.conf) names the module relative to the
+ * compiled-in prefix, as on the host. -e stderr keeps the startup log off /var/log.
+ */
+function nginxCheck(config: string): SpawnSyncReturns<string> {
+    return spawnSync("nginx", ["-t", "-e", "stderr", "-c", writeTemp("nginx.conf", config)], { encoding: "utf8" });
+}
+
+function assertAccepted(result: SpawnSyncReturns<string>): void {
+    assert.equal(result.status, 0, `rejected:\n${result.stdout}${result.stderr}`);
+}
+
+function assertRejected(result: SpawnSyncReturns<string>, why: RegExp): void {
+    assert.notEqual(result.status, 0, "a broken config was accepted");
+    assert.match(result.stdout + result.stderr, why);
+}
+
+/** Config lines without comments, blank lines or indentation. */
+function directives(config: string): string[] {
+    return config
+        .split("\n")
+        .map((line) => line.replace(/#.*$/, "").trim())
+        .filter((line) => line !== "");
+}
+
+/** HAProxy sections ("frontend http", "backend ingress_http", ...) with their directives. */
+function haproxySections(config: string): Map<string, string[]> {
+    const sections = new Map<string, string[]>();
+    let current: string[] = [];
+    for (const line of config.split("\n")) {
+        if (/^[a-z]/.test(line)) sections.set(line.trim(), (current = []));
+        else if (line.replace(/#.*$/, "").trim() !== "") current.push(line.replace(/#.*$/, "").trim());
+    }
+    return sections;
+}
+
+function sortedBackends(f: EdgeFacts) {
+    return [...f.backends].sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+function addressOf(meshAddress: string, port: number): string {
+    return meshAddress.includes(":") ? `[${meshAddress}]:${port}` : `${meshAddress}:${port}`;
+}
+
+const routesOf = (f: EdgeFacts) => [
+    { name: "http", listen: f.listenHttp, nodePort: f.httpNodePort },
+    { name: "https", listen: f.listenHttps, nodePort: f.httpsNodePort },
+];
+
+/** Words that would mean TLS is terminated (or PROXY protocol sent) at the edge. */
+const terminationWords = /\b(ssl|crt|ca-file|ssl_certificate|proxy_ssl|send-proxy(-v2)?|proxy_protocol)\b/;
+
+describe("edge: HAProxy config", () => {
+    for (const [label, facts] of factVariants) {
+        it(`passes haproxy -c without warnings: ${label}`, () => {
+            assertAccepted(haproxyCheck(renderHaproxyConfig(facts)));
+        });
+    }
+
+    it("the check catches a broken config", () => {
+        const broken = renderHaproxyConfig(seedFacts).replace("balance roundrobin", "balance round-robin");
+        assertRejected(haproxyCheck(broken), /balance only supports/);
+    });
+
+    it("forwards 80 and 443 as TCP, round robin, with a health check on every ingress node's NodePort", () => {
+        const facts = factVariants[2][1];
+        const sections = haproxySections(renderHaproxyConfig(facts));
+        assert.ok(sections.get("defaults")?.includes("mode tcp"));
+        for (const route of routesOf(facts)) {
+            assert.deepEqual(sections.get(`frontend ${route.name}`), [
+                `bind :${route.listen}`,
+                "option tcplog",
+                `default_backend ingress_${route.name}`,
+            ]);
+            assert.deepEqual(sections.get(`backend ingress_${route.name}`), [
+                "balance roundrobin",
+                ...sortedBackends(facts).map((b) => `server ${b.name} ${addressOf(b.meshAddress, route.nodePort)} check`),
+            ]);
+        }
+        assert.ok(sections.get("defaults")?.includes("default-server inter 2s fall 3 rise 2"));
+    });
+
+    it("does not terminate TLS or send the PROXY protocol", () => {
+        for (const [, facts] of factVariants) {
+            for (const line of directives(renderHaproxyConfig(facts))) assert.doesNotMatch(line, terminationWords);
+        }
+    });
+
+    it("binds stats to loopback only, and only when asked", () => {
+        const binds = (f: EdgeFacts) => directives(renderHaproxyConfig(f)).filter((line) => line.startsWith("bind "));
+        assert.deepEqual(binds(seedFacts), ["bind :80", "bind :443"]);
+        assert.deepEqual(binds({ ...seedFacts, statsPort: 8404 }), ["bind :80", "bind :443", "bind 127.0.0.1:8404"]);
+    });
+});
+
+describe("edge: NGINX stream config", () => {
+    for (const [label, facts] of factVariants) {
+        it(`passes nginx -t: ${label}`, () => {
+            assertAccepted(nginxCheck(renderNginxStreamConfig(facts)));
+        });
+    }
+
+    it("the check catches a broken config", () => {
+        const typo = renderNginxStreamConfig(seedFacts).replace("proxy_pass ingress_http;", "proxy_pas ingress_http;");
+        assertRejected(nginxCheck(typo), /unknown directive "proxy_pas"/);
+    });
+
+    it("needs the stream module its includes load (libnginx-mod-stream on Debian)", () => {
+        const withoutModules = renderNginxStreamConfig(seedFacts).replace(/^include .*$/gm, "");
+        assertRejected(nginxCheck(withoutModules), /unknown directive "stream"/);
+    });
+
+    it("forwards 80 and 443 round robin to every ingress node's NodePort, with passive health checks", () => {
+        const facts = factVariants[2][1];
+        const config = renderNginxStreamConfig(facts);
+        for (const route of routesOf(facts)) {
+            const upstream = config.match(new RegExp(`upstream ingress_${route.name} \\{([^}]*)\\}`));
+            assert.ok(upstream, `no upstream ingress_${route.name}`);
+            assert.deepEqual(
+                directives(upstream[1]),
+                sortedBackends(facts).map((b) => `server ${addressOf(b.meshAddress, route.nodePort)} max_fails=3 fail_timeout=2s;`),
+            );
+            assert.match(config, new RegExp(`server \\{\\s*listen ${route.listen};\\s*proxy_pass ingress_${route.name};\\s*\\}`));
+        }
+        // Round robin is the default: no other balancing method may be set.
+        assert.doesNotMatch(config, /^\s*(least_conn|hash|ip_hash|random)\b/m);
+    });
+
+    it("has only a stream block and does not terminate TLS", () => {
+        for (const [, facts] of factVariants) {
+            const config = renderNginxStreamConfig(facts);
+            assert.doesNotMatch(config, /^\s*http\s*\{/m);
+            for (const line of directives(config)) assert.doesNotMatch(line, terminationWords);
+        }
+    });
+});
+
+describe("edge: rendering", () => {
+    it("is deterministic: backend order does not matter", () => {
+        const reversed = { ...seedFacts, backends: [...seedFacts.backends].reverse() };
+        assert.equal(renderHaproxyConfig(reversed), renderHaproxyConfig(seedFacts));
+        assert.equal(renderNginxStreamConfig(reversed), renderNginxStreamConfig(seedFacts));
+    });
+
+    const invalid: [string, Partial<EdgeFacts>, RegExp][] = [
+        ["no ingress nodes", { backends: [] }, /no ingress nodes/],
+        ["a node listed twice", { backends: [seedFacts.backends[0], seedFacts.backends[0]] }, /listed twice/],
+        ["a hostname for an address", { backends: [{ name: "a", meshAddress: "node.example" }] }, /not an IP address/],
+        ["config injection in an address", { backends: [{ name: "a", meshAddress: "10.0.0.2;\ninclude /x" }] }, /not an IP address/],
+        ["a name with a space", { backends: [{ name: "a b", meshAddress: "10.0.0.2" }] }, /letters, digits/],
+        ["the same public port twice", { listenHttps: 80 }, /both 80/],
+        ["a port out of range", { httpNodePort: 70000 }, /httpNodePort must be an integer/],
+        ["an interval in words", { healthCheckInterval: "5 seconds" }, /healthCheckInterval/],
+        ["stats on a public port", { statsPort: 443 }, /collides/],
+    ];
+    for (const [label, change, why] of invalid) {
+        it(`rejects ${label}`, () => {
+            assert.throws(() => renderHaproxyConfig({ ...seedFacts, ...change }), why);
+            assert.throws(() => renderNginxStreamConfig({ ...seedFacts, ...change }), why);
+        });
+    }
+
+    it("neither check binds the listen ports, so validating on a live edge is safe", async () => {
+        // Two ports held by this test (ephemeral, so parallel runs do not collide); a check that
+        // tried to bind them would fail with "address in use".
+        const listen = () =>
+            new Promise<Server>((resolve) => {
+                const server = createServer();
+                server.listen(0, "0.0.0.0", () => resolve(server));
+            });
+        const held = [await listen(), await listen()];
+        try {
+            const [listenHttp, listenHttps] = held.map((s) => (s.address() as AddressInfo).port);
+            const facts = { ...seedFacts, listenHttp, listenHttps };
+            assertAccepted(haproxyCheck(renderHaproxyConfig(facts)));
+            assertAccepted(nginxCheck(renderNginxStreamConfig(facts)));
+        } finally {
+            await Promise.all(held.map((s) => new Promise((resolve) => s.close(resolve))));
+        }
+    });
+});
+
+describe("edge: install script", () => {
+    const kinds: EdgeKind[] = ["haproxy", "nginx"];
+    const validator: Record<EdgeKind, string> = {
+        haproxy: `haproxy -c -q -f ${edgeConfigPath.haproxy}`,
+        nginx: `nginx -t -q -c ${edgeConfigPath.nginx}`,
+    };
+
+    for (const kind of kinds) {
+        it(`passes shellcheck -s sh: ${kind}`, () => {
+            const result = spawnSync("shellcheck", ["-s", "sh", writeTemp(`${kind}.sh`, edgeInstallScript(kind))], { encoding: "utf8" });
+            assert.equal(result.status, 0, result.stdout + result.stderr);
+        });
+    }
+
+    /**
+     * Runs the script against stub commands that record their calls: nothing is installed or
+     * restarted on this machine. `withApt` false leaves only the stubs on PATH, as on a dnf host.
+     * The script reads the real config path, which the haproxy and nginx packages provide here.
+     */
+    function runWithStubs(kind: EdgeKind, o: { withApt: boolean; validateExit: number }): { status: number | null; calls: string[] } {
+        const stubs = join(workDir, `stubs-${fileCount++}`);
+        mkdirSync(stubs);
+        const callLog = join(stubs, "calls.log");
+        const stub = (name: string, body = "") => {
+            writeFileSync(join(stubs, name), `#!/bin/sh\necho "${name} $*" >>"$CALL_LOG"\n${body}\n`);
+            chmodSync(join(stubs, name), 0o755);
+        };
+        stub("id", "echo 0");
+        stub("systemctl");
+        stub(kind, `exit ${o.validateExit}`);
+        if (o.withApt) {
+            stub("apt-get");
+            stub("dpkg-query", "echo 'install ok installed'");
+        } else {
+            stub("rpm", "exit 1");
+            stub("dnf");
+            stub("selinuxenabled");
+            stub("setsebool");
+        }
+        writeFileSync(callLog, "");
+        const result = spawnSync("/bin/sh", [writeTemp(`${kind}.sh`, edgeInstallScript(kind))], {
+            encoding: "utf8",
+            env: { PATH: o.withApt ? `${stubs}:/usr/bin:/bin` : stubs, CALL_LOG: callLog },
+        });
+        const calls = readFileSync(callLog, "utf8")
+            .split("\n")
+            .filter((line) => line !== "" && !line.startsWith("id ") && !line.startsWith("dpkg-query "));
+        return { status: result.status, calls };
+    }
+
+    for (const kind of kinds) {
+        it(`validates before it reloads, and skips apt when installed (idempotent): ${kind}`, () => {
+            assert.deepEqual(runWithStubs(kind, { withApt: true, validateExit: 0 }), {
+                status: 0,
+                calls: [validator[kind], `systemctl enable --quiet ${kind}`, `systemctl reload-or-restart ${kind}`],
+            });
+        });
+
+        it(`leaves the running proxy alone when the config is invalid: ${kind}`, () => {
+            assert.deepEqual(runWithStubs(kind, { withApt: true, validateExit: 1 }), { status: 1, calls: [validator[kind]] });
+        });
+
+        it(`installs with dnf and opens SELinux for the NodePorts: ${kind}`, () => {
+            const { status, calls } = runWithStubs(kind, { withApt: false, validateExit: 0 });
+            assert.equal(status, 0);
+            assert.match(calls[0], new RegExp(`^rpm -q ${kind}`));
+            assert.match(calls[1], new RegExp(`^dnf install -y -q ${kind}`));
+            assert.equal(calls[2], "selinuxenabled ");
+            assert.match(calls[3], /^setsebool -P \w+ on$/);
+            assert.deepEqual(calls.slice(4), [validator[kind], `systemctl enable --quiet ${kind}`, `systemctl reload-or-restart ${kind}`]);
+        });
+    }
+});
