@@ -54,6 +54,8 @@ export interface NodeSpec {
     site: string;
     sshUser: string;
     sshPort: number;
+    /** Extra TCP ports this host serves to the internet (cloud firewall and nftables). */
+    publicTcpPorts: number[];
     aws?: AwsPlacement;
     azure?: AzurePlacement;
     existing?: ExistingPlacement;
@@ -428,6 +430,16 @@ class FieldReader {
         return v;
     }
 
+    list(field: string): unknown[] {
+        const v = this.value[field];
+        if (v === undefined) return [];
+        if (!Array.isArray(v)) {
+            this.problem(field, "expected a list");
+            return [];
+        }
+        return v;
+    }
+
     stringList(field: string): string[] {
         const v = this.value[field];
         if (v === undefined) return [];
@@ -439,7 +451,7 @@ class FieldReader {
     }
 }
 
-const nodeKeys = ["name", "provider", "arch", "roles", "meshAddress", "site", "sshUser", "sshPort",
+const nodeKeys = ["name", "provider", "arch", "roles", "meshAddress", "site", "sshUser", "sshPort", "publicTcpPorts",
     "region", "instanceType", "ami", "os", "rootVolumeGb", "vpcId", "subnetId",
     "location", "size", "osDiskGb",
     "address", "behindNat"] as const;
@@ -485,6 +497,7 @@ function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: string[
             site: "",
             sshUser: r.string("sshUser") ?? (provider === "azure" ? "azureuser" : provider === "aws" ? "admin" : "root"),
             sshPort: r.integer("sshPort", 22, 1, 65535),
+            publicTcpPorts: readPublicPorts(r),
         };
         if (provider === "aws") node.aws = readAws(r, arch);
         if (provider === "azure") node.azure = readAzure(r, arch);
@@ -492,6 +505,29 @@ function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: string[
         if (provider === "aws" && node.aws?.os === "ubuntu-24.04" && r.string("sshUser") === undefined) node.sshUser = "ubuntu";
         node.site = r.string("site") ?? (node.aws ? `aws:${node.aws.region}` : node.azure ? `azure:${node.azure.location}` : `existing:${name}`);
         return [node];
+    });
+}
+
+/** TCP ports that carry cluster traffic: reachable over the mesh only, never published. */
+export const meshOnlyTcpPorts: ReadonlyArray<{ from: number; to: number; what: string }> = [
+    { from: 6443, to: 6443, what: "the Kubernetes API" },
+    { from: 10250, to: 10250, what: "the kubelet" },
+    { from: 2379, to: 2380, what: "etcd" },
+];
+
+function readPublicPorts(r: FieldReader): number[] {
+    const ports = r.list("publicTcpPorts");
+    return ports.flatMap((port) => {
+        if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+            r.problem("publicTcpPorts", `${JSON.stringify(port)} is not a port (1-65535)`);
+            return [];
+        }
+        const meshOnly = meshOnlyTcpPorts.find((p) => port >= p.from && port <= p.to);
+        if (meshOnly) {
+            r.problem("publicTcpPorts", `${port} is ${meshOnly.what}, reachable only over the mesh (the policy pack refuses it too); remove it and use the kubeconfig output over the mesh`);
+            return [];
+        }
+        return [port];
     });
 }
 

@@ -34,6 +34,7 @@ export class HostFirewall extends pulumi.ComponentResource {
                 isHub: host.roles.includes("hub"),
                 meshListenPort: spec.mesh.kind === "zerotier" ? zerotierPort : spec.mesh.listenPort,
                 isEdge: host.roles.includes("edge"),
+                extraTcpPorts: host.spec.publicTcpPorts,
             });
             this.steps.set(host.name, new HostFiles(`${host.name}-firewall`, {
                 host,

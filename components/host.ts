@@ -18,6 +18,8 @@ export interface Host {
     connection: pulumi.Output<Connection>;
     /** What must finish before anything runs on it (the VM itself, cloud-init). */
     ready: pulumi.Resource[];
+    /** Changes when the machine is replaced (VM id; an existing host's address), so its files are shipped again. */
+    identity: pulumi.Output<string>;
 }
 
 /** The part of a host's connection a jump through it needs. */
@@ -44,6 +46,24 @@ export function sshConnection(target: SshEndpoint, jump?: SshEndpoint): pulumi.O
     });
 }
 
+/**
+ * Waits for cloud-init on a new VM. Exit 2 is "done with recoverable errors" (cloud-init 23.4+, e.g. a
+ * deprecated key in the image's own config) and must not fail the host; anything else does, with the details.
+ */
+export const cloudInitWaitCommand =
+    'status=0; cloud-init status --wait >/dev/null || status=$?; ' +
+    'if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then cloud-init status --long >&2; exit "$status"; fi';
+
+/** The step a cloud VM is ready after: SSH answers (dials retry through boot) and cloud-init is done. */
+export function waitForCloudInit(name: string, connection: pulumi.Output<Connection>, machine: pulumi.CustomResource, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    return new command.remote.Command(`${name}-cloud-init`, {
+        connection,
+        create: cloudInitWaitCommand,
+        // A replaced VM boots afresh: wait for it again.
+        triggers: [machine.id],
+    }, opts);
+}
+
 export interface ExistingHostArgs {
     spec: NodeSpec;
     privateKey: pulumi.Input<string>;
@@ -61,6 +81,7 @@ export class ExistingHost extends pulumi.ComponentResource implements Host {
     readonly publicAddress: pulumi.Output<string | undefined>;
     readonly connection: pulumi.Output<Connection>;
     readonly ready: pulumi.Resource[] = [];
+    readonly identity: pulumi.Output<string>;
 
     constructor(name: string, args: ExistingHostArgs, opts?: pulumi.ComponentResourceOptions) {
         const existing = args.spec.existing;
@@ -74,6 +95,7 @@ export class ExistingHost extends pulumi.ComponentResource implements Host {
         this.publicAddress = pulumi.output(existing.behindNat ? undefined : existing.address);
         const target = { host: existing.behindNat ? args.spec.meshAddress : existing.address!, user: args.spec.sshUser, port: args.spec.sshPort, privateKey: args.privateKey };
         this.connection = sshConnection(target, existing.behindNat ? args.jump : undefined);
+        this.identity = pulumi.output(`existing ${existing.address ?? `behind NAT at ${args.spec.meshAddress}`}`);
         this.registerOutputs({ publicAddress: this.publicAddress });
     }
 }

@@ -41,9 +41,10 @@ export class HostFiles extends pulumi.ComponentResource {
         super("hybrid-k3s:host:HostFiles", name, { host: args.host.name, files: args.files.map(({ path, mode }) => ({ path, mode })) }, opts);
         const user = args.host.spec.sshUser;
         const contents = args.files.map((f) => f.content);
-        const stdin = pulumi.all(contents).apply((texts) => {
+        // The machine's identity is part of the bundle, so a replaced VM gets its files again.
+        const stdin = pulumi.all([args.host.identity, pulumi.all(contents)]).apply(([identity, texts]) => {
             const files: BundleFile[] = args.files.map((f, i) => ({ path: f.path, mode: f.mode, content: texts[i] }));
-            return renderBundle(`${name} on ${args.host.name}`, files, args.apply);
+            return renderBundle(`${name} on ${args.host.name} (${identity})`, files, args.apply);
         });
         const env = Object.entries(args.firstRunEnv ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join("");
         this.command = new command.remote.Command(name, {

@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../components/config";
+import { PolicyViolation } from "../policy/policies";
 import { PlanResult, projectDir, readStackConfig, redactSecretInputs, redactText, runPlan } from "./plan";
 
 interface CliOptions {
@@ -79,7 +80,12 @@ async function main(): Promise<number> {
     const plan = await runPlan(options.stack, config, secretKeys);
     const dir = writePlan(plan, options.out, options.showSecrets);
     console.log(summary(plan, dir));
-    return plan.violations.some((v) => v.enforcement === "mandatory") ? 1 : 0;
+    return planExitCode(plan.violations);
+}
+
+/** A mandatory violation fails the plan, as it would fail `pulumi preview --policy-pack policy`. */
+export function planExitCode(violations: PolicyViolation[]): number {
+    return violations.some((v) => v.enforcement === "mandatory") ? 1 : 0;
 }
 
 if (require.main === module) {

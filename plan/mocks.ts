@@ -19,10 +19,10 @@ export function isSecretValue(value: unknown): value is { value: unknown } {
     return typeof value === "object" && value !== null && (value as Record<string, unknown>)[secretSigKey] === secretSig;
 }
 
-/** A stable placeholder address in the benchmark range 198.18.0.0/15, derived from a name. */
+/** A stable placeholder address in the benchmark range 198.18.1.0-198.18.255.254, derived from a name. */
 export function placeholderPublicIp(name: string): string {
-    const n = createHash("sha256").update(name).digest().readUInt32BE(0) % (2 ** 17 - 2) + 1;
-    return `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
+    const n = createHash("sha256").update(name).digest().readUInt32BE(0);
+    return `198.18.${1 + (n % 255)}.${1 + ((n >>> 8) % 254)}`;
 }
 
 function placeholderId(prefix: string, name: string, length = 17): string {
@@ -140,15 +140,26 @@ export class PlanMocks implements pulumi.runtime.Mocks {
             }
             case "aws:ec2/instance:Instance":
                 return { arn: `arn:aws:ec2:::instance/${placeholderId("i-", name)}`, privateIp: "172.31.0.10", publicIp: placeholderPublicIp(`${name}-ephemeral`) };
+            case "aws:ec2/keyPair:KeyPair":
+                return { keyName: placeholderId(`${name}-`, "keypair", 8), fingerprint: placeholderId("", `${name}-fingerprint`, 32) };
             case "aws:ec2/eip:Eip":
                 return { publicIp: placeholderPublicIp(name), allocationId: placeholderId("eipalloc-", name) };
             case "azure-native:network:PublicIPAddress":
-                return { ipAddress: placeholderPublicIp(name) };
+                return { name, ipAddress: placeholderPublicIp(name) };
             case "command:remote:Command":
-                return { stdout: /k3s\.yaml/.test(String(inputs.create ?? "")) ? this.secret(`${name}.stdout`, fakeK3sKubeconfig()) : "", stderr: "" };
+                return { stdout: this.commandStdout(name, inputs), stderr: "" };
             default:
-                return {};
+                // Azure echoes the resource's name back as an output; other resources need nothing extra.
+                return type.startsWith("azure-native:") ? { name: args.name } : {};
         }
+    }
+
+    /** What the commands whose output the program reads would print on a real host. */
+    private commandStdout(name: string, inputs: Record<string, unknown>): unknown {
+        if (/k3s\.yaml/.test(String(inputs.create ?? ""))) return this.secret(`${name}.stdout`, fakeK3sKubeconfig());
+        const stdin = isSecretValue(inputs.stdin) ? inputs.stdin.value : inputs.stdin;
+        if (String(stdin ?? "").includes("zerotier-cli join")) return `hybrid-k3s: zerotier member ${placeholderId("", name, 10)}\n`;
+        return "";
     }
 
     call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {

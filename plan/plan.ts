@@ -11,12 +11,17 @@ import { isSecretValue, PlanMocks, RecordedResource } from "./mocks";
 
 export const projectDir = path.resolve(__dirname, "..");
 
+/** The SDK's own "wait until the RPC queue drains" (what a real run does before exiting); internal, so not in its typings. */
+const waitForRegistrations: () => Promise<void> = require("@pulumi/pulumi/runtime/settings").waitForRPCs;
+
 export interface PlannedResource {
     type: string;
     name: string;
     /** `type::name` of the parent and of explicit dependencies. */
     parent?: string;
     dependsOn: string[];
+    /** Inputs whose changes the engine ignores (resource option ignoreChanges). */
+    ignoreChanges: string[];
     inputs: unknown;
 }
 
@@ -72,10 +77,12 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
     const parents = new Map<pulumi.Resource, string>();
     const parentOf = new Map<string, string | undefined>();
     const dependsOnOf = new Map<string, string[]>();
+    const ignoreChangesOf = new Map<string, string[]>();
     // Fresh module state for each run, so several stacks can be planned in one process (tests do).
     const programPath = require.resolve("../components/program");
     delete require.cache[programPath];
-    const outputs = (await pulumi.runtime.runInPulumiStack(async () => {
+    let programOutputs: Record<string, pulumi.Output<unknown>> = {};
+    await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((args) => {
             const id = `${args.type}::${args.name}`;
             parents.set(args.resource, id);
@@ -83,37 +90,41 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
             const dependsOn = args.opts.dependsOn;
             const list = (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumi.Resource[];
             dependsOnOf.set(id, list.map((r) => parents.get(r) ?? "?"));
+            ignoreChangesOf.set(id, args.opts.ignoreChanges ?? []);
             return undefined;
         });
         const { defineStack } = await import("../components/program");
-        return defineStack();
-    })) ?? {};
-    // Outputs can resolve before every resource is registered; wait for the stragglers.
-    await pulumi.runtime.awaitStackRegistrations();
-    const resolvedOutputs = await resolveOutputs(outputs);
-    const secretOutputs = await secretOutputNames(outputs);
+        programOutputs = defineStack();
+        return programOutputs;
+    });
+    // Outputs can resolve before every resource is registered; wait for the RPC queue to drain.
+    await waitForRegistrations();
+    const resolvedOutputs = await resolveOutputs(programOutputs);
+    const secretOutputs = await secretOutputNames(programOutputs);
     for (const key of secretKeys) mocks.generatedSecrets.set(config[key], `config ${key}`);
 
     const resources = mocks.resources.map((r): PlannedResource => ({
-        type: r.type, name: r.name, parent: parentOf.get(`${r.type}::${r.name}`), dependsOn: dependsOnOf.get(`${r.type}::${r.name}`) ?? [], inputs: r.inputs,
+        type: r.type, name: r.name, parent: parentOf.get(`${r.type}::${r.name}`), dependsOn: dependsOnOf.get(`${r.type}::${r.name}`) ?? [],
+        ignoreChanges: ignoreChangesOf.get(`${r.type}::${r.name}`) ?? [], inputs: r.inputs,
     }));
-    const violations = evaluate(mocks.resources.map((r) => ({ type: r.type, name: r.name, props: unwrapSecrets(r.inputs) as Record<string, unknown> })));
+    const violations = planVerdict(resources);
     return { stack, spec, nodeFiles: filesByNode(mocks.resources, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets };
 }
 
-async function resolveOutputs(outputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+/** The policy pack's verdict on planned resources, seen as the engine would show them to it. */
+export function planVerdict(resources: PlannedResource[]): PolicyViolation[] {
+    return evaluate(resources.map((r) => ({ type: r.type, name: r.name, props: unwrapSecrets(r.inputs) as Record<string, unknown> })));
+}
+
+async function resolveOutputs(outputs: Record<string, pulumi.Output<unknown>>): Promise<Record<string, unknown>> {
     const resolved: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(outputs)) {
-        resolved[key] = await new Promise((resolve) => (pulumi.output(value) as pulumi.Output<unknown>).apply(resolve));
-    }
+    for (const [key, value] of Object.entries(outputs)) resolved[key] = await new Promise((resolve) => value.apply(resolve));
     return resolved;
 }
 
-async function secretOutputNames(outputs: Record<string, unknown>): Promise<string[]> {
+async function secretOutputNames(outputs: Record<string, pulumi.Output<unknown>>): Promise<string[]> {
     const names: string[] = [];
-    for (const [key, value] of Object.entries(outputs)) {
-        if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) names.push(key);
-    }
+    for (const [key, value] of Object.entries(outputs)) if (await pulumi.isSecret(value)) names.push(key);
     return names;
 }
 

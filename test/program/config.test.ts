@@ -82,6 +82,8 @@ describe("stack config", () => {
         ["an arm64 node on an x86 Azure size", () => withNodes((n) => { node("azure-amd", n).arch = "arm64"; }), "nodes[3].arch", /arm64 contradicts size Standard_B2s.*Standard_D2ps_v5/],
         ["an unknown top-level key", () => ({ ...prodRaw(), meshCdir: "10.0.0.0/24" }), "hybrid-k3s:meshCdir", /unknown setting; did you mean "meshCidr"\?/],
         ["an unknown node key", () => withNodes((n) => { node("aws-arm", n).instanceTyp = "t4g.small"; }), "nodes[2].instanceTyp", /unknown key; did you mean "instanceType"\?/],
+        ["an API port opened to the internet on an edge host", () => withNodes((n) => { node("aws-arm", n).publicTcpPorts = [8080, 6443]; }), "nodes[2].publicTcpPorts", /6443 is the Kubernetes API, reachable only over the mesh/],
+        ["the etcd range opened to the internet", () => withNodes((n) => { node("phy01", n).publicTcpPorts = [2380]; }), "nodes[0].publicTcpPorts", /2380 is etcd/],
         ["a key of another provider", () => withNodes((n) => { node("azure-amd", n).region = "us-east-1"; }), "nodes[3].region", /belongs to provider aws/],
     ];
     for (const [label, raw, field, text] of cases) {

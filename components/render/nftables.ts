@@ -1,0 +1,139 @@
+// The host firewall (/etc/nftables.conf): a pure renderer. Everything arriving on the mesh is
+// trusted (WireGuard authenticates each peer and pins its source addresses); from anywhere else
+// only SSH, the hub's WireGuard port, and 80/443 on edge hosts get in. k3s binds some ports to
+// 0.0.0.0 whatever it is told, so this ruleset, not the bind address, keeps them off the internet.
+import { cidrsOverlap, parseCidr } from "../net";
+
+export interface NftRulesetFacts {
+    hostName: string;
+    meshInterface: string;
+    meshCidr: string;
+    clusterCidr: string;
+    serviceCidr: string;
+    sshPort: number;
+    isHub: boolean;
+    /** UDP port of the hub's WireGuard; accepted from anywhere only when isHub. */
+    meshListenPort: number;
+    /** Accepts tcp 80 and 443 from anywhere (the edge proxy). */
+    isEdge: boolean;
+    extraTcpPorts?: number[];
+}
+
+/** The table this file owns; nothing else on the host is touched. */
+export const nftTableName = "hybrid_k3s";
+
+/** k3s ports that only mesh peers may reach (FACTS: k3s ports). */
+const clusterOnlyTcpPorts = ["2379-2380", "6443", "10250"] as const;
+const clusterOnlyUdpPorts = ["8472", "51820-51821"] as const;
+
+/** Interfaces flannel and the CNI bridge create: pod traffic enters and leaves through them. */
+const podInterfaces = '{ "cni0", "flannel*" }';
+
+export function renderNftRuleset(f: NftRulesetFacts): string {
+    const meshCidr = checkFacts(f);
+    const mesh = `"${f.meshInterface}"`;
+    const extraTcpPorts = [...new Set(f.extraTcpPorts ?? [])].sort((a, b) => a - b);
+    const role = [f.isHub ? "WireGuard hub" : "mesh spoke", ...(f.isEdge ? ["edge"] : [])].join(", ");
+
+    const input = [
+        "\tchain input {",
+        "\t\ttype filter hook input priority filter + 10; policy accept;",
+        "\t\t# Policy accept plus explicit rejects at the end: a half-applied edit never locks the host out,",
+        "\t\t# and the other tables (k3s, kube-proxy, flannel) keep working as they expect.",
+        "\t\tct state established,related accept comment \"replies to connections this host opened\"",
+        "\t\tiif \"lo\" accept",
+        `\t\tiifname != ${mesh} ip saddr ${meshCidr} counter drop comment "mesh addresses exist only inside the tunnel: forged"`,
+        "\t\tmeta l4proto { icmp, ipv6-icmp } accept comment \"path MTU discovery, IPv6 neighbour discovery, ping\"",
+        `\t\ttcp dport ${f.sshPort} accept comment "SSH from anywhere: the way back in when the mesh is down"`,
+        `\t\tiifname ${mesh} accept comment "mesh peers: WireGuard has authenticated the peer and its source address"`,
+        `\t\tiifname ${podInterfaces} ip saddr @cluster_ranges accept comment "pods and flannel; a cluster source counts only on these interfaces"`,
+        ...(f.isHub
+            ? [`\t\tudp dport ${f.meshListenPort} accept comment "WireGuard hub: every spoke connects here, or the mesh dies"`]
+            : []),
+        ...(f.isEdge ? ["\t\ttcp dport { 80, 443 } accept comment \"edge: public web traffic\""] : []),
+        ...(extraTcpPorts.length > 0
+            ? [`\t\ttcp dport { ${extraTcpPorts.join(", ")} } accept comment "extra public services of this host"`]
+            : []),
+        "\t\tip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment \"DHCPv6 replies: cloud hosts renew their IPv6 lease\"",
+        "\t\t# k3s ports are named so the intent shows and the counters tell who knocked.",
+        `\t\ttcp dport { ${clusterOnlyTcpPorts.join(", ")} } counter reject with tcp reset comment "k3s API, kubelet, etcd: mesh only"`,
+        `\t\tudp dport { ${clusterOnlyUdpPorts.join(", ")} } counter reject with icmpx admin-prohibited comment "flannel VXLAN and WireGuard: mesh only"`,
+        `\t\tiifname != ${mesh} meta l4proto tcp counter reject with tcp reset comment "anything else from outside the mesh"`,
+        `\t\tiifname != ${mesh} counter reject with icmpx admin-prohibited`,
+        "\t}",
+    ];
+
+    const forward = [
+        "\tchain forward {",
+        "\t\ttype filter hook forward priority filter + 10; policy accept;",
+        "\t\t# Policy accept: forwarding this ruleset does not know about (containers on the host) keeps working;",
+        "\t\t# only the mesh and the pod network are closed to the outside.",
+        "\t\tct state established,related accept",
+        ...(f.isHub
+            ? [`\t\tiifname ${mesh} oifname ${mesh} accept comment "spoke to spoke through the hub, source addresses kept"`]
+            : []),
+        `\t\tiifname ${mesh} ip daddr @cluster_ranges accept comment "mesh peers to pods and services"`,
+        `\t\tiifname ${podInterfaces} accept comment "pods to anywhere, and the flannel overlay between nodes"`,
+        `\t\toifname ${mesh} counter reject with icmpx admin-prohibited comment "nothing from outside enters the mesh, whatever source it claims"`,
+        `\t\toifname ${podInterfaces} counter reject with icmpx admin-prohibited comment "nor the pod network: NodePorts stay mesh only"`,
+        "\t}",
+    ];
+
+    return [
+        "#!/usr/sbin/nft -f",
+        `# hybrid-k3s firewall for ${f.hostName} (${role}).`,
+        `# Replaces only table inet ${nftTableName}: k3s, flannel and kube-proxy keep their own tables,`,
+        "# which `flush ruleset` would wipe on every reload. Create-then-delete makes reloading idempotent.",
+        `table inet ${nftTableName} {}`,
+        `delete table inet ${nftTableName}`,
+        "",
+        `table inet ${nftTableName} {`,
+        "\t# Pod and service ranges (k3s --cluster-cidr, --service-cidr).",
+        "\tset cluster_ranges {",
+        "\t\ttype ipv4_addr",
+        "\t\tflags interval",
+        `\t\telements = { ${f.clusterCidr}, ${f.serviceCidr} }`,
+        "\t}",
+        "",
+        ...input,
+        "",
+        ...forward,
+        "}",
+        "",
+    ].join("\n");
+}
+
+/** Throws on anything that would render a broken or dangerous ruleset; returns the mesh CIDR. */
+function checkFacts(f: NftRulesetFacts): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(f.hostName)) {
+        throw new Error(`nftables: host name "${f.hostName}" must be 1-63 letters, digits or ._- (it is written into the ruleset)`);
+    }
+    if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(f.meshInterface)) {
+        throw new Error(`nftables ${f.hostName}: mesh interface "${f.meshInterface}" is not an interface name`);
+    }
+    const ranges = (["meshCidr", "clusterCidr", "serviceCidr"] as const).map((key) => {
+        const cidr = parseCidr(f[key]);
+        if (!cidr) throw new Error(`nftables ${f.hostName}: ${key} "${f[key]}" is not an IPv4 CIDR with its network address`);
+        return cidr;
+    });
+    // An overlap would make the forged-mesh-source rule drop pod traffic.
+    for (const [a, b] of [[0, 1], [0, 2], [1, 2]]) {
+        if (cidrsOverlap(ranges[a], ranges[b])) throw new Error(`nftables ${f.hostName}: ${ranges[a].text} and ${ranges[b].text} overlap; mesh, cluster and service ranges must be separate`);
+    }
+    for (const [what, port] of [["sshPort", f.sshPort], ["meshListenPort", f.meshListenPort], ...(f.extraTcpPorts ?? []).map((p) => ["extraTcpPorts", p] as const)] as const) {
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`nftables ${f.hostName}: ${what} ${port} is not a port (1-65535)`);
+    }
+    // Opening a mesh-only port to the internet is never what anyone means: reach it over the mesh.
+    const clusterOnly = [...clusterOnlyTcpPorts].flatMap(portRange);
+    for (const port of [f.sshPort, ...(f.extraTcpPorts ?? [])]) {
+        if (clusterOnly.includes(port)) {
+            throw new Error(`nftables ${f.hostName}: tcp ${port} is a k3s port that must stay mesh only; reach it over the mesh instead`);
+        }
+    }
+    return ranges[0].text;
+}
+
+function portRange(text: string): number[] {
+    const [low, high = low] = text.split("-").map(Number);
+    return Array.from({ length: high - low + 1 }, (_, i) => low + i);
+}

@@ -1,0 +1,536 @@
+// Throwaway network namespaces for tests that need real packets: namespaces, veth pairs, bridges,
+// NAT, userspace WireGuard (wireguard-go), nftables, listeners and probes. Everything it creates is
+// named `hk3s-<pid>-<lab>-<name>` and removed by teardown(), which also runs on exit and SIGINT.
+// Nothing here touches the host's own network namespace: every command runs inside a namespace
+// this module created (links are created directly in their target namespaces).
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { basename, dirname, join } from "path";
+
+/** The commands the harness runs, with the Debian package that provides each. */
+export const toolPackages = {
+    ip: "iproute2",
+    ss: "iproute2",
+    nft: "nftables",
+    wg: "wireguard-tools",
+    "wg-quick": "wireguard-tools",
+    "wireguard-go": "wireguard-go",
+    socat: "socat",
+    ping: "iputils-ping",
+} as const;
+export type ToolName = keyof typeof toolPackages;
+
+/** Throws (never skips) naming the Debian packages to install when a tool is missing. */
+export function requireTools(names: ToolName[]): void {
+    const searchPath = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/sbin", "/usr/bin", "/bin"].filter(Boolean);
+    const missing = names.filter((name) => !searchPath.some((dir) => isExecutable(join(dir, name))));
+    if (missing.length > 0) {
+        const packages = [...new Set(missing.map((name) => toolPackages[name]))];
+        throw new Error(`missing ${missing.join(", ")}: install with \`apt-get install ${packages.join(" ")}\``);
+    }
+}
+
+export function requireRoot(what: string): void {
+    if (process.getuid?.() !== 0) {
+        throw new Error(`${what} needs root (it creates network namespaces and WireGuard interfaces): run it as root, e.g. sudo npx mocha ...`);
+    }
+}
+
+function isExecutable(path: string): boolean {
+    try {
+        accessSync(path, constants.X_OK);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+export interface ExecResult {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs argv to completion; a timeout kills it (code null). Never throws for a non-zero exit. */
+export function run(argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
+        child.on("error", reject);
+        child.on("close", (code) => {
+            if (timer) clearTimeout(timer);
+            resolve({ code, stdout, stderr });
+        });
+        child.stdin.on("error", () => undefined);
+        child.stdin.end(options.input ?? "");
+    });
+}
+
+async function runChecked(argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const result = await run(argv, { timeoutMs: 15000, ...options });
+    if (result.code !== 0) {
+        throw new Error(`\`${argv.join(" ")}\` exited ${result.code ?? "on timeout"}: ${(result.stderr || result.stdout).trim()}`);
+    }
+    return result.stdout;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function sleepSync(ms: number): void {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export interface Namespace {
+    /** Short name used in reports, e.g. "hub". */
+    name: string;
+    /** The real namespace name, unique to this process. */
+    netns: string;
+}
+
+export interface WireGuardLink {
+    namespace: Namespace;
+    /** Name the config expects (basename of the config file), e.g. wg0. */
+    interfaceName: string;
+    /** wireguard-go's control-socket name, unique on the host; `wg` commands take this name. */
+    deviceName: string;
+    configFile: string;
+    process: ChildProcess;
+}
+
+export type ProbeState = "open" | "refused" | "unreachable" | "timeout" | "error";
+
+export interface ProbeOutcome {
+    state: ProbeState;
+    /** The listener's banner for open probes, the tool's message otherwise. */
+    detail: string;
+}
+
+const runtimeSocketDir = "/var/run/wireguard";
+let deviceCounter = 0;
+let labCounter = 0;
+const liveLabs = new Set<NetLab>();
+let exitHooksInstalled = false;
+
+function installExitHooks(): void {
+    if (exitHooksInstalled) return;
+    exitHooksInstalled = true;
+    const teardownAll = () => [...liveLabs].forEach((lab) => lab.teardown());
+    process.on("exit", teardownAll);
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        process.once(signal, () => {
+            teardownAll();
+            process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+        });
+    }
+}
+
+/**
+ * A test run killed with SIGKILL cannot clean up: remove namespaces (and the processes in them)
+ * whose owning test process is gone. Live runs, including concurrent ones, are never touched.
+ */
+function reapDeadLabs(): void {
+    const listed = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
+    for (const netns of listed.split("\n").map((line) => line.split(" ")[0])) {
+        const owner = /^hk3s-(\d+)-/.exec(netns)?.[1];
+        if (owner === undefined || isAlive(Number(owner))) continue;
+        const pids = (spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout ?? "").split("\n").filter(Boolean).map(Number);
+        pids.forEach((pid) => signalPid(pid, "SIGKILL"));
+        spawnSync("ip", ["netns", "del", netns]);
+    }
+    const deadOwner = (name: string, pattern: RegExp) => {
+        const owner = pattern.exec(name)?.[1];
+        return owner !== undefined && !isAlive(Number(owner));
+    };
+    if (existsSync(runtimeSocketDir)) {
+        for (const socket of readdirSync(runtimeSocketDir)) {
+            if (deadOwner(socket, /^hk(\d+)w\d+\.sock$/)) rmSync(join(runtimeSocketDir, socket), { force: true });
+        }
+    }
+    for (const dir of readdirSync(tmpdir())) {
+        if (deadOwner(dir, /^hk3s-(\d+)-/)) rmSync(join(tmpdir(), dir), { recursive: true, force: true });
+    }
+}
+
+function isAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (error) {
+        return (error as NodeJS.ErrnoException).code === "EPERM";
+    }
+}
+
+export class NetLab {
+    readonly prefix: string;
+    /** Files the lab writes (configs as they would sit on each host); removed on teardown. */
+    readonly workDir: string;
+    private readonly namespaces: Namespace[] = [];
+    private readonly processes = new Set<ChildProcess>();
+    private readonly deviceNames = new Set<string>();
+    private readonly stderrTails = new WeakMap<ChildProcess, string>();
+    private tornDown = false;
+
+    constructor(label: string) {
+        if (!/^[a-z0-9-]{1,20}$/.test(label)) throw new Error(`lab label "${label}" must be 1-20 of a-z 0-9 -`);
+        reapDeadLabs();
+        this.prefix = `hk3s-${process.pid}-${label}${labCounter++ === 0 ? "" : labCounter}`;
+        this.workDir = mkdtempSync(join(tmpdir(), `${this.prefix}-`));
+        liveLabs.add(this);
+        installExitHooks();
+    }
+
+    async addNamespace(name: string): Promise<Namespace> {
+        if (!/^[a-z0-9-]{1,30}$/.test(name)) throw new Error(`namespace name "${name}" must be 1-30 of a-z 0-9 -`);
+        const namespace = { name, netns: `${this.prefix}-${name}` };
+        await runChecked(["ip", "netns", "add", namespace.netns]);
+        this.namespaces.push(namespace);
+        await this.ip(namespace, ["link", "set", "lo", "up"]);
+        return namespace;
+    }
+
+    /** Runs a command inside the namespace. */
+    exec(namespace: Namespace, argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+        return run(["ip", "netns", "exec", namespace.netns, ...argv], options);
+    }
+
+    execChecked(namespace: Namespace, argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+        return runChecked(["ip", "netns", "exec", namespace.netns, ...argv], options);
+    }
+
+    ip(namespace: Namespace, args: string[]): Promise<string> {
+        return runChecked(["ip", "-n", namespace.netns, ...args]);
+    }
+
+    async sysctl(namespace: Namespace, key: string, value: string): Promise<void> {
+        await this.execChecked(namespace, ["sysctl", "-q", "-w", `${key}=${value}`]);
+    }
+
+    async addBridge(namespace: Namespace, bridge: string, addresses: string[] = []): Promise<void> {
+        await this.ip(namespace, ["link", "add", bridge, "type", "bridge"]);
+        for (const address of addresses) await this.ip(namespace, ["addr", "add", address, "dev", bridge]);
+        await this.ip(namespace, ["link", "set", bridge, "up"]);
+    }
+
+    /**
+     * A veth pair between two namespaces, each end created directly in its namespace, addressed
+     * and up; an end with `bridge` is enslaved to that bridge instead of being addressed.
+     */
+    async connect(a: VethEnd, b: VethEnd): Promise<void> {
+        await this.ip(a.namespace, ["link", "add", a.ifname, "type", "veth", "peer", "name", b.ifname, "netns", b.namespace.netns]);
+        for (const end of [a, b]) {
+            if (end.bridge) await this.ip(end.namespace, ["link", "set", end.ifname, "master", end.bridge]);
+            for (const address of end.addresses ?? []) await this.ip(end.namespace, ["addr", "add", address, "dev", end.ifname]);
+            await this.ip(end.namespace, ["link", "set", end.ifname, "up"]);
+        }
+    }
+
+    async addRoute(namespace: Namespace, destination: string, via: string): Promise<void> {
+        await this.ip(namespace, ["route", "replace", destination, "via", via]);
+    }
+
+    /** A home router: forwards and masquerades everything leaving through wanInterface. */
+    async masquerade(namespace: Namespace, wanInterface: string): Promise<void> {
+        await this.sysctl(namespace, "net.ipv4.ip_forward", "1");
+        await this.execChecked(namespace, ["nft", "-f", "-"], {
+            input: `table ip home_nat {\n\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname "${wanInterface}" masquerade\n\t}\n}\n`,
+        });
+    }
+
+    /** Writes files as they would sit on a host (absolute paths) under a per-host root; returns that root. */
+    writeHostFiles(host: string, files: Record<string, string>): string {
+        const root = join(this.workDir, host);
+        for (const [path, content] of Object.entries(files)) {
+            if (!path.startsWith("/") || path.split("/").includes("..")) throw new Error(`${host}: file path ${path} must be absolute`);
+            const target = join(root, path);
+            mkdirSync(dirname(target), { recursive: true });
+            writeFileSync(target, content, { mode: 0o600 });
+            chmodSync(target, 0o600);
+        }
+        return root;
+    }
+
+    loadNftRuleset(namespace: Namespace, file: string): Promise<string> {
+        return this.execChecked(namespace, ["nft", "-f", file]);
+    }
+
+    checkNftRuleset(namespace: Namespace, file: string): Promise<string> {
+        return this.execChecked(namespace, ["nft", "-c", "-f", file]);
+    }
+
+    /**
+     * Brings a wg-quick config up the way wg-quick would, with wireguard-go: a uniquely named
+     * device (its control socket is host-wide), renamed to the name the config expects, configured
+     * with `wg setconf` on the stripped file, then Address, MTU, routes for AllowedIPs and
+     * PreUp/PostUp run inside the namespace (%i = interface name).
+     */
+    async startWireGuard(namespace: Namespace, configFile: string): Promise<WireGuardLink> {
+        const interfaceName = basename(configFile).replace(/\.conf$/, "");
+        const settings = parseWgQuickInterface(readFileSync(configFile, "utf8"), configFile);
+        const deviceName = this.newDeviceName();
+        const socket = join(runtimeSocketDir, `${deviceName}.sock`);
+        const child = this.spawnIn(namespace, ["wireguard-go", "-f", deviceName]);
+        for (let waited = 0; !existsSync(socket); waited += 20) {
+            if (child.exitCode !== null || waited > 5000) {
+                throw new Error(`wireguard-go ${deviceName} in ${namespace.name} did not start: ${this.stderrTails.get(child)?.trim()}`);
+            }
+            await sleep(20);
+        }
+        const link: WireGuardLink = { namespace, interfaceName, deviceName, configFile, process: child };
+        await this.ip(namespace, ["link", "set", deviceName, "name", interfaceName]);
+        for (const command of settings.preUp) await this.execChecked(namespace, ["sh", "-c", command.replace(/%i/g, interfaceName)]);
+        const stripped = join(this.workDir, `${deviceName}.stripped.conf`);
+        writeFileSync(stripped, await runChecked(["wg-quick", "strip", configFile]), { mode: 0o600 });
+        await this.execChecked(namespace, ["wg", "setconf", deviceName, stripped]);
+        for (const address of settings.addresses) await this.ip(namespace, ["addr", "add", address, "dev", interfaceName]);
+        await this.ip(namespace, ["link", "set", interfaceName, "mtu", String(settings.mtu), "up"]);
+        for (const allowed of settings.allowedIps) {
+            // Like wg-quick: only ranges the interface's own addresses do not already route.
+            const covered = await this.ip(namespace, ["-4", "route", "show", "dev", interfaceName, "match", allowed]);
+            if (covered.trim() === "") await this.ip(namespace, ["route", "add", allowed, "dev", interfaceName]);
+        }
+        for (const command of settings.postUp) await this.execChecked(namespace, ["sh", "-c", command.replace(/%i/g, interfaceName)]);
+        return link;
+    }
+
+    /** Stops wireguard-go gracefully (its interface disappears with it). */
+    async stopWireGuard(link: WireGuardLink): Promise<void> {
+        await this.stopProcess(link.process);
+    }
+
+    wg(link: WireGuardLink, args: string[]): Promise<string> {
+        return this.execChecked(link.namespace, ["wg", "show", link.deviceName, ...args]);
+    }
+
+    /** Peers' latest handshake as seconds since the epoch (0 = never), keyed by public key. */
+    async latestHandshakes(link: WireGuardLink): Promise<Map<string, number>> {
+        const text = await this.wg(link, ["latest-handshakes"]);
+        return new Map(text.trim().split("\n").filter(Boolean).map((line) => {
+            const [key, seconds] = line.split("\t");
+            return [key, Number(seconds)] as const;
+        }));
+    }
+
+    /** A TCP listener on every IPv4 address that answers each connection with `banner`. */
+    async listenTcp(namespace: Namespace, port: number, banner: string): Promise<void> {
+        checkBanner(banner);
+        this.spawnIn(namespace, ["socat", `TCP4-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo ${banner}`]);
+        await this.waitForSocket(namespace, "-Hltn", port);
+    }
+
+    /**
+     * A UDP listener that answers each datagram with `banner`. Node rather than socat: socat's
+     * forked UDP children read each other's datagrams when several peers send at once.
+     */
+    async listenUdp(namespace: Namespace, port: number, banner: string): Promise<void> {
+        checkBanner(banner);
+        const echo = "const [port, banner] = process.argv.slice(1); const socket = require('dgram').createSocket('udp4');" +
+            " socket.on('message', (_, peer) => socket.send(banner + '\\n', peer.port, peer.address)); socket.bind(Number(port));";
+        this.spawnIn(namespace, [process.execPath, "-e", echo, String(port), banner]);
+        await this.waitForSocket(namespace, "-Hlun", port);
+    }
+
+    /** Records every datagram sent to the port, for traffic that cannot be answered (forged sources). */
+    async udpSink(namespace: Namespace, port: number): Promise<UdpSink> {
+        const child = this.spawnIn(namespace, ["socat", "-u", `UDP4-RECV:${port},reuseaddr`, "STDOUT"], "pipe");
+        let received = "";
+        child.stdout?.on("data", (chunk: Buffer) => (received += chunk.toString()));
+        await this.waitForSocket(namespace, "-Hlun", port);
+        return { received: () => received };
+    }
+
+    /** Sends one datagram and returns at once (no answer expected). */
+    async sendUdp(from: Namespace, address: string, port: number, payload: string, options: Pick<ProbeOptions, "sourceAddress"> = {}): Promise<void> {
+        const bind = options.sourceAddress ? `,bind=${options.sourceAddress}` : "";
+        await this.execChecked(from, ["socat", "-u", "STDIN", `UDP4-SENDTO:${address}:${port}${bind}`], { input: payload });
+    }
+
+    /** Connects and reads the banner; a reset is "refused", an ICMP error "unreachable". */
+    async probeTcp(from: Namespace, address: string, port: number, options: ProbeOptions = {}): Promise<ProbeOutcome> {
+        const seconds = (options.timeoutMs ?? 1500) / 1000;
+        const bind = options.sourceAddress ? `,bind=${options.sourceAddress}` : "";
+        const result = await this.exec(from, ["socat", `-T${seconds}`, "-u", `TCP4:${address}:${port},connect-timeout=${seconds}${bind}`, "STDOUT"], {
+            timeoutMs: (seconds + 2) * 1000,
+        });
+        return classifyProbe(result, "tcp");
+    }
+
+    /** Sends one datagram and waits for an answer; silence is "timeout". */
+    async probeUdp(from: Namespace, address: string, port: number, options: ProbeOptions = {}): Promise<ProbeOutcome> {
+        const seconds = (options.timeoutMs ?? 1500) / 1000;
+        const bind = options.sourceAddress ? `,bind=${options.sourceAddress}` : "";
+        const result = await this.exec(from, ["socat", `-T${seconds}`, `-t${seconds}`, "STDIO", `UDP4:${address}:${port}${bind}`], {
+            input: "probe\n",
+            timeoutMs: (seconds + 2) * 1000,
+        });
+        return classifyProbe(result, "udp");
+    }
+
+    async ping(from: Namespace, address: string, timeoutSeconds = 1): Promise<boolean> {
+        const result = await this.exec(from, ["ping", "-n", "-q", "-c", "1", "-W", String(timeoutSeconds), address], { timeoutMs: (timeoutSeconds + 2) * 1000 });
+        return result.code === 0;
+    }
+
+    /**
+     * Kills every process in this lab's namespaces, deletes the namespaces, stale WireGuard sockets
+     * and the work directory. Synchronous so it can run from an exit handler; safe to call twice.
+     */
+    teardown(): void {
+        if (this.tornDown) return;
+        this.tornDown = true;
+        liveLabs.delete(this);
+        const namespaceNames = this.namespaces.map((n) => n.netns);
+        const pidsInLab = () => namespaceNames.flatMap((netns) =>
+            (spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout ?? "").split("\n").filter(Boolean).map(Number));
+        const signalAll = (signal: NodeJS.Signals) => {
+            for (const child of this.processes) if (child.pid !== undefined && child.exitCode === null) signalGroup(child.pid, signal);
+            for (const pid of pidsInLab()) signalPid(pid, signal);
+        };
+        signalAll("SIGTERM");
+        for (let waited = 0; pidsInLab().length > 0 && waited < 2000; waited += 50) sleepSync(50);
+        signalAll("SIGKILL");
+        for (let waited = 0; pidsInLab().length > 0 && waited < 2000; waited += 50) sleepSync(50);
+        for (const device of this.deviceNames) rmSync(join(runtimeSocketDir, `${device}.sock`), { force: true });
+        for (const netns of namespaceNames) spawnSync("ip", ["netns", "del", netns]);
+        rmSync(this.workDir, { recursive: true, force: true });
+    }
+
+    private newDeviceName(): string {
+        // IFNAMSIZ allows 15 characters: "hk" + pid (up to 7 digits) + "w" + counter.
+        const name = `hk${process.pid}w${deviceCounter++}`;
+        if (name.length > 15) throw new Error(`WireGuard device name ${name} is longer than 15 characters`);
+        if (existsSync(join(runtimeSocketDir, `${name}.sock`))) throw new Error(`WireGuard device ${name} already exists on this host`);
+        this.deviceNames.add(name);
+        return name;
+    }
+
+    /** Starts a long-running process in the namespace, in its own process group (forks die with it). */
+    private spawnIn(namespace: Namespace, argv: string[], stdout: "ignore" | "pipe" = "ignore"): ChildProcess {
+        if (this.tornDown) throw new Error("lab is torn down");
+        const child = spawn("ip", ["netns", "exec", namespace.netns, ...argv], { detached: true, stdio: ["ignore", stdout, "pipe"] });
+        this.processes.add(child);
+        // Drained so a chatty process never blocks on a full pipe; the tail explains failures.
+        child.stderr?.on("data", (chunk: Buffer) => this.stderrTails.set(child, ((this.stderrTails.get(child) ?? "") + chunk.toString()).slice(-2000)));
+        child.on("exit", () => this.processes.delete(child));
+        child.on("error", () => this.processes.delete(child));
+        return child;
+    }
+
+    private async stopProcess(child: ChildProcess): Promise<void> {
+        if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        signalGroup(child.pid, "SIGTERM");
+        const timer = setTimeout(() => child.pid !== undefined && signalGroup(child.pid, "SIGKILL"), 3000);
+        await exited;
+        clearTimeout(timer);
+    }
+
+    private async waitForSocket(namespace: Namespace, ssFlags: string, port: number): Promise<void> {
+        for (let waited = 0; waited <= 5000; waited += 25) {
+            const listening = await this.execChecked(namespace, ["ss", ssFlags, `sport = :${port}`]);
+            if (listening.trim() !== "") return;
+            await sleep(25);
+        }
+        throw new Error(`nothing listens on port ${port} in ${namespace.name} after 5 s`);
+    }
+}
+
+export interface VethEnd {
+    namespace: Namespace;
+    ifname: string;
+    addresses?: string[];
+    bridge?: string;
+}
+
+export interface UdpSink {
+    /** Everything received so far, datagrams concatenated. */
+    received(): string;
+}
+
+export interface ProbeOptions {
+    timeoutMs?: number;
+    /** Source address to bind (it must be assigned in the probing namespace). */
+    sourceAddress?: string;
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+    try {
+        process.kill(-pid, signal);
+    } catch {
+        signalPid(pid, signal);
+    }
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+    try {
+        process.kill(pid, signal);
+    } catch {
+        // Already gone.
+    }
+}
+
+function checkBanner(banner: string): void {
+    // socat splits addresses on ":" and ",", and the banner goes through sh.
+    if (!/^[A-Za-z0-9._/-]+$/.test(banner)) throw new Error(`banner "${banner}" must be letters, digits or ._/-`);
+}
+
+function classifyProbe(result: ExecResult, protocol: "tcp" | "udp"): ProbeOutcome {
+    const message = result.stderr.trim().split("\n").pop() ?? "";
+    if (result.stdout.trim() !== "") return { state: "open", detail: result.stdout.trim() };
+    if (/Connection refused/i.test(message)) return { state: "refused", detail: "refused" };
+    if (/No route to host|Host is unreachable|Network is unreachable|Permission denied|Operation not permitted/i.test(message)) {
+        return { state: "unreachable", detail: message.replace(/^.*: /, "").toLowerCase() };
+    }
+    if (result.code === 0) return protocol === "tcp" ? { state: "open", detail: "(no banner)" } : { state: "timeout", detail: "no answer" };
+    if (result.code === null || /timed out|Operation now in progress/i.test(message)) return { state: "timeout", detail: "no answer" };
+    return { state: "error", detail: message || `exit ${result.code}` };
+}
+
+interface WgQuickInterface {
+    addresses: string[];
+    mtu: number;
+    preUp: string[];
+    postUp: string[];
+    allowedIps: string[];
+}
+
+/** The wg-quick keys this harness applies itself; anything else wg-quick would act on is refused. */
+function parseWgQuickInterface(text: string, file: string): WgQuickInterface {
+    // Without MTU, wg-quick takes the route's MTU minus 80: 1420 on these 1500-byte veths.
+    const settings: WgQuickInterface = { addresses: [], mtu: 1420, preUp: [], postUp: [], allowedIps: [] };
+    let section = "";
+    for (const rawLine of text.split("\n")) {
+        const line = rawLine.replace(/#.*$/, "").trim();
+        if (line === "") continue;
+        const header = /^\[(\w+)\]$/.exec(line);
+        if (header) {
+            section = header[1].toLowerCase();
+            continue;
+        }
+        const match = /^([A-Za-z]+)\s*=\s*(.*)$/.exec(line);
+        if (!match) throw new Error(`${file}: cannot parse line "${rawLine}"`);
+        const key = match[1].toLowerCase();
+        const value = match[2].trim();
+        const list = () => value.split(",").map((v) => v.trim()).filter(Boolean);
+        if (section === "peer") {
+            if (key === "allowedips") settings.allowedIps.push(...list());
+            continue;
+        }
+        switch (key) {
+            case "address": settings.addresses.push(...list()); break;
+            case "mtu": settings.mtu = Number(value); break;
+            case "preup": settings.preUp.push(value); break;
+            case "postup": settings.postUp.push(value); break;
+            case "privatekey": case "listenport": case "fwmark": break; // wg setconf's own keys
+            default: throw new Error(`${file}: the test harness does not apply wg-quick key "${match[1]}"; teach test/net/netns.ts`);
+        }
+    }
+    if (settings.allowedIps.some((cidr) => cidr.endsWith("/0"))) {
+        throw new Error(`${file}: default routes through the tunnel need wg-quick's policy routing, which the harness does not emulate`);
+    }
+    return settings;
+}

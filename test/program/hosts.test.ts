@@ -1,0 +1,451 @@
+// Cloud hosts under Pulumi's mock runtime: which cloud resources each host makes, what their
+// firewalls open, which image each arch boots, and how Pulumi reaches and waits for the VM.
+import { strict as assert } from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { AwsHost, AwsRegions } from "../../components/aws";
+import { AzureHost, AzureLocations, AzureNetwork } from "../../components/azure";
+import { NodeSpec, Role } from "../../components/config";
+import { Host } from "../../components/host";
+import { cloudInitWaitCommand } from "../../components/host";
+import { CloudHostCluster, inboundRulesFor } from "../../components/render/cloudfirewall";
+import { PlanMocks, placeholderPublicIp } from "../../plan/mocks";
+
+/** PlanMocks that also keeps every provider function call (getAmi) with its result. */
+class RecordingMocks extends PlanMocks {
+    readonly calls: Array<{ token: string; inputs: Record<string, any>; result: Record<string, any> }> = [];
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        const result = super.call(args);
+        this.calls.push({ token: args.token, inputs: args.inputs, result });
+        return result;
+    }
+}
+
+/** Resource options as each child was constructed (mocks see inputs only, not dependsOn or ignoreChanges). */
+interface RecordedOptions {
+    type: string;
+    name: string;
+    resource: pulumi.Resource;
+    opts: pulumi.CustomResourceOptions;
+}
+
+/** The API, kubelet, etcd and flannel ports: our own list, independent of the module's. */
+const clusterPorts = [6443, 10250, 2379, 2380, 8472, 51821];
+const sshSources = ["198.51.100.0/24"];
+
+const wireguard: CloudHostCluster = { clusterName: "test", meshKind: "wireguard", meshListenPort: 51820, sshSourceCidrs: sshSources };
+const zerotier: CloudHostCluster = { ...wireguard, clusterName: "test-zt", meshKind: "zerotier" };
+
+function awsNode(name: string, arch: "arm64" | "amd64", roles: Role[], aws: Partial<NonNullable<NodeSpec["aws"]>> = {}): NodeSpec {
+    return {
+        name, provider: "aws", arch, roles, meshAddress: "10.0.0.10", site: "aws:eu-west-1", sshUser: "admin", sshPort: 22, publicTcpPorts: [],
+        aws: { region: "eu-west-1", instanceType: arch === "arm64" ? "t4g.small" : "t3.small", os: "debian-12", rootVolumeGb: 20, ...aws },
+    };
+}
+
+function azureNode(name: string, arch: "arm64" | "amd64", roles: Role[], azure: Partial<NonNullable<NodeSpec["azure"]>> = {}): NodeSpec {
+    return {
+        name, provider: "azure", arch, roles, meshAddress: "10.0.0.20", site: "azure:westeurope", sshUser: "azureuser", sshPort: 22, publicTcpPorts: [],
+        azure: { location: "westeurope", size: arch === "arm64" ? "Standard_D2ps_v5" : "Standard_B2s", os: "ubuntu-24.04", osDiskGb: 30, ...azure },
+    };
+}
+
+function settled<T>(output: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => output.apply(resolve));
+}
+
+interface OpenPort {
+    protocol: string;
+    from: number;
+    to: number;
+    sources: string[];
+}
+
+describe("cloud hosts (AWS and Azure) under mocks", function () {
+    let mocks: RecordingMocks;
+    const options: RecordedOptions[] = [];
+    const hosts = new Map<string, AwsHost | AzureHost>();
+    const specs = new Map<string, NodeSpec>();
+    const azureNetworks = new Map<string, AzureNetwork>();
+
+    const recorded = (type: string, name: string) => {
+        const found = mocks.resources.filter((r) => r.type === type && r.name === name);
+        assert.equal(found.length, 1, `expected one ${type} named ${name}, found ${found.length}`);
+        return found[0].inputs as Record<string, any>;
+    };
+    const typesNamed = (name: string) => mocks.resources.filter((r) => r.name === name).map((r) => r.type).sort();
+    const awsHost = (name: string) => hosts.get(name) as AwsHost;
+
+    /** What a host's security group / NSG lets in, normalized across clouds. */
+    function openPorts(name: string): OpenPort[] {
+        if (specs.get(name)!.provider === "aws") {
+            const ingress = recorded("aws:ec2/securityGroup:SecurityGroup", name).ingress as any[];
+            assert.ok(Array.isArray(ingress) && ingress.length > 0, `${name}: security group has no ingress`);
+            return ingress.map((r) => ({
+                protocol: r.protocol, from: r.fromPort, to: r.toPort, sources: [...(r.cidrBlocks ?? []), ...(r.ipv6CidrBlocks ?? [])],
+            }));
+        }
+        const rules = recorded("azure-native:network:NetworkSecurityGroup", name).securityRules as any[];
+        assert.ok(Array.isArray(rules) && rules.length > 0, `${name}: NSG has no rules`);
+        return rules.filter((r) => r.access === "Allow" && r.direction === "Inbound").map((r) => {
+            const [from, to = from] = String(r.destinationPortRange).split("-").map(Number);
+            return { protocol: String(r.protocol).toLowerCase(), from, to, sources: r.sourceAddressPrefixes ?? [r.sourceAddressPrefix] };
+        });
+    }
+    const opens = (name: string, protocol: string, port: number) =>
+        openPorts(name).filter((r) => r.protocol === protocol && r.from <= port && port <= r.to);
+
+    const wireguardSpecs = [
+        awsNode("aws-hub", "arm64", ["server", "hub"], { rootVolumeGb: 25 }),
+        awsNode("aws-edge", "amd64", ["agent", "edge"], { os: "ubuntu-24.04", rootVolumeGb: 30 }),
+        awsNode("aws-byo", "amd64", ["agent"], { region: "us-east-1", vpcId: "vpc-0a1b2c3d", subnetId: "subnet-0a1b2c3d", ami: "ami-0123456789abcdef0" }),
+        azureNode("az-edge", "arm64", ["agent", "edge"], { osDiskGb: 40 }),
+        azureNode("az-agent", "amd64", ["agent"], { os: "debian-12", osDiskGb: 32 }),
+    ];
+    const zerotierSpecs = [
+        awsNode("zt-aws", "arm64", ["server"]),
+        azureNode("zt-az", "amd64", ["agent", "edge"]),
+    ];
+
+    before(async function () {
+        mocks = new RecordingMocks();
+        pulumi.runtime.setMocks(mocks, "hybrid-k3s", "test", false);
+        const recordOptions = (args: pulumi.ResourceTransformationArgs) => {
+            options.push({ type: args.type, name: args.name, resource: args.resource, opts: args.opts as pulumi.CustomResourceOptions });
+            return undefined;
+        };
+        const parent = new pulumi.ComponentResource("test:index:Fixture", "fixture");
+        const keys = { sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test\n", sshPrivateKey: "not-a-real-key" };
+        const build = (cluster: CloudHostCluster, nodeSpecs: NodeSpec[], suffix: string): Host[] => {
+            const regions = new AwsRegions(`aws${suffix}`, { clusterName: cluster.clusterName, sshPublicKey: keys.sshPublicKey }, parent);
+            const locations = new AzureLocations(`azure${suffix}`, { clusterName: cluster.clusterName }, parent);
+            return nodeSpecs.map((spec) => {
+                specs.set(spec.name, spec);
+                const opts = { parent, transformations: [recordOptions] };
+                if (spec.provider === "aws") {
+                    hosts.set(spec.name, new AwsHost(spec.name, { spec, cluster, sshPrivateKey: keys.sshPrivateKey, ...regions.placementFor(spec) }, opts));
+                } else {
+                    const network = locations.networkFor(spec);
+                    azureNetworks.set(spec.name, network);
+                    hosts.set(spec.name, new AzureHost(spec.name, { spec, cluster, network, ...keys }, opts));
+                }
+                return hosts.get(spec.name)!;
+            });
+        };
+        const built = [...build(wireguard, wireguardSpecs, ""), ...build(zerotier, zerotierSpecs, "-zt")];
+        // Every cloud resource of a host is upstream of its cloud-init wait: once that is registered, all are.
+        await Promise.all(built.map((h) => settled(pulumi.all([h.connection, pulumi.all(h.ready.map((r) => r.urn))]))));
+    });
+
+    describe("resources", () => {
+        it("makes exactly a security group, an instance, an Elastic IP and a cloud-init wait per AWS host", () => {
+            for (const name of ["aws-hub", "aws-edge", "aws-byo", "zt-aws"]) {
+                assert.deepEqual(typesNamed(name), [
+                    "aws:ec2/eip:Eip", "aws:ec2/instance:Instance", "aws:ec2/securityGroup:SecurityGroup", "hybrid-k3s:host:AwsHost",
+                ], name);
+                assert.deepEqual(typesNamed(`${name}-cloud-init`), ["command:remote:Command"]);
+            }
+        });
+
+        it("makes one provider, key pair and network per AWS region, and no VPC where the node brings its own subnet", () => {
+            assert.deepEqual(typesNamed("aws-eu-west-1"), [
+                "aws:ec2/internetGateway:InternetGateway", "aws:ec2/keyPair:KeyPair", "aws:ec2/routeTable:RouteTable",
+                "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/subnet:Subnet", "aws:ec2/vpc:Vpc",
+                "hybrid-k3s:host:AwsRegionNetwork", "pulumi:providers:aws",
+            ]);
+            assert.deepEqual(typesNamed("aws-us-east-1"), ["aws:ec2/keyPair:KeyPair", "pulumi:providers:aws"]);
+            assert.equal(recorded("pulumi:providers:aws", "aws-us-east-1").region, "us-east-1");
+            assert.equal(recorded("aws:ec2/vpc:Vpc", "aws-eu-west-1").enableDnsHostnames, true);
+            const routes = recorded("aws:ec2/routeTable:RouteTable", "aws-eu-west-1").routes as any[];
+            assert.deepEqual(routes.map((r) => r.cidrBlock), ["0.0.0.0/0"]);
+            assert.ok(routes[0].gatewayId, "default route goes to the internet gateway");
+            assert.equal(recorded("aws:ec2/keyPair:KeyPair", "aws-eu-west-1").publicKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test");
+
+            const byo = recorded("aws:ec2/instance:Instance", "aws-byo");
+            assert.equal(byo.subnetId, "subnet-0a1b2c3d");
+            assert.equal(recorded("aws:ec2/securityGroup:SecurityGroup", "aws-byo").vpcId, "vpc-0a1b2c3d");
+        });
+
+        it("gives every AWS resource of a host its region's explicit provider", async () => {
+            const awsChildren = options.filter((o) => o.type.startsWith("aws:") && ["aws-hub", "aws-edge", "aws-byo", "zt-aws"].includes(o.name));
+            assert.equal(awsChildren.length, 4 * 3);
+            for (const child of awsChildren) {
+                assert.ok(child.opts.provider, `${child.type} ${child.name} has no explicit provider`);
+                const providerUrn = await settled(child.opts.provider.urn);
+                assert.ok(providerUrn.endsWith(`-${specs.get(child.name)!.aws!.region}`), `${child.type} ${child.name}: ${providerUrn}`);
+            }
+        });
+
+        it("makes exactly an NSG, a public IP, a NIC, a VM and a cloud-init wait per Azure host, and one network per location", async () => {
+            for (const name of ["az-edge", "az-agent", "zt-az"]) {
+                assert.deepEqual(typesNamed(name), [
+                    "azure-native:compute:VirtualMachine", "azure-native:network:NetworkInterface", "azure-native:network:NetworkSecurityGroup",
+                    "azure-native:network:PublicIPAddress", "hybrid-k3s:host:AzureHost",
+                ], name);
+                assert.deepEqual(typesNamed(`${name}-cloud-init`), ["command:remote:Command"]);
+            }
+            assert.deepEqual(typesNamed("azure-westeurope"), [
+                "azure-native:network:Subnet", "azure-native:network:VirtualNetwork", "azure-native:resources:ResourceGroup",
+                "hybrid-k3s:host:AzureLocationNetwork",
+            ]);
+            assert.ok(recorded("azure-native:network:Subnet", "azure-westeurope").virtualNetworkName, "the subnet names its virtual network");
+            const groupName = await settled(pulumi.output(azureNetworks.get("az-edge")!.resourceGroupName));
+            assert.ok(groupName, "the location's resource group has a name");
+            for (const type of ["network:NetworkSecurityGroup", "network:PublicIPAddress", "network:NetworkInterface", "compute:VirtualMachine"]) {
+                const inputs = recorded(`azure-native:${type}`, "az-edge");
+                assert.deepEqual([inputs.resourceGroupName, inputs.location], [groupName, "westeurope"], type);
+            }
+            const publicIp = recorded("azure-native:network:PublicIPAddress", "az-edge");
+            assert.deepEqual([publicIp.sku?.name, publicIp.publicIPAllocationMethod], ["Standard", "Static"]);
+            const nic = recorded("azure-native:network:NetworkInterface", "az-edge");
+            assert.ok(nic.networkSecurityGroup?.id, "the NIC carries the NSG");
+            assert.ok(nic.ipConfigurations?.[0]?.publicIPAddress?.id, "the NIC carries the public IP");
+        });
+    });
+
+    describe("firewalls", () => {
+        const all = [...wireguardSpecs, ...zerotierSpecs].map((s) => s.name);
+
+        it("never opens an API, kubelet, etcd or flannel port, on any host", () => {
+            for (const name of all) {
+                for (const rule of openPorts(name)) {
+                    const hit = clusterPorts.find((p) => rule.from <= p && p <= rule.to);
+                    assert.equal(hit, undefined, `${name} opens ${rule.protocol} ${rule.from}-${rule.to}`);
+                }
+            }
+        });
+
+        it("allows SSH only from sshSourceCidrs", () => {
+            for (const name of all) assert.deepEqual(opens(name, "tcp", 22).map((r) => r.sources), [sshSources], name);
+        });
+
+        it("opens 80 and 443 to the whole internet on edge hosts only", () => {
+            for (const name of all) {
+                const isEdge = specs.get(name)!.roles.includes("edge");
+                for (const port of [80, 443]) {
+                    const sources = opens(name, "tcp", port).flatMap((r) => r.sources).sort();
+                    assert.deepEqual(sources, isEdge ? ["0.0.0.0/0", "::/0"] : [], `${name} tcp ${port}`);
+                }
+            }
+        });
+
+        it("opens udp 51820 on the WireGuard hub and no udp at all on the spokes", () => {
+            assert.deepEqual(opens("aws-hub", "udp", 51820).flatMap((r) => r.sources).sort(), ["0.0.0.0/0", "::/0"]);
+            for (const name of ["aws-edge", "aws-byo", "az-edge", "az-agent"]) {
+                assert.deepEqual(openPorts(name).filter((r) => r.protocol === "udp"), [], name);
+            }
+        });
+
+        it("opens udp 9993 and nothing else over udp on every ZeroTier host", () => {
+            for (const name of ["zt-aws", "zt-az"]) {
+                const udp = openPorts(name).filter((r) => r.protocol === "udp");
+                assert.ok(udp.length > 0 && udp.every((r) => r.from === 9993 && r.to === 9993), `${name}: ${JSON.stringify(udp)}`);
+            }
+        });
+
+        it("never mixes address families in one Azure rule, and lets AWS out everywhere", () => {
+            for (const name of ["az-edge", "az-agent", "zt-az"]) {
+                for (const rule of recorded("azure-native:network:NetworkSecurityGroup", name).securityRules as any[]) {
+                    const families = new Set((rule.sourceAddressPrefixes as string[]).map((s) => s.includes(":")));
+                    assert.equal(families.size, 1, `${name} ${rule.name}`);
+                }
+            }
+            const egress = recorded("aws:ec2/securityGroup:SecurityGroup", "aws-hub").egress as any[];
+            assert.deepEqual(egress.map((e) => [e.protocol, e.cidrBlocks]), [["-1", ["0.0.0.0/0"]]]);
+        });
+    });
+
+    describe("machines", () => {
+        const amiLookups = () => mocks.calls.filter((c) => c.token === "aws:ec2/getAmi:getAmi");
+        const filterValues = (call: { inputs: Record<string, any> }, name: string) =>
+            (call.inputs.filters as Array<{ name: string; values: string[] }>).find((f) => f.name === name)?.values;
+
+        it("boots the newest official image for each arch on AWS, and a pinned ami as given", () => {
+            const expected: Record<string, { owner: string; name: string; architecture: string }> = {
+                "aws-hub": { owner: "136693071363", name: "debian-12-arm64-*", architecture: "arm64" },
+                "aws-edge": { owner: "099720109477", name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*", architecture: "x86_64" },
+            };
+            for (const [name, want] of Object.entries(expected)) {
+                const ami = recorded("aws:ec2/instance:Instance", name).ami;
+                assert.ok(ami, `${name} has an ami`);
+                const lookup = amiLookups().find((c) => c.result.id === ami);
+                assert.ok(lookup, `${name}: its ami came from a getAmi lookup`);
+                assert.deepEqual(lookup.inputs.owners, [want.owner]);
+                assert.equal(lookup.inputs.mostRecent, true);
+                assert.deepEqual(filterValues(lookup, "name"), [want.name]);
+                assert.deepEqual(filterValues(lookup, "architecture"), [want.architecture]);
+                assert.equal(lookup.result.architecture, want.architecture);
+            }
+            assert.equal(recorded("aws:ec2/instance:Instance", "aws-byo").ami, "ami-0123456789abcdef0");
+        });
+
+        it("keeps a looked-up image from replacing running instances, but not a pinned one", () => {
+            const ignored = (name: string) => options.find((o) => o.type === "aws:ec2/instance:Instance" && o.name === name)!.opts.ignoreChanges;
+            assert.deepEqual(ignored("aws-hub"), ["ami"]);
+            assert.equal(ignored("aws-byo"), undefined);
+        });
+
+        it("requires IMDSv2, encrypts a gp3 root disk of the configured size, and sets the hostname through cloud-init", () => {
+            for (const spec of [...wireguardSpecs, ...zerotierSpecs].filter((s) => s.provider === "aws")) {
+                const instance = recorded("aws:ec2/instance:Instance", spec.name);
+                assert.equal(instance.metadataOptions?.httpTokens, "required", spec.name);
+                assert.equal(instance.metadataOptions?.httpEndpoint, "enabled");
+                assert.deepEqual(
+                    [instance.rootBlockDevice?.volumeSize, instance.rootBlockDevice?.volumeType, instance.rootBlockDevice?.encrypted],
+                    [spec.aws!.rootVolumeGb, "gp3", true], spec.name);
+                assert.equal(instance.instanceType, spec.aws!.instanceType);
+                assert.ok(instance.keyName, `${spec.name} has a key pair`);
+                assert.match(instance.userData, new RegExp(`^#cloud-config\\n(.*\\n)*hostname: ${spec.name}\\n`));
+                assert.match(instance.userData, /^preserve_hostname: false$/m);
+                assert.deepEqual(instance.tags, { Name: spec.name, cluster: spec.name.startsWith("zt-") ? "test-zt" : "test" });
+            }
+            assert.equal(recorded("aws:ec2/eip:Eip", "aws-hub").domain, "vpc");
+        });
+
+        it("boots the arch's image on Azure, key-only, on an OS disk of the configured size", () => {
+            const expected: Record<string, { publisher: string; offer: string; sku: string; trustedLaunch: boolean }> = {
+                "az-edge": { publisher: "Canonical", offer: "ubuntu-24_04-lts", sku: "server-arm64", trustedLaunch: false },
+                "az-agent": { publisher: "Debian", offer: "debian-12", sku: "12-gen2", trustedLaunch: true },
+                "zt-az": { publisher: "Canonical", offer: "ubuntu-24_04-lts", sku: "server", trustedLaunch: true },
+            };
+            for (const [name, want] of Object.entries(expected)) {
+                const spec = specs.get(name)!;
+                const vm = recorded("azure-native:compute:VirtualMachine", name);
+                const { publisher, offer, sku } = vm.storageProfile?.imageReference ?? {};
+                assert.deepEqual({ publisher, offer, sku }, { publisher: want.publisher, offer: want.offer, sku: want.sku }, name);
+                assert.equal(vm.hardwareProfile?.vmSize, spec.azure!.size);
+                assert.equal(vm.storageProfile?.osDisk?.diskSizeGB, spec.azure!.osDiskGb);
+                assert.equal(vm.storageProfile?.osDisk?.createOption, "FromImage");
+                assert.equal(vm.storageProfile?.osDisk?.managedDisk?.storageAccountType, "Premium_LRS");
+                assert.equal(vm.securityProfile?.securityType, want.trustedLaunch ? "TrustedLaunch" : undefined);
+                const linux = vm.osProfile?.linuxConfiguration;
+                assert.equal(linux?.disablePasswordAuthentication, true, name);
+                assert.equal(vm.osProfile?.adminPassword, undefined);
+                assert.equal(vm.osProfile?.computerName, name);
+                assert.equal(vm.osProfile?.adminUsername, "azureuser");
+                assert.deepEqual(linux?.ssh?.publicKeys?.map((k: any) => k.path), ["/home/azureuser/.ssh/authorized_keys"]);
+                assert.match(linux?.ssh?.publicKeys?.[0]?.keyData, /^ssh-ed25519 \S+ test$/);
+                const cloudConfig = Buffer.from(vm.osProfile?.customData, "base64").toString();
+                assert.match(cloudConfig, new RegExp(`^#cloud-config\\n(.*\\n)*hostname: ${name}\\n`));
+            }
+        });
+    });
+
+    describe("reaching the host", () => {
+        it("connects to the Elastic IP / static public IP, not an ephemeral address", async () => {
+            for (const [name, host] of hosts) {
+                const connection = await settled(host.connection);
+                assert.ok(connection.host, `${name} has a connection host`);
+                assert.equal(connection.host, placeholderPublicIp(name), name);
+                assert.equal(await settled(host.publicAddress), placeholderPublicIp(name));
+                assert.deepEqual([connection.user, connection.port], [specs.get(name)!.sshUser, 22]);
+                assert.ok(connection.privateKey, `${name} has a private key`);
+            }
+            assert.notEqual(placeholderPublicIp("aws-hub"), placeholderPublicIp("aws-hub-ephemeral"));
+        });
+
+        it("waits for cloud-init after the VM (and its Elastic IP), again whenever the VM is replaced", async () => {
+            for (const [name, host] of hosts) {
+                assert.equal(host.ready.length, 1);
+                const wait = recorded("command:remote:Command", `${name}-cloud-init`);
+                assert.equal(wait.create, cloudInitWaitCommand);
+                const machine = host instanceof AwsHost ? host.instance : host.vm;
+                const dependsOn = options.find((o) => o.type === "command:remote:Command" && o.name === `${name}-cloud-init`)!.opts.dependsOn as pulumi.Resource[];
+                assert.ok(dependsOn.includes(machine), `${name}: the wait depends on the VM`);
+                assert.deepEqual(wait.triggers, [await settled(machine.id)]);
+                assert.ok(wait.triggers[0], `${name}: the trigger is the VM's id`);
+            }
+            const eip = options.find((o) => o.type === "aws:ec2/eip:Eip" && o.name === "aws-hub")!.resource;
+            const hubWait = options.find((o) => o.type === "command:remote:Command" && o.name === "aws-hub-cloud-init")!;
+            assert.ok((hubWait.opts.dependsOn as pulumi.Resource[]).includes(eip), "the hub's wait depends on its Elastic IP");
+            assert.equal(recorded("aws:ec2/eip:Eip", "aws-hub").instance, await settled(awsHost("aws-hub").instance.id));
+        });
+    });
+
+    describe("refusals, before any resource exists", () => {
+        const refuse = (build: () => unknown, name: string, message: RegExp) => {
+            const before = mocks.resources.length;
+            assert.throws(build, message);
+            assert.equal(mocks.resources.filter((r) => r.name === name).length, 0);
+            assert.equal(mocks.resources.length, before);
+        };
+        const awsArgs = (spec: NodeSpec) => ({ spec, cluster: wireguard, keyPair: "k", sshPrivateKey: "k", provider: undefined as never });
+
+        it("an arch that contradicts the instance type or VM size", () => {
+            refuse(() => new AwsHost("bad-aws", awsArgs(awsNode("bad-aws", "arm64", ["agent"], { instanceType: "t3.small" }))),
+                "bad-aws", /^Error: nodes\[bad-aws\]\.arch: arm64 contradicts instanceType t3\.small, which is amd64; pick a Graviton type/);
+            refuse(() => new AzureHost("bad-az", {
+                spec: azureNode("bad-az", "arm64", ["agent"], { size: "Standard_D2s_v5" }), cluster: wireguard,
+                network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" }, sshPublicKey: "k", sshPrivateKey: "k",
+            }), "bad-az", /^Error: nodes\[bad-az\]\.arch: arm64 contradicts size Standard_D2s_v5, which is amd64; pick an Ampere size/);
+        });
+
+        it("a region, image, SSH port or admin user the clouds cannot take", () => {
+            refuse(() => new AwsHost("bad-region", awsArgs(awsNode("bad-region", "arm64", ["agent"], { region: "Europe" }))),
+                "bad-region", /nodes\[bad-region\]\.region: "Europe" is not an AWS region/);
+            refuse(() => new AwsHost("bad-os", awsArgs(awsNode("bad-os", "arm64", ["agent"], { os: "centos-7" as never }))),
+                "bad-os", /nodes\[bad-os\]\.os: no arm64 image known for "centos-7"; use one of debian-12, ubuntu-24.04/);
+            refuse(() => new AwsHost("bad-port", awsArgs({ ...awsNode("bad-port", "arm64", ["agent"]), sshPort: 2222 })),
+                "bad-port", /nodes\[bad-port\]\.sshPort: 2222: cloud images run sshd on 22/);
+            refuse(() => new AzureHost("bad-user", {
+                spec: { ...azureNode("bad-user", "amd64", ["agent"]), sshUser: "admin" }, cluster: wireguard,
+                network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" }, sshPublicKey: "k", sshPrivateKey: "k",
+            }), "bad-user", /nodes\[bad-user\]\.sshUser: "admin" is a name Azure refuses/);
+        });
+    });
+});
+
+describe("cloud firewall rules", () => {
+    const node = (roles: Role[], sshPort = 22, publicTcpPorts: number[] = []) => ({ name: "n1", roles, sshPort, publicTcpPorts });
+
+    it("refuses a rule that would open a mesh-only port, naming the node and the rule", () => {
+        assert.throws(() => inboundRulesFor(node(["agent"], 6443), wireguard),
+            /nodes\[n1\]: the rule "SSH from sshSourceCidrs" would open tcp 6443-6443 to the internet, which includes Kubernetes API/);
+        assert.throws(() => inboundRulesFor(node(["hub"]), { ...wireguard, meshListenPort: 51821 }), /WireGuard hub \(meshListenPort\).*flannel WireGuard/);
+        assert.throws(() => inboundRulesFor(node(["agent"]), { ...wireguard, sshSourceCidrs: [] }), /sshSourceCidrs: empty/);
+    });
+
+    it("publishes a node's publicTcpPorts to the whole internet, and still refuses an API port among them", () => {
+        const rules = inboundRulesFor(node(["agent"], 22, [25, 8443]), wireguard).filter((r) => r.description.startsWith("publicTcpPorts"));
+        assert.deepEqual(rules.map((r) => [r.protocol, r.from, r.to, r.sources]), [["tcp", 25, 25, ["0.0.0.0/0", "::/0"]], ["tcp", 8443, 8443, ["0.0.0.0/0", "::/0"]]]);
+        assert.throws(() => inboundRulesFor(node(["edge"], 22, [6443]), wireguard), /publicTcpPorts 6443.*Kubernetes API/);
+    });
+
+    it("opens the mesh port only where the mesh needs it", () => {
+        const udpPorts = (roles: Role[], cluster: CloudHostCluster) => inboundRulesFor(node(roles), cluster).filter((r) => r.protocol === "udp").map((r) => r.from);
+        assert.deepEqual(udpPorts(["server", "hub"], wireguard), [51820]);
+        assert.deepEqual(udpPorts(["server"], wireguard), []);
+        assert.deepEqual(udpPorts(["agent"], zerotier), [9993]);
+    });
+});
+
+describe("cloud-init wait command", () => {
+    let fakeBin: string;
+
+    before(() => {
+        // A stand-in cloud-init: `status --wait` exits with $FAKE_STATUS, `status --long` explains.
+        fakeBin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-cloud-init-"));
+        fs.writeFileSync(path.join(fakeBin, "cloud-init"),
+            '#!/bin/sh\nif [ "$2" = "--long" ]; then echo "status: error (details)"; exit "$FAKE_STATUS"; fi\nexit "$FAKE_STATUS"\n', { mode: 0o755 });
+    });
+    after(() => fs.rmSync(fakeBin, { recursive: true, force: true }));
+
+    const run = (status: number) => spawnSync("sh", ["-c", cloudInitWaitCommand], {
+        env: { PATH: `${fakeBin}:${process.env.PATH}`, FAKE_STATUS: String(status) }, encoding: "utf8",
+    });
+
+    it("succeeds when cloud-init is done, or done with recoverable errors (exit 2)", () => {
+        assert.equal(run(0).status, 0);
+        assert.equal(run(2).status, 0);
+    });
+
+    it("fails when cloud-init failed (exit 1), with its long status on stderr", () => {
+        const result = run(1);
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /status: error \(details\)/);
+    });
+});

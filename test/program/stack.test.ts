@@ -1,0 +1,214 @@
+// Whole stacks under Pulumi's mock runtime, through the same runPlan the offline plan uses.
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { isSecretValue } from "../../plan/mocks";
+import { PlannedResource, planVerdict, PlanResult, readStackConfig, redactSecretInputs, runPlan, unwrapSecrets } from "../../plan/plan";
+import { planExitCode, writePlan } from "../../plan/cli";
+
+type Config = Record<string, string>;
+const seed = "stack-test";
+
+function prodConfig(): { config: Config; secretKeys: string[] } {
+    return readStackConfig("prod");
+}
+
+/** The prod config with its node list edited. */
+function withNodes(edit: (nodes: Array<Record<string, unknown>>) => void, extra: Config = {}): Config {
+    const { config } = prodConfig();
+    const nodes = JSON.parse(config["hybrid-k3s:nodes"]);
+    edit(nodes);
+    return { ...config, "hybrid-k3s:nodes": JSON.stringify(nodes), ...extra };
+}
+
+const plan = (config: Config, secretKeys: string[] = []) => runPlan("prod", config, secretKeys, seed);
+const key = (r: PlannedResource) => `${r.type}::${r.name}`;
+const commands = (p: PlanResult) => p.resources.filter((r) => r.type === "command:remote:Command");
+const inputsOf = (r: PlannedResource) => r.inputs as Record<string, unknown>;
+
+/** The inputs the engine diffs: everything but what ignoreChanges names. */
+function diffedInputs(r: PlannedResource): string {
+    const inputs = { ...(unwrapSecrets(r.inputs) as Record<string, unknown>) };
+    for (const ignored of r.ignoreChanges) delete inputs[ignored];
+    return JSON.stringify(inputs);
+}
+
+/** Custom (real, provider-managed) resources that a second plan of one stack would update. */
+function changedResources(before: PlanResult, after: PlanResult): string[] {
+    const old = new Map(before.resources.map((r) => [key(r), diffedInputs(r)]));
+    return after.resources
+        .filter((r) => !r.type.startsWith("hybrid-k3s:") && !r.type.startsWith("pulumi:"))
+        .filter((r) => old.has(key(r)) && old.get(key(r)) !== diffedInputs(r))
+        .map((r) => r.name)
+        .sort();
+}
+
+describe("program: the prod stack under mocks", function () {
+    this.timeout(120000);
+    let prod: PlanResult;
+    before(async () => {
+        const { config, secretKeys } = prodConfig();
+        prod = await plan(config, secretKeys);
+    });
+
+    it("creates every layer: hosts, mesh, firewall, k3s, ingress, edge", () => {
+        const count = (type: string) => prod.resources.filter((r) => r.type === type).length;
+        assert.equal(count("hybrid-k3s:host:AwsHost"), 2);
+        assert.equal(count("hybrid-k3s:host:AzureHost"), 1);
+        assert.equal(count("hybrid-k3s:host:ExistingHost"), 4);
+        assert.equal(count("aws:ec2/instance:Instance"), 2);
+        assert.equal(count("azure-native:compute:VirtualMachine"), 1);
+        assert.equal(count("hybrid-k3s:k3s:K3sNode"), 6);
+        assert.equal(count("kubernetes:helm.sh/v3:Release"), 4, "istio base, istiod, gateway and cert-manager");
+        assert.equal(count("hybrid-k3s:edge:Edge"), 1);
+        for (const node of prod.spec.nodes) {
+            const files = prod.nodeFiles[node.name];
+            assert.ok(files["/etc/wireguard/wg0.conf"], `${node.name} gets its wg config`);
+            assert.ok(files["/etc/nftables.conf"], `${node.name} gets its ruleset`);
+            const inCluster = node.roles.includes("server") || node.roles.includes("agent");
+            const unit = node.roles.includes("server") ? "k3s.service" : "k3s-agent.service";
+            assert.equal(Boolean(files[`/etc/systemd/system/${unit}`]), inCluster, `${node.name} k3s unit`);
+            assert.equal(Boolean(files["/etc/haproxy/haproxy.cfg"]), node.roles.includes("edge"), `${node.name} edge config`);
+        }
+    });
+
+    it("gives every resource a unique URN", () => {
+        const seen = new Set<string>();
+        for (const r of prod.resources) {
+            assert.ok(!seen.has(key(r)), `duplicate ${key(r)}`);
+            seen.add(key(r));
+        }
+    });
+
+    it("keeps secrets secret: outputs, the token's journey, and what the plan writes", () => {
+        for (const name of ["kubeconfig", "operatorConfigs", "bootstrapScripts"]) assert.ok(prod.secretOutputs.includes(name), `${name} is secret`);
+        assert.ok(!prod.secretOutputs.includes("nodes"));
+        const token = [...prod.secrets].find(([, label]) => label.includes("k3s-token.result"))![0];
+        assert.ok(token.length >= 32);
+        let shipped = 0;
+        for (const command of commands(prod)) {
+            const inputs = inputsOf(command);
+            for (const field of ["create", "update", "delete", "environment", "triggers"]) {
+                assert.ok(!JSON.stringify(unwrapSecrets(inputs[field]) ?? "").includes(token), `token in ${command.name}.${field}`);
+            }
+            if (JSON.stringify(unwrapSecrets(inputs.stdin) ?? "").length > 0 && String(unwrapSecrets(inputs.stdin)).includes(Buffer.from(token).toString("base64").slice(0, 20))) {
+                assert.ok(isSecretValue(inputs.stdin), `${command.name} ships the token on a stdin that is not secret`);
+                shipped++;
+            }
+        }
+        assert.equal(shipped, 6, "the token reaches exactly the six k3s nodes");
+        assert.ok(!JSON.stringify(prod.resources.map((r) => redactSecretInputs(r.inputs))).includes(token));
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-plan-"));
+        try {
+            const dir = writePlan(prod, out, false);
+            const written = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
+            for (const file of written) assert.ok(!fs.readFileSync(file, "utf8").includes(token), `token in ${file}`);
+            assert.match(fs.readFileSync(path.join(dir, "nodes/white-amd/etc/rancher/k3s/token"), "utf8"), /<secret: .*k3s-token/);
+            assert.equal(fs.statSync(path.join(dir, "nodes/white-amd/etc/wireguard/wg0.conf")).mode & 0o777, 0o600);
+        } finally {
+            fs.rmSync(out, { recursive: true, force: true });
+        }
+    });
+
+    it("passes the policy pack", () => {
+        assert.deepEqual(prod.violations.filter((v) => v.enforcement === "mandatory"), []);
+        for (const v of prod.violations) assert.equal(v.policy, "ssh-open-to-internet", "only the advisory SSH warning (seed 002 leaves SSH open)");
+    });
+
+    it("adding a node re-runs only the hub's mesh step (blast radius)", async () => {
+        const grown = await plan(withNodes((n) => n.push({ name: "rpi4", provider: "existing", arch: "arm64", roles: ["agent"], behindNat: true })));
+        assert.deepEqual(changedResources(prod, grown), ["phy01-mesh"]);
+        assert.ok(grown.nodeFiles.rpi4["/etc/wireguard/wg0.conf"]);
+    });
+
+    it("a k3s version bump changes only the rolling upgrade steps, servers first, agents one at a time", async () => {
+        const bumped = await plan({ ...prodConfig().config, "hybrid-k3s:k3sVersion": "v1.31.2+k3s1" });
+        const k3sNodes = prod.spec.nodes.filter((n) => n.roles.includes("server") || n.roles.includes("agent")).map((n) => n.name);
+        const expected = k3sNodes.flatMap((n) => ["drain", "upgrade", "uncordon"].map((step) => `${n}-k3s-${step}`)).sort();
+        assert.deepEqual(changedResources(prod, bumped), expected);
+        // The rolling order: each node's drain waits for the previous node's uncordon.
+        const drains = commands(bumped).filter((c) => c.name.endsWith("-k3s-drain"));
+        const previousOf = (c: PlannedResource) => c.dependsOn.filter((d) => d.endsWith("-k3s-uncordon")).map((d) => d.split("::")[1].replace(/-k3s-uncordon$/, ""));
+        const order: string[] = [];
+        let next = drains.find((d) => previousOf(d).length === 0);
+        while (next) {
+            const node = next.name.replace(/-k3s-drain$/, "");
+            order.push(node);
+            next = drains.find((d) => previousOf(d).includes(node));
+        }
+        assert.deepEqual(order.length, k3sNodes.length, `one chain through every node, got ${order.join(" → ")}`);
+        assert.equal(order[0], "k3s-soh-re", "the server goes first");
+        const drainScript = String(unwrapSecrets(inputsOf(drains.find((d) => d.name === "white-amd-k3s-drain")!).update));
+        assert.match(drainScript, /v1\.31\.2\+k3s1/);
+        assert.match(drainScript, /kubectl drain '\\''white-amd'\\''/, "drains the node, its name quoted inside the sh -c script");
+        assert.equal(inputsOf(drains[0]).create, undefined, "nothing runs on first install");
+    });
+
+    it("agents install in parallel: none waits for another agent", () => {
+        const installs = commands(prod).filter((c) => c.name.endsWith("-k3s-files"));
+        const agents = prod.spec.nodes.filter((n) => n.roles.includes("agent")).map((n) => n.name);
+        const componentDeps = prod.resources.filter((r) => r.type === "hybrid-k3s:host:HostFiles" && r.name.endsWith("-k3s-files"));
+        assert.equal(installs.length, 6);
+        for (const agent of agents) {
+            const deps = [...installs, ...componentDeps].filter((c) => c.name === `${agent}-k3s-files`).flatMap((c) => c.dependsOn);
+            for (const other of agents) assert.ok(!deps.some((d) => d.includes(`${other}-k3s`)), `${agent} waits for ${other}`);
+        }
+    });
+
+    it("removing a node drains it, deletes its Node object, then uninstalls k3s on it", async () => {
+        const remove = commands(prod).find((c) => c.name === "lenovo-laptop-k3s-remove")!;
+        const deleteScript = String(unwrapSecrets(inputsOf(remove).delete));
+        assert.ok(deleteScript.indexOf("drain") < deleteScript.indexOf("delete node"), deleteScript);
+        assert.ok(remove.dependsOn.some((d) => d.endsWith("lenovo-laptop-k3s-files")), "deleted before the files step, whose delete uninstalls");
+        const files = commands(prod).find((c) => c.name === "lenovo-laptop-k3s-files")!;
+        assert.match(String(unwrapSecrets(inputsOf(files).delete)), /uninstall-k3s\.sh/);
+        const shrunk = await plan(withNodes((n) => n.splice(n.findIndex((x) => x.name === "lenovo-laptop"), 1)));
+        assert.ok(!shrunk.resources.some((r) => r.name.startsWith("lenovo-laptop")));
+        assert.deepEqual(changedResources(prod, shrunk), ["phy01-mesh"]);
+    });
+
+    it("the policy verdict fails a plan whose edge security group opens the API port", () => {
+        // The config refuses such a port before any resource exists (test/program/config.test.ts);
+        // the pack is the second wall, for changes made around the config (a hand edit, another program).
+        const opened = prod.resources.map((r) => r.type === "aws:ec2/securityGroup:SecurityGroup" && r.name === "aws-arm"
+            ? { ...r, inputs: { ...inputsOf(r), ingress: [...(inputsOf(r).ingress as object[]), { protocol: "tcp", fromPort: 6443, toPort: 6443, cidrBlocks: ["0.0.0.0/0"] }] } }
+            : r);
+        const mandatory = planVerdict(opened).filter((v) => v.enforcement === "mandatory");
+        assert.equal(mandatory.length, 1, JSON.stringify(mandatory));
+        assert.match(mandatory[0].message, /SecurityGroup "aws-arm" ingress\[\d+\] opens API port 6443\/tcp to the whole internet \(source 0\.0\.0\.0\/0\)/);
+        assert.equal(planExitCode(mandatory), 1);
+        assert.equal(planExitCode(prod.violations), 0);
+    });
+
+    it("plans a ZeroTier stack through the same Mesh interface", async () => {
+        const zt = await plan(withNodes((n) => n.forEach((x) => { x.roles = (x.roles as string[]).filter((r) => r !== "hub"); }), {
+            "hybrid-k3s:meshKind": "zerotier", "hybrid-k3s:zerotierNetworkId": "8056c2e21c000001", "hybrid-k3s:zerotierApiToken": "test-token",
+        }), ["hybrid-k3s:zerotierApiToken"]);
+        assert.match(zt.nodeFiles["white-amd"]["/var/lib/zerotier-one/local.conf"].content, /"flannel",\s*"cni"/);
+        assert.match(zt.nodeFiles["white-amd"]["/etc/systemd/system/k3s-agent.service"].content, /--flannel-iface=zt0/);
+        assert.ok(!zt.resources.some((r) => r.type === "random:index/randomBytes:RandomBytes"), "no WireGuard keys for ZeroTier");
+    });
+});
+
+describe("plan CLI", function () {
+    this.timeout(120000);
+    it("exits 1 with every validation error on a bad stack config", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-stack-"));
+        try {
+            const doc = parseYaml(fs.readFileSync(path.join(__dirname, "../../Pulumi.prod.yaml"), "utf8"));
+            doc.config["hybrid-k3s:meshCidr"] = "10.42.0.0/24";
+            doc.config["hybrid-k3s:nodes"][1].name = "phy01";
+            fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), stringifyYaml(doc));
+            const { spawnSync } = require("child_process") as typeof import("child_process");
+            const result = spawnSync(process.execPath, ["--import=tsx", path.join(__dirname, "../../plan/cli.ts"), "--stack", "bad", "--dir", dir, "--out", path.join(dir, "out")], { encoding: "utf8" });
+            assert.equal(result.status, 1, result.stderr);
+            assert.match(result.stderr, /meshCidr: 10\.42\.0\.0\/24 overlaps clusterCidr/);
+            assert.match(result.stderr, /nodes\[1\]\.name: "phy01" is already the name of nodes\[0\]/);
+            assert.ok(!fs.existsSync(path.join(dir, "out")), "nothing is written");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
