@@ -17,7 +17,7 @@ const waitForRegistrations: () => Promise<void> = require("@pulumi/pulumi/runtim
 export interface PlannedResource {
     type: string;
     name: string;
-    /** `type::name` of the parent and of explicit dependencies. */
+    /** `type::name` of the parent, and of explicit dependencies (dependsOn and the provider). */
     parent?: string;
     dependsOn: string[];
     /** Inputs whose changes the engine ignores (resource option ignoreChanges). */
@@ -88,7 +88,9 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
             parents.set(args.resource, id);
             parentOf.set(id, args.opts.parent ? parents.get(args.opts.parent) : undefined);
             const dependsOn = args.opts.dependsOn;
-            const list = (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumi.Resource[];
+            // A resource also waits for its explicit provider (a kubernetes provider waits for the cluster).
+            const provider = (args.opts as pulumi.CustomResourceOptions).provider;
+            const list = [...(Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []), ...(provider ? [provider] : [])] as pulumi.Resource[];
             dependsOnOf.set(id, list.map((r) => parents.get(r) ?? "?"));
             ignoreChangesOf.set(id, args.opts.ignoreChanges ?? []);
             return undefined;

@@ -70,7 +70,8 @@ describe("renderNftRuleset", () => {
 
     it("opens 80 and 443 on edge hosts only", () => {
         assert.ok(chain(renderNftRuleset(variants["edge agent (aws-arm)"]), "input").includes("tcp dport { 80, 443 } accept"));
-        assert.ok(chain(renderNftRuleset(variants["edge agent (aws-arm)"]), "forward").some((rule) => /ct original proto-dst \{ 80, 443 \} accept/.test(rule)));
+        // Public traffic is never forwarded into the pod network: the edge proxy on the host takes it.
+        assert.ok(!chain(renderNftRuleset(variants["edge agent (aws-arm)"]), "forward").some((rule) => /80, 443/.test(rule)));
         for (const facts of [base, variants["hub only"]]) {
             const ruleset = renderNftRuleset(facts);
             assert.doesNotMatch(ruleset, /dport \{ 80, 443 \}|proto-dst/);
