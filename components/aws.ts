@@ -4,18 +4,15 @@
 // (render/cloudfirewall.ts); this file only translates them into EC2 terms.
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import { Arch, awsInstanceArch, AwsPlacement, NodeSpec, OsImage, Role } from "./config";
-import { Connection, Host, sshConnection, waitForCloudInit } from "./host";
+import { Arch, AwsPlacement, awsPlacementProblems, awsVpcCidr, NodeSpec, OsImage } from "./config";
+import { Connection, HostComponent, sshConnection, waitForCloudInit } from "./host";
 import {
-    checkCloudNode, CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily,
+    CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily,
 } from "./render/cloudfirewall";
 
-/** The VPC this program creates in each region (the mesh, pod and service CIDRs must stay clear of it). */
-export const awsVpcCidr = "10.250.0.0/16";
 const awsPublicSubnetCidr = "10.250.0.0/24";
 
 /** Same shape as config.ts's region check, repeated because hosts can be built from hand-made specs. */
-const awsRegionPattern = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 
 interface AmiQuery {
     owner: string;
@@ -35,21 +32,12 @@ const officialAmis: Record<OsImage, Record<Arch, AmiQuery>> = {
     },
 };
 
-/** Checks what AWS needs of a node before any resource exists; returns its placement. */
+/** Checks what AWS needs of a node before any resource exists (as config validation does); returns its placement. */
 export function checkAwsNode(spec: NodeSpec): AwsPlacement {
     const placement = spec.aws;
     if (spec.provider !== "aws" || !placement) throw nodeFieldError(spec, "provider", `${spec.provider}: only provider aws nodes run on AWS`);
-    checkCloudNode(spec);
-    if (!awsRegionPattern.test(placement.region)) throw nodeFieldError(spec, "region", `"${placement.region}" is not an AWS region (e.g. eu-west-1)`);
-    const typeArch = awsInstanceArch(placement.instanceType);
-    if (!typeArch) throw nodeFieldError(spec, "instanceType", `"${placement.instanceType}" is not an EC2 instance type (e.g. t4g.small)`);
-    if (typeArch !== spec.arch) {
-        throw nodeFieldError(spec, "arch", `${spec.arch} contradicts instanceType ${placement.instanceType}, which is ${typeArch}; ` +
-            (spec.arch === "arm64" ? "pick a Graviton type (t4g, c7g, m7g...)" : "pick an x86 type (t3, c6i, m7i...)") + " or change arch");
-    }
-    if ((placement.vpcId === undefined) !== (placement.subnetId === undefined)) {
-        throw nodeFieldError(spec, placement.vpcId ? "subnetId" : "vpcId", "vpcId and subnetId go together; set both or neither");
-    }
+    const [problem] = awsPlacementProblems(placement, spec);
+    if (problem) throw nodeFieldError(spec, problem.field, problem.message);
     return placement;
 }
 
@@ -107,12 +95,7 @@ export interface AwsHostArgs {
 }
 
 /** An EC2 instance behind its own security group, reached on an Elastic IP. */
-export class AwsHost extends pulumi.ComponentResource implements Host {
-    readonly name: string;
-    readonly arch: Arch;
-    readonly roles: Role[];
-    readonly meshAddress: string;
-    readonly spec: NodeSpec;
+export class AwsHost extends HostComponent {
     readonly publicAddress: pulumi.Output<string | undefined>;
     readonly connection: pulumi.Output<Connection>;
     readonly ready: pulumi.Resource[];
@@ -130,12 +113,7 @@ export class AwsHost extends pulumi.ComponentResource implements Host {
             ? { vpcId: placement.vpcId, subnetId: placement.subnetId, ready: [] }
             : args.network;
         if (!network) throw new Error(`AwsHost ${name}: node ${spec.name} names no vpcId + subnetId, so it needs the region's network`);
-        super("hybrid-k3s:host:AwsHost", name, { node: spec.name, region: placement.region, instanceType: placement.instanceType }, opts);
-        this.spec = spec;
-        this.name = spec.name;
-        this.arch = spec.arch;
-        this.roles = spec.roles;
-        this.meshAddress = spec.meshAddress;
+        super("hybrid-k3s:host:AwsHost", name, spec, { node: spec.name, region: placement.region, instanceType: placement.instanceType }, opts);
 
         const child = { parent: this, provider: args.provider };
         const tags = { Name: spec.name, cluster: cluster.clusterName };

@@ -6,14 +6,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as compute from "@pulumi/azure-native/compute";
 import * as network from "@pulumi/azure-native/network";
 import * as resources from "@pulumi/azure-native/resources";
-import { Arch, AzurePlacement, azureSizeArch, NodeSpec, OsImage, Role } from "./config";
-import { Connection, Host, sshConnection, waitForCloudInit } from "./host";
+import { Arch, AzurePlacement, azurePlacementProblems, azureVnetCidr, NodeSpec, OsImage } from "./config";
+import { Connection, HostComponent, sshConnection, waitForCloudInit } from "./host";
 import {
-    checkCloudNode, CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily,
+    CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily,
 } from "./render/cloudfirewall";
 
-/** The virtual network this program creates in each location (the mesh, pod and service CIDRs must stay clear of it). */
-export const azureVnetCidr = "10.251.0.0/16";
 const azureSubnetCidr = "10.251.0.0/24";
 
 interface AzureImage {
@@ -38,33 +36,18 @@ const marketplaceImages: Record<OsImage, Record<Arch, AzureImage>> = {
 };
 
 /** Names Azure refuses as a Linux VM's admin user. */
-const reservedAdminUsernames = new Set([
-    "1", "123", "a", "actuser", "adm", "admin", "admin1", "admin2", "administrator", "aspnet", "backup", "console", "david",
-    "guest", "john", "owner", "root", "server", "sql", "support", "support_388945a0", "sys", "test", "test1", "test2", "test3",
-    "user", "user1", "user2", "user3", "user4", "user5",
-]);
-
 /** Sizes with an "s" among the feature letters (D2ps_v5, B2s, E4pds_v5) take Premium SSD. */
 function supportsPremiumStorage(size: string): boolean {
     const features = /^Standard_[A-Z]+\d+(?:-\d+)?([a-z]*)(?:_v\d+)?$/.exec(size)?.[1] ?? "";
     return features.includes("s");
 }
 
-/** Checks what Azure needs of a node before any resource exists; returns its placement. */
+/** Checks what Azure needs of a node before any resource exists (as config validation does); returns its placement. */
 export function checkAzureNode(spec: NodeSpec): AzurePlacement {
     const placement = spec.azure;
     if (spec.provider !== "azure" || !placement) throw nodeFieldError(spec, "provider", `${spec.provider}: only provider azure nodes run on Azure`);
-    checkCloudNode(spec);
-    const sizeArch = azureSizeArch(placement.size);
-    if (!sizeArch) throw nodeFieldError(spec, "size", `"${placement.size}" is not an Azure VM size (e.g. Standard_D2ps_v5)`);
-    if (sizeArch !== spec.arch) {
-        throw nodeFieldError(spec, "arch", `${spec.arch} contradicts size ${placement.size}, which is ${sizeArch}; ` +
-            (spec.arch === "arm64" ? "pick an Ampere size (Standard_D2ps_v5, Standard_D2pls_v5, Standard_E2ps_v5)" : "pick an x86 size (Standard_B2s, Standard_D2s_v5)") +
-            " or change arch");
-    }
-    if (reservedAdminUsernames.has(spec.sshUser.toLowerCase())) {
-        throw nodeFieldError(spec, "sshUser", `"${spec.sshUser}" is a name Azure refuses for the admin user; use e.g. azureuser`);
-    }
+    const [problem] = azurePlacementProblems(placement, spec);
+    if (problem) throw nodeFieldError(spec, problem.field, problem.message);
     return placement;
 }
 
@@ -116,12 +99,7 @@ export interface AzureHostArgs {
 }
 
 /** An Azure VM behind its own network security group, reached on a static public IP. */
-export class AzureHost extends pulumi.ComponentResource implements Host {
-    readonly name: string;
-    readonly arch: Arch;
-    readonly roles: Role[];
-    readonly meshAddress: string;
-    readonly spec: NodeSpec;
+export class AzureHost extends HostComponent {
     readonly publicAddress: pulumi.Output<string | undefined>;
     readonly connection: pulumi.Output<Connection>;
     readonly ready: pulumi.Resource[];
@@ -136,12 +114,7 @@ export class AzureHost extends pulumi.ComponentResource implements Host {
         }
         const image = imageFor(marketplaceImages, spec, placement.os);
         const inboundRules = inboundRulesFor(spec, cluster);
-        super("hybrid-k3s:host:AzureHost", name, { node: spec.name, location: placement.location, size: placement.size }, opts);
-        this.spec = spec;
-        this.name = spec.name;
-        this.arch = spec.arch;
-        this.roles = spec.roles;
-        this.meshAddress = spec.meshAddress;
+        super("hybrid-k3s:host:AzureHost", name, spec, { node: spec.name, location: placement.location, size: placement.size }, opts);
 
         const child = { parent: this };
         const { location, resourceGroupName } = args.network;

@@ -231,6 +231,7 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     const operators = readOperators(raw.operators, meshCidr, problems);
     checkMeshAddresses(nodes, operators, meshCidr, problems);
     const apps = readApps(raw.apps, problems);
+    checkCloudNetworkOverlap(nodes, { meshCidr, clusterCidr, serviceCidr }, problems);
 
     const datastoreEndpointSet = setting<string | undefined>("k3sDatastoreEndpoint") !== undefined;
     const servers = nodes.filter((n) => n.roles.includes("server"));
@@ -499,10 +500,13 @@ function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: string[
             sshPort: r.integer("sshPort", 22, 1, 65535),
             publicTcpPorts: readPublicPorts(r),
         };
-        if (provider === "aws") node.aws = readAws(r, arch);
-        if (provider === "azure") node.azure = readAzure(r, arch);
+        if (provider === "aws") node.aws = readAws(r);
+        if (provider === "azure") node.azure = readAzure(r);
         if (provider === "existing") node.existing = readExisting(r);
         if (provider === "aws" && node.aws?.os === "ubuntu-24.04" && r.string("sshUser") === undefined) node.sshUser = "ubuntu";
+        // Required fields already reported as missing are not re-reported as malformed.
+        const placementProblems = node.aws ? awsPlacementProblems(node.aws, node) : node.azure ? azurePlacementProblems(node.azure, node) : [];
+        for (const { field, message } of placementProblems) if (item[field] !== undefined || field === "arch" || field === "sshPort" || field === "sshUser") r.problem(field, message);
         node.site = r.string("site") ?? (node.aws ? `aws:${node.aws.region}` : node.azure ? `azure:${node.azure.location}` : `existing:${name}`);
         return [node];
     });
@@ -531,39 +535,82 @@ function readPublicPorts(r: FieldReader): number[] {
     });
 }
 
-function readAws(r: FieldReader, arch: Arch): AwsPlacement {
-    const region = r.string("region", true) ?? "";
-    if (region && !/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/.test(region)) r.problem("region", `"${region}" is not an AWS region (e.g. us-east-1)`);
-    const instanceType = r.string("instanceType", true) ?? "";
-    const typeArch = instanceType ? awsInstanceArch(instanceType) : undefined;
-    if (instanceType && !typeArch) r.problem("instanceType", `"${instanceType}" is not an EC2 instance type (e.g. t4g.small)`);
-    if (typeArch && typeArch !== arch) {
-        r.problem("arch", `${arch} contradicts instanceType ${instanceType}, which is ${typeArch}; ` +
-            (arch === "arm64" ? "pick a Graviton type (t4g, c7g, m7g...)" : "pick an x86 type (t3, c6i, m7i...) or set arch: arm64"));
+/** The VPC this program creates in each AWS region, and the VNet in each Azure location. */
+export const awsVpcCidr = "10.250.0.0/16";
+export const azureVnetCidr = "10.251.0.0/16";
+
+/** A problem with one field of a node: config validation and the host components report the same ones. */
+export interface FieldProblem {
+    field: string;
+    message: string;
+}
+
+/** Cloud images run sshd on 22, and nothing here moves it. */
+export const cloudImageSshPort = 22;
+
+/** Names Azure refuses for a VM's admin user. */
+const azureReservedAdminUsers = new Set([
+    "1", "123", "a", "actuser", "adm", "admin", "admin1", "admin2", "administrator", "aspnet", "backup", "console", "david",
+    "guest", "john", "owner", "root", "server", "sql", "support", "support_388945a0", "sys", "test", "test1", "test2", "test3",
+    "user", "user1", "user2", "user3", "user4", "user5",
+]);
+
+function cloudSshProblems(node: Pick<NodeSpec, "sshPort">): FieldProblem[] {
+    return node.sshPort === cloudImageSshPort ? [] : [{ field: "sshPort", message: `${node.sshPort}: cloud images run sshd on ${cloudImageSshPort} and nothing here moves it; remove sshPort` }];
+}
+
+/** What AWS needs of a node: a region, an instance type of the node's arch, a whole existing network or none. */
+export function awsPlacementProblems(placement: AwsPlacement, node: Pick<NodeSpec, "arch" | "sshPort">): FieldProblem[] {
+    const problems = cloudSshProblems(node);
+    const { region, instanceType, ami, vpcId, subnetId } = placement;
+    if (!/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/.test(region)) problems.push({ field: "region", message: `"${region}" is not an AWS region (e.g. us-east-1)` });
+    const typeArch = awsInstanceArch(instanceType);
+    if (!typeArch) problems.push({ field: "instanceType", message: `"${instanceType}" is not an EC2 instance type (e.g. t4g.small)` });
+    if (typeArch && typeArch !== node.arch) {
+        problems.push({ field: "arch", message: `${node.arch} contradicts instanceType ${instanceType}, which is ${typeArch}; ` +
+            (node.arch === "arm64" ? "pick a Graviton type (t4g, c7g, m7g...)" : "pick an x86 type (t3, c6i, m7i...) or set arch: arm64") });
     }
-    const ami = r.string("ami");
-    if (ami !== undefined && !/^ami-[0-9a-f]{8,17}$/.test(ami)) r.problem("ami", `"${ami}" is not an AMI id (ami-0123456789abcdef0)`);
-    const subnetId = r.string("subnetId");
-    const vpcId = r.string("vpcId");
-    if ((subnetId === undefined) !== (vpcId === undefined)) r.problem(subnetId ? "vpcId" : "subnetId", "vpcId and subnetId go together; set both or neither");
+    if (ami !== undefined && !/^ami-[0-9a-f]{8,17}$/.test(ami)) problems.push({ field: "ami", message: `"${ami}" is not an AMI id (ami-0123456789abcdef0)` });
+    if ((subnetId === undefined) !== (vpcId === undefined)) problems.push({ field: subnetId ? "vpcId" : "subnetId", message: "vpcId and subnetId go together; set both or neither" });
+    return problems;
+}
+
+/** What Azure needs of a node: a location, a VM size of the node's arch, an admin name Azure accepts. */
+export function azurePlacementProblems(placement: AzurePlacement, node: Pick<NodeSpec, "arch" | "sshPort" | "sshUser">): FieldProblem[] {
+    const problems = cloudSshProblems(node);
+    const { location, size } = placement;
+    if (!/^[a-z]+[a-z0-9]*$/.test(location)) problems.push({ field: "location", message: `"${location}" is not an Azure location name (e.g. eastus, westeurope)` });
+    const sizeArch = azureSizeArch(size);
+    if (!sizeArch) problems.push({ field: "size", message: `"${size}" is not an Azure VM size (e.g. Standard_D2ps_v5)` });
+    if (sizeArch && sizeArch !== node.arch) {
+        problems.push({ field: "arch", message: `${node.arch} contradicts size ${size}, which is ${sizeArch}; ` +
+            (node.arch === "arm64" ? "pick an Ampere size (Standard_D2ps_v5, Standard_D2pls_v5, Standard_E2ps_v5)" : "pick an x86 size (Standard_B2s, Standard_D2s_v5) or set arch: arm64") });
+    }
+    if (azureReservedAdminUsers.has(node.sshUser.toLowerCase())) {
+        problems.push({ field: "sshUser", message: `"${node.sshUser}" is a name Azure refuses for the admin user; use e.g. azureuser` });
+    }
+    return problems;
+}
+
+function readAws(r: FieldReader): AwsPlacement {
     return {
-        region, instanceType, ami, subnetId, vpcId,
+        region: r.string("region", true) ?? "",
+        instanceType: r.string("instanceType", true) ?? "",
+        ami: r.string("ami"),
+        subnetId: r.string("subnetId"),
+        vpcId: r.string("vpcId"),
         os: r.oneOf("os", osImages, "debian-12") ?? "debian-12",
         rootVolumeGb: r.integer("rootVolumeGb", 20, 8, 16384),
     };
 }
 
-function readAzure(r: FieldReader, arch: Arch): AzurePlacement {
-    const location = r.string("location", true) ?? "";
-    if (location && !/^[a-z]+[a-z0-9]*$/.test(location)) r.problem("location", `"${location}" is not an Azure location name (e.g. eastus, westeurope)`);
-    const size = r.string("size", true) ?? "";
-    const sizeArch = size ? azureSizeArch(size) : undefined;
-    if (size && !sizeArch) r.problem("size", `"${size}" is not an Azure VM size (e.g. Standard_D2ps_v5)`);
-    if (sizeArch && sizeArch !== arch) {
-        r.problem("arch", `${arch} contradicts size ${size}, which is ${sizeArch}; ` +
-            (arch === "arm64" ? "pick an Ampere size (Standard_D2ps_v5, Standard_D2pls_v5, Standard_E2ps_v5)" : "pick an x86 size (Standard_B2s, Standard_D2s_v5) or set arch: arm64"));
-    }
-    return { location, size, os: r.oneOf("os", osImages, "ubuntu-24.04") ?? "ubuntu-24.04", osDiskGb: r.integer("osDiskGb", 30, 30, 4095) };
+function readAzure(r: FieldReader): AzurePlacement {
+    return {
+        location: r.string("location", true) ?? "",
+        size: r.string("size", true) ?? "",
+        os: r.oneOf("os", osImages, "ubuntu-24.04") ?? "ubuntu-24.04",
+        osDiskGb: r.integer("osDiskGb", 30, 30, 4095),
+    };
 }
 
 function readExisting(r: FieldReader): ExistingPlacement {
@@ -634,6 +681,19 @@ function readApps(value: unknown, problems: string[]): AppSpec[] {
         hosts.add(host);
         return [{ host, namespace, service, port }];
     });
+}
+
+/** Routes to the cloud networks this program creates must not shadow the mesh, pods or services. */
+function checkCloudNetworkOverlap(nodes: NodeSpec[], ranges: Record<string, Cidr | undefined>, problems: string[]): void {
+    const cloudNetworks = [
+        ...(nodes.some((n) => n.aws && !n.aws.subnetId) ? [["the AWS VPC", awsVpcCidr]] : []),
+        ...(nodes.some((n) => n.azure) ? [["the Azure VNet", azureVnetCidr]] : []),
+    ];
+    for (const [what, text] of cloudNetworks) {
+        for (const [key, cidr] of Object.entries(ranges)) {
+            if (cidr && cidrsOverlap(cidr, parseCidr(text)!)) problems.push(`${key}: ${cidr.text} overlaps ${what} ${text} that this program creates; pick another range`);
+        }
+    }
 }
 
 function checkTopology(nodes: NodeSpec[], meshKind: MeshKind, datastore: ClusterSpec["k3s"]["datastore"], apps: AppSpec[], problems: string[]): void {

@@ -22,6 +22,26 @@ export interface Host {
     identity: pulumi.Output<string>;
 }
 
+/** What every Host takes from its node spec; each kind adds how its machine is made and reached. */
+export abstract class HostComponent extends pulumi.ComponentResource implements Host {
+    readonly name: string;
+    readonly arch: Arch;
+    readonly roles: Role[];
+    readonly meshAddress: string;
+    abstract readonly publicAddress: pulumi.Output<string | undefined>;
+    abstract readonly connection: pulumi.Output<Connection>;
+    abstract readonly ready: pulumi.Resource[];
+    abstract readonly identity: pulumi.Output<string>;
+
+    protected constructor(type: string, name: string, readonly spec: NodeSpec, props: pulumi.Inputs, opts?: pulumi.ComponentResourceOptions) {
+        super(type, name, props, opts);
+        this.name = spec.name;
+        this.arch = spec.arch;
+        this.roles = spec.roles;
+        this.meshAddress = spec.meshAddress;
+    }
+}
+
 /** The part of a host's connection a jump through it needs. */
 export interface SshEndpoint {
     host: pulumi.Input<string>;
@@ -72,12 +92,7 @@ export interface ExistingHostArgs {
 }
 
 /** A machine that already exists (a VPS, a laptop at home): no cloud resources, just how to reach it. */
-export class ExistingHost extends pulumi.ComponentResource implements Host {
-    readonly name: string;
-    readonly arch: Arch;
-    readonly roles: Role[];
-    readonly meshAddress: string;
-    readonly spec: NodeSpec;
+export class ExistingHost extends HostComponent {
     readonly publicAddress: pulumi.Output<string | undefined>;
     readonly connection: pulumi.Output<Connection>;
     readonly ready: pulumi.Resource[] = [];
@@ -86,12 +101,7 @@ export class ExistingHost extends pulumi.ComponentResource implements Host {
     constructor(name: string, args: ExistingHostArgs, opts?: pulumi.ComponentResourceOptions) {
         const existing = args.spec.existing;
         if (!existing) throw new Error(`ExistingHost ${name}: node ${args.spec.name} is not an existing host`);
-        super("hybrid-k3s:host:ExistingHost", name, { node: args.spec.name, behindNat: existing.behindNat, address: existing.address }, opts);
-        this.spec = args.spec;
-        this.name = args.spec.name;
-        this.arch = args.spec.arch;
-        this.roles = args.spec.roles;
-        this.meshAddress = args.spec.meshAddress;
+        super("hybrid-k3s:host:ExistingHost", name, args.spec, { node: args.spec.name, behindNat: existing.behindNat, address: existing.address }, opts);
         this.publicAddress = pulumi.output(existing.behindNat ? undefined : existing.address);
         const target = { host: existing.behindNat ? args.spec.meshAddress : existing.address!, user: args.spec.sshUser, port: args.spec.sshPort, privateKey: args.privateKey };
         this.connection = sshConnection(target, existing.behindNat ? args.jump : undefined);

@@ -26,9 +26,6 @@ export const internet = ["0.0.0.0/0", "::/0"];
 /** ZeroTier's fixed UDP port: every member must be reachable on it for direct paths. */
 export const zerotierPort = 9993;
 
-/** The port every cloud image's sshd listens on; nothing here moves it. */
-export const cloudImageSshPort = 22;
-
 /**
  * Ports that carry cluster traffic and travel only inside the mesh. A cloud firewall never opens
  * them, whatever the protocol: the node firewall and k3s' own bindings assume nobody outside can reach them.
@@ -88,13 +85,6 @@ export function refuseMeshOnlyPorts(node: Pick<NodeSpec, "name">, rules: Inbound
 /** A rule's sources split by address family (Azure refuses a rule that mixes them). */
 export function sourcesByFamily(rule: InboundRule): { ipv4: string[]; ipv6: string[] } {
     return { ipv4: rule.sources.filter((s) => !s.includes(":")), ipv6: rule.sources.filter((s) => s.includes(":")) };
-}
-
-/** Checks every cloud VM shares, before any resource exists. */
-export function checkCloudNode(node: Pick<NodeSpec, "name" | "sshPort">): void {
-    if (node.sshPort !== cloudImageSshPort) {
-        throw nodeFieldError(node, "sshPort", `${node.sshPort}: cloud images run sshd on ${cloudImageSshPort} and nothing here moves it; remove sshPort`);
-    }
 }
 
 /** The image for a node's os and arch from a provider's table, or an error naming the fix. */

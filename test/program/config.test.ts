@@ -84,6 +84,9 @@ describe("stack config", () => {
         ["an unknown node key", () => withNodes((n) => { node("aws-arm", n).instanceTyp = "t4g.small"; }), "nodes[2].instanceTyp", /unknown key; did you mean "instanceType"\?/],
         ["an API port opened to the internet on an edge host", () => withNodes((n) => { node("aws-arm", n).publicTcpPorts = [8080, 6443]; }), "nodes[2].publicTcpPorts", /6443 is the Kubernetes API, reachable only over the mesh/],
         ["the etcd range opened to the internet", () => withNodes((n) => { node("phy01", n).publicTcpPorts = [2380]; }), "nodes[0].publicTcpPorts", /2380 is etcd/],
+        ["an SSH port a cloud image does not use", () => withNodes((n) => { node("aws-arm", n).sshPort = 2222; }), "nodes[2].sshPort", /cloud images run sshd on 22/],
+        ["an admin user Azure refuses", () => withNodes((n) => { node("azure-amd", n).sshUser = "admin"; }), "nodes[3].sshUser", /a name Azure refuses/],
+        ["a mesh CIDR inside the AWS VPC", () => unpinnedRaw("10.250.8.0/24"), "meshCidr", /overlaps the AWS VPC 10.250.0.0\/16/],
         ["a key of another provider", () => withNodes((n) => { node("azure-amd", n).region = "us-east-1"; }), "nodes[3].region", /belongs to provider aws/],
     ];
     for (const [label, raw, field, text] of cases) {
