@@ -1,0 +1,242 @@
+// The seam between callers that talk to people (the chat bot, the PR-preview job) and Pulumi: they
+// call a StackRunner and get back plain summaries and StackRunnerErrors with a reason they can
+// answer on. AutomationStackRunner is the real one: the Automation API's LocalWorkspace on this
+// project's directory, with the CrossGuard pack in ./policy attached to every preview and update.
+import * as path from "node:path";
+import {
+    ConcurrentUpdateError,
+    EngineEvent,
+    LocalWorkspace,
+    OpMap,
+    PolicyEvent,
+    PulumiCommand,
+    Stack,
+    StackNotFoundError,
+    SummaryEvent,
+} from "@pulumi/pulumi/automation";
+
+/** The repository root: Pulumi.yaml lives here. */
+const PROJECT_DIR = path.resolve(__dirname, "..");
+/** The CrossGuard pack every preview and update runs under (absolute: the CLI resolves it itself). */
+const POLICY_PACK_DIR = path.join(PROJECT_DIR, "policy");
+
+/** One output as `stack.outputs()` returns it: secret values in plaintext, flagged `secret`. */
+export interface StackOutput {
+    value: unknown;
+    secret: boolean;
+}
+export type StackOutputs = Record<string, StackOutput>;
+
+/** A policy the engine reported during a run (mandatory ones also fail the run). */
+export interface ReportedPolicyViolation {
+    policyPack: string;
+    policy: string;
+    enforcementLevel: "warning" | "mandatory";
+    message: string;
+    resourceUrn?: string;
+}
+
+export interface RunSummary {
+    stack: string;
+    kind: "preview" | "update";
+    /** Resource counts by operation from the engine's summary, e.g. `{ create: 3, same: 40 }`. */
+    changes: OpMap;
+    /** Advisory (warning) violations; mandatory ones fail the run with reason "policy-violation". */
+    policyViolations: ReportedPolicyViolation[];
+    /** Absent when the engine's summary event could not be read. */
+    durationMs?: number;
+}
+
+export interface StackRunner {
+    /** `onOutput` receives the CLI's progress output line by line (secrets are masked by the CLI). */
+    preview(stack: string, onOutput?: (line: string) => void): Promise<RunSummary>;
+    up(stack: string, onOutput?: (line: string) => void): Promise<RunSummary>;
+    /** Secret values come back in plaintext: pass them through redactOutputs before showing or logging them. */
+    outputs(stack: string): Promise<StackOutputs>;
+}
+
+export type StackRunnerFailure = "invalid-stack-name" | "not-found" | "busy" | "policy-violation" | "failed";
+
+/** `message` is short and safe to post in chat; the CLI's own output, if any, is in `cause`. */
+export class StackRunnerError extends Error {
+    override readonly name = "StackRunnerError";
+
+    constructor(
+        readonly reason: StackRunnerFailure,
+        message: string,
+        readonly policyViolations: ReportedPolicyViolation[] = [],
+        options?: ErrorOptions,
+    ) {
+        super(message, options);
+    }
+}
+
+// Pulumi allows [A-Za-z0-9_.-]{1,100} per part. The first character must also be a letter or digit
+// here, so a name from chat can never be read as a CLI flag (`--stack --yes`) or a path (`..`).
+const STACK_NAME_PART = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+
+/** Throws a StackRunnerError unless `name` is `stack` or `org/project/stack`. */
+export function validateStackName(name: string): void {
+    const parts = name.split("/");
+    if ((parts.length === 1 || parts.length === 3) && parts.every((part) => STACK_NAME_PART.test(part))) {
+        return;
+    }
+    throw new StackRunnerError(
+        "invalid-stack-name",
+        `"${name}" is not a stack name: use letters, digits, "-", "_" and "." (starting with a letter or digit), optionally as org/project/stack.`,
+    );
+}
+
+/** The outputs with every secret value replaced by "[secret]": what may reach chat or logs. */
+export function redactOutputs(outputs: StackOutputs): Record<string, unknown> {
+    return Object.fromEntries(Object.entries(outputs).map(([name, { value, secret }]) => [name, secret ? "[secret]" : value]));
+}
+
+export interface AutomationStackRunnerOptions {
+    /** The CLI to drive; absent: `pulumi` on PATH (the Automation API runs `pulumi version` to check it). */
+    pulumiCommand?: PulumiCommand;
+    /**
+     * Create a stack that does not exist yet (createOrSelectStack), e.g. for per-PR preview stacks.
+     * Off by default so a mistyped stack name in chat is refused instead of creating an empty stack.
+     */
+    createMissingStacks?: boolean;
+}
+
+export class AutomationStackRunner implements StackRunner {
+    constructor(private readonly options: AutomationStackRunnerOptions = {}) {}
+
+    async preview(stackName: string, onOutput?: (line: string) => void): Promise<RunSummary> {
+        return this.run(stackName, "preview", async (stack, events, onOutputChunk) => {
+            const result = await stack.preview({
+                policyPacks: [POLICY_PACK_DIR],
+                onOutput: onOutputChunk,
+                onEvent: events.record,
+                color: "never",
+            });
+            return result.changeSummary;
+        }, onOutput);
+    }
+
+    async up(stackName: string, onOutput?: (line: string) => void): Promise<RunSummary> {
+        return this.run(stackName, "update", async (stack, events, onOutputChunk) => {
+            const result = await stack.up({
+                policyPacks: [POLICY_PACK_DIR],
+                onOutput: onOutputChunk,
+                onEvent: events.record,
+                color: "never",
+                // Otherwise the summary is read with `stack history --show-secrets`: plaintext config we never use.
+                showSecrets: false,
+            });
+            // The summary event is this run's own; the history entry is the fallback (info() may find none).
+            return events.summary?.resourceChanges ?? result.summary?.resourceChanges ?? {};
+        }, onOutput);
+    }
+
+    async outputs(stackName: string): Promise<StackOutputs> {
+        validateStackName(stackName);
+        try {
+            const stack = await this.stack(stackName);
+            return await stack.outputs();
+        } catch (err) {
+            throw toStackRunnerError(err, stackName, "Reading the outputs", []);
+        }
+    }
+
+    private async run(
+        stackName: string,
+        kind: RunSummary["kind"],
+        operation: (stack: Stack, events: EngineEventCollector, onOutputChunk?: (chunk: string) => void) => Promise<OpMap>,
+        onOutput: ((line: string) => void) | undefined,
+    ): Promise<RunSummary> {
+        validateStackName(stackName);
+        const events = new EngineEventCollector();
+        const lines = onOutput ? new LineSplitter(onOutput) : undefined;
+        try {
+            const stack = await this.stack(stackName);
+            const changes = await operation(stack, events, lines?.write);
+            const durationSeconds = events.summary?.durationSeconds;
+            return {
+                stack: stackName,
+                kind,
+                changes,
+                policyViolations: events.policyViolations,
+                durationMs: durationSeconds === undefined ? undefined : Math.round(durationSeconds * 1000),
+            };
+        } catch (err) {
+            throw toStackRunnerError(err, stackName, kind === "preview" ? "The preview" : "The update", events.policyViolations);
+        } finally {
+            lines?.flush();
+        }
+    }
+
+    private stack(stackName: string): Promise<Stack> {
+        const args = { stackName, workDir: PROJECT_DIR };
+        const workspaceOptions = { pulumiCommand: this.options.pulumiCommand };
+        return this.options.createMissingStacks
+            ? LocalWorkspace.createOrSelectStack(args, workspaceOptions)
+            : LocalWorkspace.selectStack(args, workspaceOptions);
+    }
+}
+
+/** Keeps what the summary needs from the engine's event stream. */
+class EngineEventCollector {
+    summary: SummaryEvent | undefined;
+    readonly policyViolations: ReportedPolicyViolation[] = [];
+
+    readonly record = (event: EngineEvent): void => {
+        if (event.summaryEvent) {
+            this.summary = event.summaryEvent;
+        }
+        if (event.policyEvent) {
+            this.policyViolations.push(toPolicyViolation(event.policyEvent));
+        }
+    };
+}
+
+function toPolicyViolation(event: PolicyEvent): ReportedPolicyViolation {
+    return {
+        policyPack: event.policyPackName,
+        policy: event.policyName,
+        enforcementLevel: event.enforcementLevel,
+        message: event.message.trim(),
+        resourceUrn: event.resourceUrn,
+    };
+}
+
+/** The CLI's stdout arrives in arbitrary chunks; callers want whole lines. */
+class LineSplitter {
+    private pending = "";
+
+    constructor(private readonly onLine: (line: string) => void) {}
+
+    readonly write = (chunk: string): void => {
+        const lines = (this.pending + chunk).split(/\r?\n/);
+        this.pending = lines.pop() ?? "";
+        lines.forEach((line) => this.onLine(line));
+    };
+
+    flush(): void {
+        if (this.pending !== "") {
+            this.onLine(this.pending);
+            this.pending = "";
+        }
+    }
+}
+
+function toStackRunnerError(err: unknown, stackName: string, what: string, policyViolations: ReportedPolicyViolation[]): StackRunnerError {
+    if (err instanceof StackRunnerError) {
+        return err;
+    }
+    if (err instanceof ConcurrentUpdateError) {
+        return new StackRunnerError("busy", `Stack "${stackName}" is busy: another update is running on it. Try again when it has finished.`, policyViolations, { cause: err });
+    }
+    if (err instanceof StackNotFoundError) {
+        return new StackRunnerError("not-found", `Stack "${stackName}" does not exist in this project.`, policyViolations, { cause: err });
+    }
+    const mandatory = policyViolations.filter((violation) => violation.enforcementLevel === "mandatory");
+    if (mandatory.length > 0) {
+        const policies = [...new Set(mandatory.map((violation) => violation.policy))].join(", ");
+        return new StackRunnerError("policy-violation", `${what} of stack "${stackName}" was blocked by policy: ${policies}.`, policyViolations, { cause: err });
+    }
+    return new StackRunnerError("failed", `${what} of stack "${stackName}" failed; the Pulumi output is in the runner's log.`, policyViolations, { cause: err });
+}
