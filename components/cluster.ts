@@ -2,6 +2,7 @@
 // ingress and edge. Every component below knows its inputs, not its siblings.
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec } from "./config";
+import { AppDns } from "./dns";
 import { CloudHosts } from "./cloudhosts";
 import { Edge } from "./edge";
 import { HostFirewall } from "./firewall";
@@ -70,6 +71,10 @@ export class HybridCluster extends pulumi.ComponentResource {
                 spec, edgeHosts, ingressHosts: hosts.filter((h) => h.roles.includes("ingress")),
                 after: (host) => [mesh.joined(host), firewall.loaded(host)],
             }, child);
+        }
+
+        if (spec.dns.provider !== "none" && spec.ingress.apps.length > 0) {
+            new AppDns(`${name}-dns`, { spec, edgeHosts }, child);
         }
 
         this.nodeSummary = pulumi.all(hosts.map((h) => h.publicAddress.apply((publicAddress): NodeSummary => ({

@@ -256,6 +256,10 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     const dnsProvider = setting<DnsProvider>("dnsProvider");
     const dnsZone = setting<string | undefined>("dnsZone");
     if (dnsProvider !== "none" && !dnsZone) problems.push(`dnsZone: dnsProvider ${dnsProvider} needs the zone name; run pulumi config set dnsZone example.com`);
+    if (dnsZone) {
+        apps.filter((a) => a.host !== dnsZone && !a.host.endsWith(`.${dnsZone}`))
+            .forEach((a) => problems.push(`apps[${apps.indexOf(a)}].host: ${a.host} is not in dnsZone ${dnsZone}; use a name under it or another zone`));
+    }
     const upgradeBatchSize = setting<number>("upgradeBatchSize");
     if (upgradeBatchSize < 1) problems.push(`upgradeBatchSize: ${upgradeBatchSize} must be at least 1`);
     const version = setting<string>("k3sVersion");

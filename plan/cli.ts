@@ -52,7 +52,10 @@ export function writePlan(plan: PlanResult, outRoot: string, showSecrets: boolea
 
 function summary(plan: PlanResult, dir: string): string {
     const lines = [`hybrid-k3s offline plan: stack ${plan.stack}, cluster ${plan.spec.clusterName}, ${plan.spec.mesh.kind} mesh ${plan.spec.mesh.cidr}`, ""];
-    const rows = plan.spec.nodes.map((n) => [n.name, n.provider, n.arch, n.roles.join(","), n.meshAddress, n.existing?.behindNat ? "behind NAT" : n.existing?.address ?? "(cloud address)"]);
+    const planned = new Map((plan.outputs.nodes as Array<{ name: string; publicAddress?: string }>).map((n) => [n.name, n.publicAddress]));
+    const publicOf = (n: PlanResult["spec"]["nodes"][number]) =>
+        n.existing ? (n.existing.behindNat ? "behind NAT" : n.existing.address ?? "") : `${planned.get(n.name)} (placeholder)`;
+    const rows = plan.spec.nodes.map((n) => [n.name, n.provider, n.arch, n.roles.join(","), n.meshAddress, publicOf(n)]);
     lines.push(...table([["node", "provider", "arch", "roles", "mesh address", "public"], ...rows]));
     for (const o of plan.spec.operators) lines.push(`operator ${o.name}: ${o.meshAddress}`);
     lines.push("", `resources: ${plan.resources.length}`);

@@ -167,6 +167,7 @@ export class PlanMocks implements pulumi.runtime.Mocks {
             const filters = JSON.stringify(args.inputs.filters ?? []);
             return { ...args.inputs, id: placeholderId("ami-", filters), architecture: filters.includes("arm64") ? "arm64" : "x86_64" };
         }
+        if (args.token === "aws:route53/getZone:getZone") return { ...args.inputs, zoneId: placeholderId("Z", String(args.inputs.name), 13).toUpperCase() };
         if (args.token === "aws:index/getAvailabilityZones:getAvailabilityZones") return { names: ["zone-a", "zone-b"], zoneIds: ["use1-az1", "use1-az2"] };
         return args.inputs;
     }

@@ -182,6 +182,17 @@ describe("program: the prod stack under mocks", function () {
         assert.equal(planExitCode(prod.violations), 0);
     });
 
+    it("publishes each app host as one round-robin A record over every edge's public address", async () => {
+        const { config } = prodConfig();
+        const withDns = await plan({ ...config, "hybrid-k3s:dnsProvider": "route53", "hybrid-k3s:dnsZone": "soh.re" });
+        const records = withDns.resources.filter((r) => r.type === "aws:route53/record:Record").map(inputsOf);
+        const edges = (withDns.outputs.nodes as Array<{ roles: string[]; publicAddress: string }>).filter((n) => n.roles.includes("edge"));
+        assert.equal(records.length, 1);
+        assert.equal(records[0].name, "zot.soh.re");
+        assert.deepEqual(records[0].records, edges.map((e) => e.publicAddress).sort());
+        assert.equal(edges.length, 2);
+    });
+
     it("plans a ZeroTier stack through the same Mesh interface", async () => {
         const zt = await plan(withNodes((n) => n.forEach((x) => { x.roles = (x.roles as string[]).filter((r) => r !== "hub"); }), {
             "hybrid-k3s:meshKind": "zerotier", "hybrid-k3s:zerotierNetworkId": "8056c2e21c000001", "hybrid-k3s:zerotierApiToken": "test-token",
