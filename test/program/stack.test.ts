@@ -182,6 +182,42 @@ describe("program: the prod stack under mocks", function () {
         assert.equal(planExitCode(prod.violations), 0);
     });
 
+    it("installs Istio from its charts in order, at the pinned version, with the gateway on fixed NodePorts", () => {
+        const releases = prod.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release");
+        const release = (chart: string) => releases.find((r) => inputsOf(r).chart === chart)!;
+        for (const chart of ["base", "istiod", "gateway"]) {
+            assert.equal(inputsOf(release(chart)).version, prod.spec.ingress.istioVersion, chart);
+            assert.equal((inputsOf(release(chart)).repositoryOpts as { repo: string }).repo, "https://istio-release.storage.googleapis.com/charts");
+            assert.equal(inputsOf(release(chart)).namespace, "istio-system");
+        }
+        assert.ok(release("istiod").dependsOn.includes(key(release("base"))), "istiod after base");
+        assert.ok(release("gateway").dependsOn.includes(key(release("istiod"))), "gateway after istiod");
+        assert.equal(inputsOf(release("cert-manager")).version, prod.spec.ingress.certManagerVersion);
+        const service = (inputsOf(release("gateway")).values as { service: { type: string; ports: Array<{ name: string; nodePort?: number }> } }).service;
+        assert.equal(service.type, "NodePort");
+        assert.deepEqual(service.ports.filter((p) => p.nodePort).map((p) => [p.name, p.nodePort]), [["http2", 30080], ["https", 30443]]);
+    });
+
+    it("routes each app through its own Gateway and VirtualService, with a certificate", () => {
+        const objects = prod.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type.endsWith(":Gateway") || /:(VirtualService|Certificate|ClusterIssuer)$/.test(r.type)).map(inputsOf);
+        const kinds = objects.map((o) => o.kind).sort();
+        assert.deepEqual(kinds, ["Certificate", "ClusterIssuer", "Gateway", "VirtualService"]);
+        const route = objects.find((o) => o.kind === "VirtualService") as { spec: { hosts: string[]; http: Array<{ route?: Array<{ destination: { host: string; port: { number: number } } }> }> } };
+        assert.deepEqual(route.spec.hosts, ["zot.soh.re"]);
+        assert.deepEqual(route.spec.http.flatMap((h) => h.route ?? []).map((r) => [r.destination.host, r.destination.port.number]), [["zot.zot.svc.cluster.local", 5000]]);
+    });
+
+    it("points every edge proxy at exactly the ingress nodes' mesh addresses and gateway NodePorts", () => {
+        const ingress = prod.spec.nodes.filter((n) => n.roles.includes("ingress")).map((n) => n.meshAddress);
+        const others = prod.spec.nodes.filter((n) => !n.roles.includes("ingress")).map((n) => n.meshAddress);
+        for (const edge of prod.spec.nodes.filter((n) => n.roles.includes("edge"))) {
+            const config = prod.nodeFiles[edge.name]["/etc/haproxy/haproxy.cfg"].content;
+            const servers = [...config.matchAll(/^\s*server \S+ ([\d.]+):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`).sort();
+            assert.deepEqual(servers, [...ingress.map((a) => `${a}:30080`), ...ingress.map((a) => `${a}:30443`)].sort(), edge.name);
+            for (const address of others) assert.ok(!config.includes(`${address}:`), `${edge.name} forwards to non-ingress ${address}`);
+        }
+    });
+
     it("publishes each app host as one round-robin A record over every edge's public address", async () => {
         const { config } = prodConfig();
         const withDns = await plan({ ...config, "hybrid-k3s:dnsProvider": "route53", "hybrid-k3s:dnsZone": "soh.re" });
