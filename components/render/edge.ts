@@ -206,6 +206,9 @@ export function renderNginxStreamConfig(f: EdgeFacts): string {
     const upstreams = plan.routes.flatMap((route) => [
         "",
         `    upstream ingress_${route.name} {`,
+        // Shared memory: every worker sees one round robin and one failure count, so a dead node
+        // is tried max_fails times in all, not max_fails times per worker.
+        `        zone ingress_${route.name} 64k;`,
         ...plan.backends.map(
             (b) =>
                 `        server ${hostPort(b.meshAddress, route.nodePort)} max_fails=${failuresBeforeDown} fail_timeout=${plan.healthCheckInterval}; # ${b.name}`,
@@ -230,6 +233,8 @@ export function renderNginxStreamConfig(f: EdgeFacts): string {
         "",
         "# No `user`: workers run as the package's compiled-in default, which differs between distributions.",
         "worker_processes auto;",
+        "# Each proxied connection holds two descriptors; distribution units leave the soft limit at 1024.",
+        "worker_rlimit_nofile 16384;",
         "pid /run/nginx.pid;",
         "# Logs go to the journal (journald owns /dev/log), like HAProxy's; no log files to rotate.",
         "error_log syslog:server=unix:/dev/log,tag=nginx warn;",

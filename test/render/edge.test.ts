@@ -183,7 +183,11 @@ describe("edge: NGINX stream config", () => {
             assert.ok(upstream, `no upstream ingress_${route.name}`);
             assert.deepEqual(
                 directives(upstream[1]),
-                sortedBackends(facts).map((b) => `server ${addressOf(b.meshAddress, route.nodePort)} max_fails=3 fail_timeout=2s;`),
+                [
+                    // One shared state for all workers, or each worker keeps its own round robin and failure count.
+                    `zone ingress_${route.name} 64k;`,
+                    ...sortedBackends(facts).map((b) => `server ${addressOf(b.meshAddress, route.nodePort)} max_fails=3 fail_timeout=2s;`),
+                ],
             );
             assert.match(config, new RegExp(`server \\{\\s*listen ${route.listen};\\s*proxy_pass ingress_${route.name};\\s*\\}`));
         }
