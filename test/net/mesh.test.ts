@@ -2,40 +2,11 @@
 // hosts on the "internet", home hosts behind a NAT router, and a stranger on the internet. Every
 // claim is checked with real packets; the probe matrix is printed so a failure shows its context.
 import assert from "node:assert/strict";
-import { join } from "path";
 import { nftTableName } from "../../components/render/nftables";
-import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from "../../components/net";
+import { formatIpv4, parseIpv4 } from "../../components/net";
 import { wireguardPublicKey } from "../../components/render/wireguard";
-import { readStackConfig, runPlan } from "../../plan/plan";
-import { Namespace, NetLab, ProbeOutcome, requireRoot, requireTools, WireGuardLink } from "./netns";
-
-export type NodeRole = "hub" | "server" | "agent" | "edge" | "ingress";
-
-export interface NetNode {
-    name: string;
-    roles: NodeRole[];
-    /** Address on the internet; absent when behindNat. */
-    publicAddress?: string;
-    behindNat: boolean;
-    meshAddress: string;
-    /** Absolute path on the host → content; holds /etc/wireguard/<mesh interface>.conf and /etc/nftables.conf. */
-    files: Record<string, string>;
-}
-
-/** The prod stack as the offline plan renders it: the files every host would receive, real keys included. */
-async function planNodes(): Promise<NetNode[]> {
-    const { config, secretKeys } = readStackConfig("prod");
-    const plan = await runPlan("prod", config, secretKeys);
-    const addresses = plan.outputs.nodes as Array<{ name: string; publicAddress?: string }>;
-    return plan.spec.nodes.map((node) => ({
-        name: node.name,
-        roles: node.roles,
-        publicAddress: addresses.find((a) => a.name === node.name)?.publicAddress,
-        behindNat: node.existing?.behindNat ?? false,
-        meshAddress: node.meshAddress,
-        files: Object.fromEntries(Object.entries(plan.nodeFiles[node.name]).map(([file, { content }]) => [file, content])),
-    }));
-}
+import { Namespace, NetLab, ProbeOutcome, requireRoot, requireTools, sleep } from "./netns";
+import { buildInternet, formatTable, hasRole, loadRulesets, meshConfigPath, NetHost, NetNode, NodeRole, placeNodes, planProd, rulesetFile, startMesh, strangerAddress } from "./topology";
 
 /** Ports a k3s host listens on in this test (bound to 0.0.0.0, the worst case the firewall must cover). */
 const sshPort = 22;
@@ -44,27 +15,11 @@ const serverTcpPorts = [6443, 10250, 2379];
 const agentTcpPorts = [10250];
 const vxlanPort = 8472;
 
-/** The fake internet (TEST-NET / benchmark ranges only) and the home LAN behind NAT. */
-const internetSubnets = [
-    { gateway: "203.0.113.1", cidr: "203.0.113.0/24" },
-    { gateway: "198.18.0.1", cidr: "198.18.0.0/16" },
-    { gateway: "192.0.2.1", cidr: "192.0.2.0/24" },
-];
-const prefixOf = (cidr: string) => cidr.split("/")[1];
-const homeRouterPublic = "192.0.2.20";
-const homeLan = { gateway: "198.19.1.1", prefix: 24, firstHost: 10 };
-/** The stranger's forged sources: a pod address (the plan's cluster CIDR is 10.42.0.0/16) and an unused mesh address. */
-const stranger = { address: "192.0.2.66", forgedClusterSource: "10.42.0.99" };
+/** The stranger's forged pod source (the plan's cluster CIDR is 10.42.0.0/16); its forged mesh source is unusedMeshAddress(). */
+const forgedClusterSource = "10.42.0.99";
 /** flannel wireguard-native's port (mesh only): where the forged datagrams are aimed and recorded. */
 const flannelWireguardPort = 51820;
 const reconnectLimitSeconds = 30;
-
-interface MeshHost {
-    node: NetNode;
-    namespace: Namespace;
-    root: string;
-    wireguard?: WireGuardLink;
-}
 
 interface Probe {
     /** Which test asserts this row. */
@@ -86,7 +41,7 @@ const passed = (probe: Probe) => probe.got !== undefined &&
     (probe.expected === "open" ? probe.got.state === "open" && (probe.banner === undefined || probe.got.detail === probe.banner) : probe.got.state !== "open");
 
 function formatMatrix(title: string, probes: Probe[]): string {
-    const rows = probes.map((p) => [
+    return formatTable(title, ["from", "to", "port", "expected", "got", "", "note"], probes.map((p) => [
         p.from + (p.sourceAddress ? ` (as ${p.sourceAddress})` : ""),
         `${p.to} ${p.address}`,
         p.protocol === "icmp" ? "ping" : `${p.port}/${p.protocol}`,
@@ -94,18 +49,12 @@ function formatMatrix(title: string, probes: Probe[]): string {
         p.got ? `${p.got.state}${p.got.detail && p.got.detail !== p.got.state ? ` (${p.got.detail})` : ""}` : "-",
         passed(p) ? "ok" : "FAIL",
         p.note ?? "",
-    ]);
-    const header = ["from", "to", "port", "expected", "got", "", "note"];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => "  " + cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
-    return [`\n  ${title}`, line(header), ...rows.map(line)].join("\n");
+    ]));
 }
 
 function failures(probes: Probe[]): string {
     return formatMatrix("failed probes", probes.filter((p) => !passed(p)));
 }
-
-const hasRole = (node: NetNode, role: NodeRole) => node.roles.includes(role);
 
 /** The highest address of the hub's mesh that no node uses (operators sit low in prod). */
 function unusedMeshAddress(nodes: NetNode[], hubConfig: string): string {
@@ -121,15 +70,14 @@ function unusedMeshAddress(nodes: NetNode[], hubConfig: string): string {
 describe("the mesh on a real network (namespaces, wireguard-go, nftables)", function () {
     this.timeout(120000);
     let lab: NetLab | undefined;
-    const hosts: MeshHost[] = [];
-    let hub: MeshHost;
+    const hosts: NetHost[] = [];
+    let hub: NetHost;
     let internet: Namespace;
     let strangerNs: Namespace;
     const matrix: Probe[] = [];
 
     const spokes = () => hosts.filter((h) => h !== hub);
     const withRole = (role: NodeRole) => hosts.filter((h) => hasRole(h.node, role));
-    const meshInterfaceOf = (host: MeshHost) => Object.keys(host.node.files).find((p) => /^\/etc\/wireguard\/[^/]+\.conf$/.test(p))!.replace(/^.*\/|\.conf$/g, "");
 
     async function runProbes(probes: Probe[]): Promise<void> {
         await Promise.all(probes.map(async (probe) => {
@@ -156,56 +104,22 @@ describe("the mesh on a real network (namespaces, wireguard-go, nftables)", func
     before(async function () {
         requireRoot("the mesh network test");
         requireTools(["ip", "ss", "nft", "wg", "wg-quick", "wireguard-go", "socat", "ping"]);
-        const nodes = await planNodes();
+        const { nodes } = await planProd();
         const hubs = nodes.filter((n) => hasRole(n, "hub"));
         assert.equal(hubs.length, 1, "the plan must have exactly one hub");
         lab = new NetLab("mesh");
 
-        // The internet: one bridge, with the router's gateway addresses on it.
-        internet = await lab.addNamespace("internet");
-        await lab.addBridge(internet, "br0", internetSubnets.map((s) => `${s.gateway}/${prefixOf(s.cidr)}`));
-        await lab.sysctl(internet, "net.ipv4.ip_forward", "1");
-        const subnetOf = (address: string) => internetSubnets.find((s) => cidrContains(parseCidr(s.cidr)!, parseIpv4(address)!));
-        let port = 0;
-        const attachToInternet = async (namespace: Namespace, address: string) => {
-            const subnet = subnetOf(address);
-            assert.ok(subnet, `${namespace.name}: public address ${address} is outside the test internet ${internetSubnets.map((s) => s.cidr).join(", ")}`);
-            await lab!.connect({ namespace, ifname: "eth0", addresses: [`${address}/${prefixOf(subnet.cidr)}`] }, { namespace: internet, ifname: `port${port++}`, bridge: "br0" });
-            await lab!.addRoute(namespace, "default", subnet.gateway);
-        };
-
-        // Home: a NAT router on the internet, and a LAN bridge for the hosts behind it.
-        const home = await lab.addNamespace("home-router");
-        await attachToInternet(home, homeRouterPublic);
-        await lab.addBridge(home, "br0", [`${homeLan.gateway}/${homeLan.prefix}`]);
-        await lab.masquerade(home, "eth0");
-
-        strangerNs = await lab.addNamespace("stranger");
-        await attachToInternet(strangerNs, stranger.address);
+        const net = await buildInternet(lab);
+        internet = net.internet;
+        strangerNs = net.stranger;
         // The stranger forges a pod source address; the internet routes replies back to it.
-        await lab.ip(strangerNs, ["addr", "add", `${stranger.forgedClusterSource}/32`, "dev", "lo"]);
-        await lab.addRoute(internet, `${stranger.forgedClusterSource}/32`, stranger.address);
-
-        let lanHost = homeLan.firstHost;
-        for (const node of nodes) {
-            const namespace = await lab.addNamespace(node.name);
-            const host: MeshHost = { node, namespace, root: lab.writeHostFiles(node.name, node.files) };
-            hosts.push(host);
-            if (node.behindNat) {
-                const lanAddress = `${homeLan.gateway.split(".").slice(0, 3).join(".")}.${lanHost++}`;
-                await lab.connect({ namespace, ifname: "eth0", addresses: [`${lanAddress}/${homeLan.prefix}`] }, { namespace: home, ifname: `lan${lanHost}`, bridge: "br0" });
-                await lab.addRoute(namespace, "default", homeLan.gateway);
-            } else {
-                assert.ok(node.publicAddress, `${node.name}: neither publicAddress nor behindNat`);
-                await attachToInternet(namespace, node.publicAddress);
-                // A stranger next to the host can send it packets for its mesh address.
-                await lab.addRoute(internet, `${node.meshAddress}/32`, node.publicAddress);
-            }
-        }
+        await lab.ip(strangerNs, ["addr", "add", `${forgedClusterSource}/32`, "dev", "lo"]);
+        await lab.addRoute(internet, `${forgedClusterSource}/32`, strangerAddress);
+        hosts.push(...(await placeNodes(lab, net, nodes)));
         hub = hosts.find((h) => hasRole(h.node, "hub"))!;
 
         // Boot order: the firewall first, then WireGuard, so every handshake crosses the rulesets.
-        await Promise.all(hosts.map((h) => lab!.loadNftRuleset(h.namespace, join(h.root, "etc/nftables.conf"))));
+        await loadRulesets(lab, hosts);
         await Promise.all(hosts.map(async (h) => {
             await lab!.listenTcp(h.namespace, sshPort, `${h.node.name}/${sshPort}`);
             for (const p of webPorts) await lab!.listenTcp(h.namespace, p, `${h.node.name}/${p}`);
@@ -213,9 +127,7 @@ describe("the mesh on a real network (namespaces, wireguard-go, nftables)", func
             for (const p of k3sPorts) await lab!.listenTcp(h.namespace, p, `${h.node.name}/${p}`);
             if (k3sPorts.length > 0) await lab!.listenUdp(h.namespace, vxlanPort, `${h.node.name}/${vxlanPort}`);
         }));
-        const wgConfig = (h: MeshHost) => join(h.root, "etc/wireguard", `${meshInterfaceOf(h)}.conf`);
-        hub.wireguard = await lab.startWireGuard(hub.namespace, wgConfig(hub));
-        await Promise.all(spokes().map(async (h) => (h.wireguard = await lab!.startWireGuard(h.namespace, wgConfig(h)))));
+        await startMesh(lab, hosts);
     });
 
     after(() => lab?.teardown());
@@ -225,7 +137,7 @@ describe("the mesh on a real network (namespaces, wireguard-go, nftables)", func
         const seconds = await Promise.all(spokes().map((h) => secondsUntilPing(h.namespace, hub.node.meshAddress, start, 15)));
         const handshakes = await lab!.latestHandshakes(hub.wireguard!);
         const report = spokes().map((h, i) => {
-            const publicKey = wireguardPublicKey(/^PrivateKey = (.*)$/m.exec(h.node.files[`/etc/wireguard/${meshInterfaceOf(h)}.conf`])![1]);
+            const publicKey = wireguardPublicKey(/^PrivateKey = (.*)$/m.exec(h.node.files[meshConfigPath(h.node)])![1]);
             return { spoke: h.node.name, behindNat: h.node.behindNat, firstReplySeconds: seconds[i], hubSawHandshake: (handshakes.get(publicKey) ?? 0) > 0 };
         });
         console.log(`\n  handshakes with ${hub.node.name}:\n${report.map((r) => `    ${r.spoke.padEnd(14)} ${r.behindNat ? "behind NAT" : "public    "}  first reply after ${r.firstReplySeconds?.toFixed(1) ?? "never"} s  hub handshake: ${r.hubSawHandshake ? "yes" : "NO"}`).join("\n")}`);
@@ -236,7 +148,7 @@ describe("the mesh on a real network (namespaces, wireguard-go, nftables)", func
         const server = withRole("server");
         const agents = withRole("agent");
         const publicHosts = hosts.filter((h) => !h.node.behindNat);
-        const banner = (h: MeshHost, port: number) => `${h.node.name}/${port}`;
+        const banner = (h: NetHost, port: number) => `${h.node.name}/${port}`;
 
         for (const from of spokes()) {
             for (const to of spokes().filter((t) => t !== from)) {
@@ -277,7 +189,7 @@ describe("the mesh on a real network (namespaces, wireguard-go, nftables)", func
                 matrix.push({
                     check: port === sshPort ? "ssh" : "k3s", from: "stranger", to: s.node.name, address: s.node.publicAddress!, protocol: "tcp", port,
                     expected: port === sshPort ? "open" : "closed", banner: port === sshPort ? banner(s, port) : undefined,
-                    sourceAddress: stranger.forgedClusterSource, note: "forged pod source",
+                    sourceAddress: forgedClusterSource, note: "forged pod source",
                 });
             }
         }
@@ -319,12 +231,12 @@ describe("the mesh on a real network (namespaces, wireguard-go, nftables)", func
         const target = withRole("server")[0];
         assert.ok(hub.node.publicAddress, "the hub needs a public address");
         const sink = await lab!.udpSink(target.namespace, flannelWireguardPort);
-        const forgedMeshSource = unusedMeshAddress(hosts.map((h) => h.node), hub.node.files[`/etc/wireguard/${meshInterfaceOf(hub)}.conf`]);
+        const forgedMeshSource = unusedMeshAddress(hosts.map((h) => h.node), hub.node.files[meshConfigPath(hub.node)]);
         await lab!.ip(strangerNs, ["addr", "add", `${forgedMeshSource}/32`, "dev", "lo"]);
         await lab!.addRoute(internet, `${target.node.meshAddress}/32`, hub.node.publicAddress);
         const attempt = async (expected: "open" | "closed", payload: string, note: string): Promise<Probe> => {
             await lab!.sendUdp(strangerNs, target.node.meshAddress, flannelWireguardPort, `${payload}\n`, { sourceAddress: forgedMeshSource });
-            await new Promise((resolve) => setTimeout(resolve, 1000));
+            await sleep(1000);
             const arrived = sink.received().includes(payload);
             return {
                 check: "hub-forward", from: "stranger", to: target.node.name, address: target.node.meshAddress, protocol: "udp", port: flannelWireguardPort,
@@ -336,7 +248,7 @@ describe("the mesh on a real network (namespaces, wireguard-go, nftables)", func
         try {
             rows.push(await attempt("open", "without-hub-ruleset", `routed via ${hub.node.name}, hub ruleset removed (control)`));
         } finally {
-            await lab!.loadNftRuleset(hub.namespace, join(hub.root, "etc/nftables.conf"));
+            await lab!.loadNftRuleset(hub.namespace, rulesetFile(hub));
             if (target.node.publicAddress) await lab!.addRoute(internet, `${target.node.meshAddress}/32`, target.node.publicAddress);
         }
         console.log(formatMatrix("hub forwarding (one-way datagrams, recorded at the target)", rows));

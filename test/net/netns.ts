@@ -18,6 +18,8 @@ export const toolPackages = {
     "wireguard-go": "wireguard-go",
     socat: "socat",
     ping: "iputils-ping",
+    haproxy: "haproxy",
+    nginx: "nginx-light",
 } as const;
 export type ToolName = keyof typeof toolPackages;
 
@@ -79,7 +81,7 @@ async function runChecked(argv: string[], options: { input?: string; timeoutMs?:
     return result.stdout;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function sleepSync(ms: number): void {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -102,6 +104,16 @@ export interface WireGuardLink {
     process: ChildProcess;
 }
 
+/** A long-running process in a namespace; the lab's teardown kills it too (it kills every process in its namespaces). */
+export interface Daemon {
+    label: string;
+    process: ChildProcess;
+    /** The tail of its stdout and stderr so far. */
+    output(): string;
+    /** SIGTERM to its process group (SIGKILL after 3 s); resolves once it has exited. */
+    stop(): Promise<void>;
+}
+
 export type ProbeState = "open" | "refused" | "unreachable" | "timeout" | "error";
 
 export interface ProbeOutcome {
@@ -121,8 +133,13 @@ function installExitHooks(): void {
     exitHooksInstalled = true;
     const teardownAll = () => [...liveLabs].forEach((lab) => lab.teardown());
     process.on("exit", teardownAll);
+    // `on`, not `once`: Ctrl-C under mocha delivers SIGINT twice (and then SIGTERM), and a second
+    // signal without a handler would kill the process halfway through the teardown.
+    let stopping = false;
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
-        process.once(signal, () => {
+        process.on(signal, () => {
+            if (stopping) return;
+            stopping = true;
             teardownAll();
             process.exit(128 + (signal === "SIGINT" ? 2 : 15));
         });
@@ -171,6 +188,7 @@ export class NetLab {
     readonly workDir: string;
     private readonly namespaces: Namespace[] = [];
     private readonly processes = new Set<ChildProcess>();
+    private readonly daemons = new Set<Daemon>();
     private readonly deviceNames = new Set<string>();
     private readonly stderrTails = new WeakMap<ChildProcess, string>();
     private tornDown = false;
@@ -315,11 +333,52 @@ export class NetLab {
         }));
     }
 
-    /** A TCP listener on every IPv4 address that answers each connection with `banner`. */
-    async listenTcp(namespace: Namespace, port: number, banner: string): Promise<void> {
+    /**
+     * Starts a long-running process in the namespace, in its own process group (forks die with it),
+     * keeping the tail of its output for error messages; stopDaemons() stops every one still running.
+     */
+    startDaemon(namespace: Namespace, argv: string[], label: string): Daemon {
+        const child = this.spawnIn(namespace, argv, "pipe");
+        let tail = "";
+        const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-100000));
+        child.stdout!.on("data", keep);
+        child.stderr!.on("data", keep);
+        const daemon: Daemon = { label, process: child, output: () => tail, stop: () => this.stopProcess(child) };
+        this.daemons.add(daemon);
+        child.on("exit", () => this.daemons.delete(daemon));
+        return daemon;
+    }
+
+    /** Stops every daemon still running (gracefully, unlike teardown); resolves once all have exited. */
+    async stopDaemons(): Promise<void> {
+        await Promise.all([...this.daemons].map((daemon) => daemon.stop()));
+    }
+
+    /**
+     * Waits until a socket listens (or, with gone, no longer listens) on the port in the namespace;
+     * with daemon, fails at once, with its output, if that process exits meanwhile.
+     */
+    async waitForListener(namespace: Namespace, port: number, options: { protocol?: "tcp" | "udp"; gone?: boolean; daemon?: Daemon } = {}): Promise<void> {
+        const { protocol = "tcp", gone = false, daemon } = options;
+        for (let waited = 0; waited <= 5000; waited += 25) {
+            const listening = (await this.execChecked(namespace, ["ss", protocol === "tcp" ? "-Hltn" : "-Hlun", `sport = :${port}`])).trim() !== "";
+            if (listening !== gone) return;
+            if (daemon && daemon.process.exitCode !== null) throw new Error(`${daemon.label} exited ${daemon.process.exitCode}:\n${daemon.output()}`);
+            await sleep(25);
+        }
+        throw new Error(`port ${port}/${protocol} in ${namespace.name} is ${gone ? "still" : "not"} listening after 5 s${daemon ? `; ${daemon.label} said:\n${daemon.output()}` : ""}`);
+    }
+
+    /**
+     * A TCP listener that answers each connection with `banner`, on every IPv4 address or only on
+     * `bind`; stop() on the returned daemon closes it.
+     */
+    async listenTcp(namespace: Namespace, port: number, banner: string, options: { bind?: string; label?: string } = {}): Promise<Daemon> {
         checkBanner(banner);
-        this.spawnIn(namespace, ["socat", `TCP4-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo ${banner}`]);
-        await this.waitForSocket(namespace, "-Hltn", port);
+        const bind = options.bind ? `,bind=${options.bind}` : "";
+        const daemon = this.startDaemon(namespace, ["socat", `TCP4-LISTEN:${port}${bind},fork,reuseaddr`, `SYSTEM:echo ${banner}`], options.label ?? `TCP listener ${banner}`);
+        await this.waitForListener(namespace, port, { daemon });
+        return daemon;
     }
 
     /**
@@ -331,7 +390,7 @@ export class NetLab {
         const echo = "const [port, banner] = process.argv.slice(1); const socket = require('dgram').createSocket('udp4');" +
             " socket.on('message', (_, peer) => socket.send(banner + '\\n', peer.port, peer.address)); socket.bind(Number(port));";
         this.spawnIn(namespace, [process.execPath, "-e", echo, String(port), banner]);
-        await this.waitForSocket(namespace, "-Hlun", port);
+        await this.waitForListener(namespace, port, { protocol: "udp" });
     }
 
     /** Records every datagram sent to the port, for traffic that cannot be answered (forged sources). */
@@ -339,7 +398,7 @@ export class NetLab {
         const child = this.spawnIn(namespace, ["socat", "-u", `UDP4-RECV:${port},reuseaddr`, "STDOUT"], "pipe");
         let received = "";
         child.stdout?.on("data", (chunk: Buffer) => (received += chunk.toString()));
-        await this.waitForSocket(namespace, "-Hlun", port);
+        await this.waitForListener(namespace, port, { protocol: "udp" });
         return { received: () => received };
     }
 
@@ -427,15 +486,6 @@ export class NetLab {
         const timer = setTimeout(() => child.pid !== undefined && signalGroup(child.pid, "SIGKILL"), 3000);
         await exited;
         clearTimeout(timer);
-    }
-
-    private async waitForSocket(namespace: Namespace, ssFlags: string, port: number): Promise<void> {
-        for (let waited = 0; waited <= 5000; waited += 25) {
-            const listening = await this.execChecked(namespace, ["ss", ssFlags, `sport = :${port}`]);
-            if (listening.trim() !== "") return;
-            await sleep(25);
-        }
-        throw new Error(`nothing listens on port ${port} in ${namespace.name} after 5 s`);
     }
 }
 

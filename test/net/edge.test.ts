@@ -1,0 +1,486 @@
+// The edge proxies as the plan renders them for the prod stack, on a real (namespaced) network: the
+// hub/edge phy01 and the other edge on the fake internet, the ingress nodes (one behind a home NAT
+// router), the plan's WireGuard configs and nftables rulesets on every host, and a stranger on the
+// internet as the web client. On each ingress node a stand-in for the Istio gateway listens on the
+// node's mesh address at the gateway NodePorts and answers with `<node>/<port>`, so every reply
+// names the backend that served it. HAProxy and NGINX run their shipped configs unmodified; the
+// absolute paths those configs write to (HAProxy's chroot and runtime socket, NGINX's pid file) are
+// test-owned directories bind-mounted over those paths in the proxy's own private mount namespace
+// (`ip netns exec` gives each command one), so nothing on the host is touched.
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "fs";
+import { basename, dirname, join } from "path";
+import { edgeConfigPath, EdgeKind } from "../../components/render/edge";
+import { Daemon, Namespace, NetLab, ProbeOutcome, requireRoot, requireTools, run, sleep } from "./netns";
+import { buildInternet, formatTable, hasRole, loadRulesets, NetHost, NodeRole, placeNodes, planProd, ProdPlan, startMesh } from "./topology";
+
+const publicPorts = { http: 80, https: 443 } as const;
+/** Client-side limit per connection: above any delay the proxies add (connect timeouts of 3 s, retries). */
+const probeTimeoutMs = 8000;
+const slackMs = 1500;
+
+interface Route {
+    name: "http" | "https";
+    listen: number;
+    nodePort: number;
+}
+
+interface Connection {
+    outcome: ProbeOutcome;
+    ms: number;
+    /** The ingress node named in the reply, if the reply is a stand-in's banner for the expected NodePort. */
+    servedBy?: string;
+}
+
+interface TableRow {
+    from: string;
+    to: string;
+    port: string;
+    expected: string;
+    got: string;
+    ok: boolean;
+}
+
+const systemdSoftFileLimit = 1024;
+const systemdHardFileLimit = 524288;
+
+/** This process's hard open-file limit, and whether it may raise it to systemd's default (CAP_SYS_RESOURCE). */
+function openFileLimits(): { hard: number; canRaise: boolean } {
+    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const hard = Number(line?.trim().split(/\s+/)[4]);
+    const canRaise = spawnSync("sh", ["-c", `ulimit -Hn ${systemdHardFileLimit}`]).status === 0;
+    return { hard: canRaise ? systemdHardFileLimit : Number.isFinite(hard) ? hard : 1024, canRaise };
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** A duration as HAProxy (bare number = ms) or NGINX (bare number = s) writes it. */
+function durationMs(text: string, bareUnit: "ms" | "s"): number {
+    const match = /^(\d+)(ms|s|m|h)?$/.exec(text);
+    if (!match) throw new Error(`cannot read duration "${text}"`);
+    const factor = { ms: 1, s: 1000, m: 60000, h: 3600000 }[(match[2] ?? bareUnit) as "ms" | "s" | "m" | "h"];
+    return Number(match[1]) * factor;
+}
+
+function configValue(config: string, pattern: RegExp, what: string): string {
+    const match = pattern.exec(config);
+    if (!match) throw new Error(`the rendered config has no ${what} (${pattern})`);
+    return match[1];
+}
+
+/** Counts per name, in a stable order, e.g. "aws-arm×3 k3s-soh-re×3 white-amd×3". */
+function distribution(names: Array<string | undefined>): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const name of names) counts.set(name ?? "(failed)", (counts.get(name ?? "(failed)") ?? 0) + 1);
+    return new Map([...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+const formatDistribution = (counts: Map<string, number>) => [...counts].map(([name, n]) => `${name}×${n}`).join(" ");
+
+/** nginx's stream module, a package of its own (requireTools checks the binaries): throws, never skips. */
+function requireNginxStream(): void {
+    const loaderDirs = ["/etc/nginx/modules-enabled", "/usr/share/nginx/modules"];
+    const streamLoaded = loaderDirs.some((dir) => existsSync(dir) &&
+        readdirSync(dir).some((file) => file.endsWith(".conf") && /ngx_stream_module/.test(readFileSync(join(dir, file), "utf8"))));
+    if (!streamLoaded) throw new Error("missing the nginx stream module: install with `apt-get install libnginx-mod-stream`");
+}
+
+describe("the edge proxies on a real network (rendered HAProxy and NGINX configs, mesh, firewalls)", function () {
+    this.timeout(120000);
+    let lab: NetLab | undefined;
+    let stranger: Namespace;
+    const hosts: NetHost[] = [];
+    const table: TableRow[] = [];
+    let haproxyStack: ProdPlan;
+    let nginxStack: ProdPlan;
+    let routes: Route[];
+    let fileLimits: { hard: number; canRaise: boolean };
+    /** Stand-in gateway listeners by node name. */
+    const standIns = new Map<string, Daemon[]>();
+
+    const ingress = () => hosts.filter((h) => hasRole(h.node, "ingress"));
+    const edges = () => hosts.filter((h) => hasRole(h.node, "edge"));
+    const hub = () => hosts.find((h) => hasRole(h.node, "hub"))!;
+    /** The ingress node behind NAT: its traffic crosses the hub and the home router. */
+    const victim = () => ingress().find((h) => h.node.behindNat)!;
+    const ingressNames = () => ingress().map((h) => h.node.name).sort();
+
+    /** The stand-in Istio gateway: answers `<node>/<nodePort>` on the node's mesh address only. */
+    async function startStandIns(host: NetHost): Promise<void> {
+        const listeners: Daemon[] = [];
+        for (const route of routes) {
+            const banner = `${host.node.name}/${route.nodePort}`;
+            listeners.push(await lab!.listenTcp(host.namespace, route.nodePort, banner, { bind: host.node.meshAddress, label: `gateway stand-in ${banner}` }));
+        }
+        standIns.set(host.node.name, listeners);
+    }
+
+    async function stopStandIns(host: NetHost): Promise<void> {
+        await Promise.all((standIns.get(host.node.name) ?? []).map((d) => d.stop()));
+        standIns.delete(host.node.name);
+        for (const route of routes) await lab!.waitForListener(host.namespace, route.nodePort, { gone: true });
+    }
+
+    async function connect(from: Namespace, address: string, route: Route): Promise<Connection> {
+        const start = Date.now();
+        const outcome = await lab!.probeTcp(from, address, route.listen, { timeoutMs: probeTimeoutMs });
+        const match = outcome.state === "open" ? /^([a-z0-9.-]+)\/(\d+)$/.exec(outcome.detail) : null;
+        const servedBy = match && Number(match[2]) === route.nodePort && ingressNames().includes(match[1]) ? match[1] : undefined;
+        return { outcome, ms: Date.now() - start, servedBy };
+    }
+
+    async function connectMany(address: string, route: Route, count: number, parallel = 1): Promise<Connection[]> {
+        const results: Connection[] = [];
+        for (let done = 0; done < count; done += parallel) {
+            const batch = Array.from({ length: Math.min(parallel, count - done) }, () => connect(stranger, address, route));
+            results.push(...(await Promise.all(batch)));
+        }
+        return results;
+    }
+
+    /**
+     * Runs the proxy with its shipped config. The absolute directories the config writes to are
+     * replaced, for this process only, by fresh test-owned directories (bind mounts in the private
+     * mount namespace `ip netns exec` creates); returns where those directories really are.
+     */
+    async function startProxy(host: NetHost, kind: EdgeKind, configFile: string, privateDirs: string[], argv: string[]): Promise<{ daemon: Daemon; dirOf: (path: string) => string }> {
+        const scratch = join(lab!.workDir, `${host.node.name}-${kind}-private`);
+        const dirOf = (path: string) => join(scratch, path);
+        const mounts = privateDirs.map((dir) => {
+            if (!existsSync(dir)) throw new Error(`${kind}: ${dir} (named by the shipped config) does not exist on this host; is the ${kind} package installed?`);
+            mkdirSync(dirOf(dir), { recursive: true, mode: 0o755 });
+            return `mount --bind '${dirOf(dir)}' '${dir}'`;
+        });
+        // The open-file limits a systemd service gets by default (soft 1024, hard 524288; neither
+        // Debian unit sets LimitNOFILE); the hard one only where this process may raise it.
+        const limits = `${fileLimits.canRaise ? `ulimit -Hn ${systemdHardFileLimit} && ` : ""}ulimit -Sn ${systemdSoftFileLimit}`;
+        const daemon = lab!.startDaemon(host.namespace, ["sh", "-c", `${limits} && ${mounts.join(" && ")} && exec "$@"`, "sh", ...argv], `${kind} on ${host.node.name} (${configFile})`);
+        for (const route of routes) await lab!.waitForListener(host.namespace, route.listen, { daemon });
+        return { daemon, dirOf };
+    }
+
+    before(async function () {
+        requireRoot("the edge network test");
+        requireTools(["ip", "ss", "nft", "wg", "wg-quick", "wireguard-go", "socat", "ping", "haproxy", "nginx"]);
+        requireNginxStream();
+        fileLimits = openFileLimits();
+        [haproxyStack, nginxStack] = [await planProd(), await planProd({ "hybrid-k3s:edgeProxy": "nginx" })];
+        routes = [
+            { name: "http", listen: publicPorts.http, nodePort: haproxyStack.httpNodePort },
+            { name: "https", listen: publicPorts.https, nodePort: haproxyStack.httpsNodePort },
+        ];
+        // The hub, every edge and every ingress node: the hosts the web path touches.
+        const nodes = haproxyStack.nodes.filter((n) => (["hub", "edge", "ingress"] as NodeRole[]).some((role) => hasRole(n, role)));
+        const ingressNodes = nodes.filter((n) => hasRole(n, "ingress"));
+        assert.equal(nodes.filter((n) => hasRole(n, "hub")).length, 1, "the plan must have exactly one hub");
+        assert.ok(ingressNodes.length >= 2, "prod must have at least two ingress nodes");
+        assert.ok(ingressNodes.some((n) => n.behindNat), "prod must have an ingress node behind NAT (its edge traffic crosses the hub)");
+        for (const node of nodes.filter((n) => hasRole(n, "edge"))) {
+            assert.ok(node.files[edgeConfigPath.haproxy], `${node.name}: the haproxy stack ships no ${edgeConfigPath.haproxy}`);
+            const nginxNode = nginxStack.nodes.find((n) => n.name === node.name)!;
+            assert.ok(nginxNode.files[edgeConfigPath.nginx], `${node.name}: the nginx stack ships no ${edgeConfigPath.nginx}`);
+        }
+        for (const node of nodes) {
+            // The rulesets loaded below are the haproxy stack's: the nginx stack must ship the same ones.
+            const nginxNode = nginxStack.nodes.find((n) => n.name === node.name)!;
+            assert.equal(nginxNode.files["/etc/nftables.conf"], node.files["/etc/nftables.conf"], `${node.name}: the nginx stack ships a different firewall`);
+        }
+
+        lab = new NetLab("edge");
+        const net = await buildInternet(lab);
+        stranger = net.stranger;
+        hosts.push(...(await placeNodes(lab, net, nodes)));
+
+        // Firewall first, then WireGuard, so every packet of the test crosses the plan's rulesets.
+        await loadRulesets(lab, hosts);
+        const wgConfig = (h: NetHost) => join(h.root, "etc/wireguard/wg0.conf");
+        assert.ok(hosts.every((h) => existsSync(wgConfig(h))), "every host gets /etc/wireguard/wg0.conf");
+        await startMesh(lab, hosts);
+        // Mesh up: every edge reaches every ingress node (for the other edges: through the hub).
+        const start = Date.now();
+        await Promise.all(edges().flatMap((e) => ingress().filter((i) => i !== e).map(async (i) => {
+            while (!(await lab!.ping(e.namespace, i.node.meshAddress, 1))) {
+                if (Date.now() - start > 15000) throw new Error(`${e.node.name} cannot ping ${i.node.name} (${i.node.meshAddress}) over the mesh after 15 s`);
+            }
+        })));
+        console.log(`\n  mesh up in ${seconds(Date.now() - start)}: edges ${edges().map((h) => h.node.name).join(", ")}; ingress ${ingress().map((h) => `${h.node.name} ${h.node.meshAddress}${h.node.behindNat ? " (behind NAT)" : ""}`).join(", ")}`);
+        for (const h of ingress()) await startStandIns(h);
+    });
+
+    after(async () => {
+        if (table.length > 0) {
+            console.log(formatTable("edge probes (stranger = internet client; replies name the backend node)", ["from", "to", "port", "expected", "got", ""],
+                table.map((r) => [r.from, r.to, r.port, r.expected, r.got, r.ok ? "ok" : "FAIL"])));
+        }
+        await lab?.stopDaemons();
+        lab?.teardown();
+    });
+
+    /** Asserts every connection was served by an ingress node; adds a summary row to the table. */
+    function record(edge: NetHost, route: Route, results: Connection[], expected: string, allowed: string[], note = ""): Map<string, number> {
+        const counts = distribution(results.map((r) => r.servedBy));
+        const slowest = Math.max(0, ...results.map((r) => r.ms));
+        const bad = results.filter((r) => r.servedBy === undefined || !allowed.includes(r.servedBy));
+        table.push({
+            from: "stranger", to: `${edge.node.name} ${edge.node.publicAddress}${note ? ` ${note}` : ""}`, port: `${route.listen}/tcp`, expected,
+            got: `${results.length} conns: ${formatDistribution(counts)} (slowest ${slowest} ms)`, ok: bad.length === 0,
+        });
+        assert.deepEqual(bad.map((r) => `${r.outcome.state}: ${r.outcome.detail}`), [], `${edge.node.name}:${route.listen} ${note}: connections not served by ${allowed.join("/")}`);
+        return counts;
+    }
+
+    describe("HAProxy (the prod stack's edgeProxy)", () => {
+        const proxies = new Map<string, { daemon: Daemon; socket: string; config: string }>();
+
+        before(async () => {
+            const mounted = new Set<string>();
+            const notes = new Set<string>();
+            for (const edge of edges()) {
+                const file = join(edge.root, edgeConfigPath.haproxy.slice(1));
+                const config = readFileSync(file, "utf8");
+                const chroot = configValue(config, /^\s*chroot\s+(\S+)/m, "chroot");
+                const socket = configValue(config, /^\s*stats socket\s+(\S+)/m, "stats socket");
+                const privateDirs = [...new Set([chroot, dirname(socket)])];
+                privateDirs.forEach((dir) => mounted.add(dir));
+                // maxconn needs 2 descriptors per connection; HAProxy refuses to start (strict-limits) if it
+                // cannot get them. Only where this test may not raise its hard limit as far as systemd
+                // would, -n lowers maxconn to what fits (the config file stays as shipped).
+                const maxconn = Number(configValue(config, /^\s*maxconn\s+(\d+)/m, "global maxconn"));
+                const fitting = Math.floor((fileLimits.hard - 200) / 2);
+                const lowered = 2 * maxconn + 100 > fileLimits.hard ? ["-n", String(fitting)] : [];
+                if (lowered.length > 0) {
+                    notes.add(`NOTE: the hard open-file limit here is ${fileLimits.hard} and cannot be raised to systemd's ${systemdHardFileLimit};` +
+                        ` the shipped maxconn ${maxconn} needs ~${2 * maxconn + 35}, so haproxy runs with -n ${fitting}`);
+                }
+                const { daemon, dirOf } = await startProxy(edge, "haproxy", file, privateDirs, ["haproxy", "-f", file, "-db", ...lowered]);
+                proxies.set(edge.node.name, { daemon, socket: join(dirOf(dirname(socket)), basename(socket)), config });
+            }
+            console.log(`\n  haproxy runs the shipped ${edgeConfigPath.haproxy} on ${edges().map((h) => h.node.name).join(", ")}` +
+                ` (test-owned directories mounted over ${[...mounted].join(", ")})${[...notes].map((n) => `\n  ${n}`).join("")}`);
+        });
+
+        after(async () => {
+            await Promise.all([...proxies.values()].map((p) => p.daemon.stop()));
+            for (const edge of edges()) for (const route of routes) await lab!.waitForListener(edge.namespace, route.listen, { gone: true });
+        });
+
+        /** backend/server → status ("UP", "DOWN", "UP 1/3", ...) from the shipped runtime API socket. */
+        async function serverStatus(edge: NetHost): Promise<Map<string, string>> {
+            const result = await run(["socat", "-t2", "STDIO", `UNIX-CONNECT:${proxies.get(edge.node.name)!.socket}`], { input: "show stat\n", timeoutMs: 5000 });
+            const lines = result.stdout.split("\n").filter((l) => l.trim() !== "");
+            assert.ok(lines.length > 1, `haproxy on ${edge.node.name}: no answer on the stats socket: ${result.stderr}`);
+            const header = lines[0].replace(/^#\s*/, "").split(",");
+            const [px, sv, st] = ["pxname", "svname", "status"].map((f) => header.indexOf(f));
+            return new Map(lines.slice(1).map((l) => l.split(",")).filter((c) => !["FRONTEND", "BACKEND"].includes(c[sv])).map((c) => [`${c[px]}/${c[sv]}`, c[st]]));
+        }
+
+        const statusOf = (status: Map<string, string>, node: string) => routes.map((r) => status.get(`ingress_${r.name}/${node}`) ?? "(absent)");
+
+        it("health-checks every ingress node's gateway NodePort over the mesh: all UP after the first round of checks", async () => {
+            // The first checks are spread over one inter; until then a server shows "UP 1/3" (not checked yet).
+            const inter = durationMs(configValue(proxies.get(hub().node.name)!.config, /^\s*default-server\s.*\binter\s+(\S+)/m, "inter"), "ms");
+            const expected = routes.flatMap((r) => ingressNames().map((n) => `ingress_${r.name}/${n}`)).sort();
+            for (const edge of edges()) {
+                let status = await serverStatus(edge);
+                for (const start = Date.now(); Date.now() - start < inter + slackMs && ![...status.values()].every((s) => s === "UP"); await sleep(200)) {
+                    status = await serverStatus(edge);
+                }
+                assert.deepEqual([...status.keys()].sort(), expected, `haproxy on ${edge.node.name}: the backends must be exactly the ingress nodes`);
+                const up = [...status].filter(([, state]) => state === "UP").length;
+                table.push({
+                    from: `(haproxy checks on ${edge.node.name})`, to: ingressNames().join(", "), port: routes.map((r) => r.nodePort).join(","),
+                    expected: `all ${status.size} servers UP`, got: `${up} UP${up < status.size ? `; ${[...status].filter(([, state]) => state !== "UP").map(([server, state]) => `${server} ${state}`).join(", ")}` : ""}`, ok: up === status.size,
+                });
+                assert.deepEqual([...status].filter(([, state]) => state !== "UP"), [], `haproxy on ${edge.node.name}: servers not UP after one inter`);
+            }
+        });
+
+        it("forwards 443 and 80 from the internet to every ingress node's gateway NodePort over the mesh, round robin", async () => {
+            const perNode = 3;
+            for (const edge of edges()) {
+                for (const route of [...routes].reverse()) {
+                    const results = await connectMany(edge.node.publicAddress!, route, perNode * ingress().length);
+                    const counts = record(edge, route, results, `round robin over ${ingressNames().join(", ")}`, ingressNames());
+                    console.log(`  haproxy ${edge.node.name}:${route.listen} → ${formatDistribution(counts)}`);
+                    assert.deepEqual([...counts.keys()], ingressNames(), `${edge.node.name}:${route.listen}: every ingress node serves`);
+                    assert.ok(Math.max(...counts.values()) - Math.min(...counts.values()) <= 1, `${edge.node.name}:${route.listen}: not round robin: ${formatDistribution(counts)}`);
+                }
+            }
+        });
+
+        it("keeps the gateway NodePorts closed to the internet (reached by the edge over the mesh only)", async () => {
+            for (const target of ingress().filter((h) => !h.node.behindNat)) {
+                for (const route of routes) {
+                    const got = await lab!.probeTcp(stranger, target.node.meshAddress, route.nodePort);
+                    table.push({ from: "stranger", to: `${target.node.name} ${target.node.meshAddress} (routed via its public address)`, port: `${route.nodePort}/tcp`, expected: "closed (nft)", got: `${got.state} ${got.detail === got.state ? "" : got.detail}`.trim(), ok: got.state !== "open" });
+                    assert.notEqual(got.state, "open", `${target.node.name}: NodePort ${route.nodePort} answers the internet: ${got.detail}`);
+                }
+            }
+        });
+
+        it("takes a dead ingress node out of rotation within inter×fall (and back within rise×inter)", async function () {
+            const edge = hub();
+            const dead = victim();
+            const config = proxies.get(edge.node.name)!.config;
+            const defaults = configValue(config, /^\s*default-server\s+(.*)$/m, "default-server line");
+            const inter = durationMs(configValue(defaults, /\binter\s+(\S+)/, "inter"), "ms");
+            const fall = Number(configValue(defaults, /\bfall\s+(\d+)/, "fall"));
+            const rise = Number(configValue(defaults, /\brise\s+(\d+)/, "rise"));
+            this.timeout(inter * (fall + rise) + 60000);
+            const https = routes.find((r) => r.name === "https")!;
+            const live = ingressNames().filter((n) => n !== dead.node.name);
+            assert.deepEqual(statusOf(await serverStatus(edge), dead.node.name), routes.map(() => "UP"));
+
+            // The gateway on the node behind NAT goes away (no gateway pod): its NodePorts refuse.
+            await stopStandIns(dead);
+            const stoppedAt = Date.now();
+            let downAfter: number | undefined;
+            const during: Connection[] = [];
+            try {
+                while (Date.now() - stoppedAt < inter * fall + 5000) {
+                    if (statusOf(await serverStatus(edge), dead.node.name).every((s) => s === "DOWN")) {
+                        downAfter = Date.now() - stoppedAt;
+                        break;
+                    }
+                    during.push(await connect(stranger, edge.node.publicAddress!, https));
+                    await sleep(200);
+                }
+                const window = inter * fall;
+                console.log(`  haproxy ${edge.node.name}: ${dead.node.name} DOWN after ${downAfter === undefined ? "never" : seconds(downAfter)} (window inter ${seconds(inter)} × fall ${fall} = ${seconds(window)});` +
+                    ` meanwhile ${during.length} conns → ${formatDistribution(distribution(during.map((c) => c.servedBy)))}, slowest ${Math.max(0, ...during.map((c) => c.ms))} ms`);
+                table.push({ from: "(haproxy checks)", to: `${dead.node.name} ${dead.node.meshAddress}`, port: routes.map((r) => r.nodePort).join(","), expected: `DOWN within ${seconds(window)}`, got: downAfter === undefined ? "still up" : `DOWN after ${seconds(downAfter)}`, ok: downAfter !== undefined && downAfter <= window + slackMs });
+                assert.ok(downAfter !== undefined && downAfter <= window + slackMs, `${dead.node.name} not DOWN within inter×fall = ${seconds(window)} (+${slackMs} ms slack)`);
+                // While the checks were still failing, option redispatch moved each refused connection to another node.
+                record(edge, https, during, "a live node (redispatch)", live, `(${dead.node.name} dying)`);
+
+                const after = [...routes].reverse().map((route) => ({ route, results: [] as Connection[] }));
+                for (const a of after) a.results = await connectMany(edge.node.publicAddress!, a.route, 3 * live.length);
+                for (const a of after) {
+                    const counts = record(edge, a.route, a.results, `only ${live.join(", ")}`, live, `(${dead.node.name} DOWN)`);
+                    console.log(`  haproxy ${edge.node.name}:${a.route.listen} with ${dead.node.name} DOWN → ${formatDistribution(counts)}`);
+                    assert.deepEqual([...counts.keys()], live, "the remaining nodes share the load");
+                }
+            } finally {
+                if (!standIns.has(dead.node.name)) await startStandIns(dead);
+            }
+
+            // Back: rise consecutive good checks, one every inter.
+            const restartedAt = Date.now();
+            let upAfter: number | undefined;
+            while (Date.now() - restartedAt < inter * rise + 5000) {
+                if (statusOf(await serverStatus(edge), dead.node.name).every((s) => s === "UP")) {
+                    upAfter = Date.now() - restartedAt;
+                    break;
+                }
+                await sleep(200);
+            }
+            const riseWindow = inter * rise;
+            console.log(`  haproxy ${edge.node.name}: ${dead.node.name} UP again after ${upAfter === undefined ? "never" : seconds(upAfter)} (window rise ${rise} × inter ${seconds(inter)} = ${seconds(riseWindow)})`);
+            table.push({ from: "(haproxy checks)", to: `${dead.node.name} ${dead.node.meshAddress}`, port: routes.map((r) => r.nodePort).join(","), expected: `UP within ${seconds(riseWindow)}`, got: upAfter === undefined ? "still down" : `UP after ${seconds(upAfter)}`, ok: upAfter !== undefined && upAfter <= riseWindow + slackMs });
+            assert.ok(upAfter !== undefined && upAfter <= riseWindow + slackMs, `${dead.node.name} not back within rise×inter = ${seconds(riseWindow)}`);
+            const back = await connectMany(edge.node.publicAddress!, https, 3 * ingress().length);
+            const counts = record(edge, https, back, `round robin over ${ingressNames().join(", ")}`, ingressNames(), `(${dead.node.name} back)`);
+            assert.deepEqual([...counts.keys()], ingressNames(), `${dead.node.name} is back in rotation`);
+        });
+    });
+
+    describe("NGINX stream (the prod stack with edgeProxy nginx)", () => {
+        const proxies = new Map<string, { daemon: Daemon; errorLog: string; config: string; pidFile: string }>();
+
+        before(async () => {
+            for (const edge of edges()) {
+                const node = nginxStack.nodes.find((n) => n.name === edge.node.name)!;
+                const config = node.files[edgeConfigPath.nginx];
+                const file = join(lab!.writeHostFiles(`${edge.node.name}-nginx`, { [edgeConfigPath.nginx]: config }), edgeConfigPath.nginx.slice(1));
+                const pid = configValue(config, /^pid\s+(\S+);/m, "pid");
+                const errorLog = join(lab!.workDir, `${edge.node.name}-nginx-error.log`);
+                // No -p: Debian's module loaders (load_module modules/...) are relative to the compiled-in prefix.
+                // The extra error_log (main level allows several) is the test's window on upstream failures:
+                // the shipped one goes to syslog (/dev/log), which a test namespace does not have.
+                const { daemon, dirOf } = await startProxy(edge, "nginx", file, [dirname(pid)],
+                    ["nginx", "-e", "stderr", "-c", file, "-g", `daemon off; error_log ${errorLog} notice;`]);
+                proxies.set(edge.node.name, { daemon, errorLog, config, pidFile: join(dirOf(dirname(pid)), basename(pid)) });
+            }
+            // What nginx says at startup under systemd's default limits (e.g. worker_connections above the soft limit).
+            const startup = [...new Set([...proxies.values()].flatMap((p) => p.daemon.output().split("\n")).map((l) => l.replace(/^.*?\[(\w+)\] \d+#\d+: /, "[$1] ").trim()).filter(Boolean))];
+            if (startup.length > 0) console.log(`\n  nginx startup messages (soft open-file limit ${systemdSoftFileLimit}, as under systemd):\n${startup.map((l) => `    ${l}`).join("\n")}`);
+            console.log(`\n  nginx runs the shipped ${edgeConfigPath.nginx} on ${edges().map((h) => h.node.name).join(", ")} (test-owned directory mounted over ${dirname(configValue([...proxies.values()][0].config, /^pid\s+(\S+);/m, "pid"))})`);
+        });
+
+        after(async () => {
+            await Promise.all([...proxies.values()].map((p) => p.daemon.stop()));
+        });
+
+        it("forwards 443 and 80 from the internet to every ingress node's gateway NodePort over the mesh", async () => {
+            for (const edge of edges()) {
+                const proxy = proxies.get(edge.node.name)!;
+                assert.ok(existsSync(proxy.pidFile), `nginx on ${edge.node.name} wrote no pid file where the shipped config says`);
+                for (const route of [...routes].reverse()) {
+                    // Round robin is per worker process (the upstreams have no shared `zone`), so the
+                    // spread depends on which worker accepts: connect until every node has served.
+                    const results: Connection[] = [];
+                    while (results.length < 60 && new Set(results.map((r) => r.servedBy)).size < ingress().length) {
+                        results.push(...(await connectMany(edge.node.publicAddress!, route, ingress().length)));
+                        if (results.some((r) => r.servedBy === undefined)) break;
+                    }
+                    const counts = record(edge, route, results, `every one of ${ingressNames().join(", ")}`, ingressNames());
+                    console.log(`  nginx ${edge.node.name}:${route.listen} → ${formatDistribution(counts)}`);
+                    assert.deepEqual([...counts.keys()], ingressNames(), `${edge.node.name}:${route.listen}: every ingress node serves`);
+                }
+            }
+        });
+
+        it("keeps serving when an ingress node's gateway dies, and skips it after max_fails (passive checks)", async () => {
+            const edge = hub();
+            const dead = victim();
+            const proxy = proxies.get(edge.node.name)!;
+            const https = routes.find((r) => r.name === "https")!;
+            const serverLine = configValue(proxy.config, new RegExp(`^\\s*server\\s+(${dead.node.meshAddress.replace(/\./g, "\\.")}:${https.nodePort}\\s[^;]*);`, "m"), `server line for ${dead.node.name}`);
+            const maxFails = Number(configValue(serverLine, /max_fails=(\d+)/, "max_fails"));
+            const failTimeout = durationMs(configValue(serverLine, /fail_timeout=(\S+)/, "fail_timeout"), "s");
+            const workers = await nginxWorkers(edge);
+            assert.ok(workers >= 1, `no nginx worker process found in ${edge.node.name}`);
+            const live = ingressNames().filter((n) => n !== dead.node.name);
+            const upstream = `upstream: "${dead.node.meshAddress}:${https.nodePort}"`;
+            const logLines = () => (existsSync(proxy.errorLog) ? readFileSync(proxy.errorLog, "utf8") : "").split("\n").filter((l) => l.includes(upstream));
+            const linesBefore = logLines().length;
+
+            await stopStandIns(dead);
+            let results: Connection[] = [];
+            let elapsed = 0;
+            try {
+                // Enough connections that plain round robin would try the dead node far more than max_fails times per worker.
+                const count = Math.max(30, 2 * workers * maxFails * ingress().length);
+                const start = Date.now();
+                results = await connectMany(edge.node.publicAddress!, https, count, 6);
+                elapsed = Date.now() - start;
+            } finally {
+                await startStandIns(dead);
+            }
+            const lines = logLines().slice(linesBefore);
+            const failedConnects = lines.filter((l) => /connect\(\) failed/.test(l)).length;
+            const disabled = lines.filter((l) => /upstream server temporarily disabled/.test(l)).length;
+            // Each worker keeps its own failure count; after fail_timeout a worker tries the node once more.
+            const bound = workers * (maxFails + Math.floor(elapsed / failTimeout));
+            const counts = record(edge, https, results, `only ${live.join(", ")}`, live, `(${dead.node.name} refusing)`);
+            console.log(`  nginx ${edge.node.name}:443 with ${dead.node.name} refusing: ${results.length} conns in ${seconds(elapsed)} → ${formatDistribution(counts)};` +
+                ` nginx tried ${dead.node.name} ${failedConnects}× (max_fails ${maxFails} × ${workers} worker(s) → bound ${bound}; plain round robin would try ~${Math.round(results.length / ingress().length)}×), "temporarily disabled" logged ${disabled}×`);
+            table.push({ from: "(nginx passive checks)", to: `${dead.node.name} ${dead.node.meshAddress}`, port: `${https.nodePort}/tcp`, expected: `tried ≤ ${bound}× then skipped`, got: `tried ${failedConnects}×, disabled ${disabled}×`, ok: failedConnects >= 1 && failedConnects <= bound && disabled >= 1 });
+            assert.ok(failedConnects >= 1, `nginx never tried ${dead.node.name}: the test did not exercise the failure (log: ${proxy.errorLog})`);
+            assert.ok(disabled >= 1, `nginx did not take ${dead.node.name} out after max_fails=${maxFails}`);
+            assert.ok(failedConnects <= bound, `nginx tried the dead node ${failedConnects}× (bound ${bound}): it was not skipped`);
+        });
+
+        /** Worker processes of the nginx running in the edge's namespace (worker_processes auto = CPUs). */
+        async function nginxWorkers(edge: NetHost): Promise<number> {
+            const pids = (await run(["ip", "netns", "pids", edge.namespace.netns])).stdout.split("\n").filter(Boolean);
+            return pids.filter((pid) => {
+                try {
+                    return readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("nginx: worker process");
+                } catch {
+                    return false;
+                }
+            }).length;
+        }
+    });
+});
