@@ -47,10 +47,9 @@ export class HybridCluster extends pulumi.ComponentResource {
         const existingHostKey = args.sshPrivateKey ?? secrets.sshPrivateKey;
 
         const hosts = this.createHosts(spec, secrets, existingHostKey);
-        const mesh: Mesh & { operatorConfigs: pulumi.Output<Record<string, string>>; bootstrapScripts: pulumi.Output<Record<string, string>> } =
-            spec.mesh.kind === "wireguard"
-                ? new WireGuardMesh(`${name}-mesh`, { spec, hosts, secrets }, child)
-                : new ZeroTierMesh(`${name}-mesh`, { spec, hosts, sshPublicKey: secrets.sshPublicKey }, child);
+        const mesh: Mesh = spec.mesh.kind === "wireguard"
+            ? new WireGuardMesh(`${name}-mesh`, { spec, hosts, secrets }, child)
+            : new ZeroTierMesh(`${name}-mesh`, { spec, hosts, sshPublicKey: secrets.sshPublicKey }, child);
         this.operatorConfigs = mesh.operatorConfigs;
         this.bootstrapScripts = mesh.bootstrapScripts;
 

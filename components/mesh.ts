@@ -17,6 +17,10 @@ export interface Mesh {
     unitName: string;
     /** The step that puts this host on the mesh; everything that talks over the mesh waits for it. */
     joined(host: string): pulumi.Resource;
+    /** How each operator (laptop, CI runner) joins, secret where it holds a key. */
+    operatorConfigs: pulumi.Output<Record<string, string>>;
+    /** One-time setup the owner of each existing host runs on it before `pulumi up`. */
+    bootstrapScripts: pulumi.Output<Record<string, string>>;
 }
 
 export interface WireGuardMeshArgs {

@@ -58,7 +58,7 @@ export class ZeroTierMesh extends pulumi.ComponentResource implements Mesh {
         this.bootstrapScripts = pulumi.output(args.sshPublicKey).apply((key) => Object.fromEntries(
             args.hosts.filter((h) => h.spec.provider === "existing").map((h) => [h.name,
                 renderBundle(`one-time bootstrap of ${h.name}: run it as root on the machine`, [], authorizeKey(h.spec.sshUser, key))])));
-        this.registerOutputs({});
+        this.registerOutputs({ operatorConfigs: this.operatorConfigs, bootstrapScripts: this.bootstrapScripts });
     }
 
     joined(host: string): pulumi.Resource {
