@@ -1,7 +1,7 @@
 // The stack config model: one schema, validated before any resource exists, producing a plain-data
 // ClusterSpec. Every later layer reads the spec, never the raw config.
 import {
-    Cidr, cidrContains, cidrsOverlap, derivedAddress, formatIpv4, isReservedInCidr, parseCidr, parseIpv4,
+    Cidr, cidrContains, cidrsOverlap, derivedAddress, formatIpv4, isDnsLabel, isDnsName, isPort, isReservedInCidr, parseCidr, parseIpv4,
 } from "./net";
 
 export const projectName = "hybrid-k3s";
@@ -166,8 +166,6 @@ export const scalarSettings: readonly ScalarSetting[] = [
 /** Structured settings: Pulumi.yaml cannot type objects, so these are documented there and validated here. */
 export const structuredSettings = ["nodes", "operators", "apps"] as const;
 
-const hostnameLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const dnsName = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
 
 /** AWS Graviton families carry a "g" after the generation digit (t4g, c7gn, m7gd, x2gd, a1). */
 export function awsInstanceArch(instanceType: string): Arch | undefined {
@@ -209,7 +207,7 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     }
 
     const clusterName = setting<string>("clusterName");
-    if (!hostnameLabel.test(clusterName)) problems.push(`clusterName: "${clusterName}" must be a DNS label (lowercase letters, digits and -), e.g. homelab`);
+    if (!isDnsLabel(clusterName)) problems.push(`clusterName: "${clusterName}" must be a DNS label (lowercase letters, digits and -), e.g. homelab`);
     const meshKind = setting<MeshKind>("meshKind");
     const zerotierNetworkId = setting<string | undefined>("zerotierNetworkId");
     if (meshKind === "zerotier" && !(zerotierNetworkId && /^[0-9a-f]{16}$/.test(zerotierNetworkId))) {
@@ -361,7 +359,7 @@ function cidrOrProblem(text: string, field: string, problems: string[]): Cidr | 
 }
 
 function portOrProblem(port: number, field: string, problems: string[]): void {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) problems.push(`${field}: ${port} is not a port (1-65535)`);
+    if (!isPort(port)) problems.push(`${field}: ${port} is not a port (1-65535)`);
 }
 
 /** Checks an object's keys against the allowed ones, reporting typos with a suggestion. */
@@ -476,7 +474,7 @@ function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: string[
         checkKeys(item, nodeKeys, r.path, problems);
         const name = r.string("name", true);
         if (name !== undefined) {
-            if (!hostnameLabel.test(name)) r.problem("name", `"${name}" is not a valid hostname (lowercase letters, digits and -, at most 63, e.g. white-amd)`);
+            if (!isDnsLabel(name)) r.problem("name", `"${name}" is not a valid hostname (lowercase letters, digits and -, at most 63, e.g. white-amd)`);
             if (seen.has(name)) r.problem("name", `"${name}" is already the name of nodes[${seen.get(name)}]; node names must be unique`);
             seen.set(name, index);
         }
@@ -526,7 +524,7 @@ export const meshOnlyTcpPorts: ReadonlyArray<{ from: number; to: number; what: s
 function readPublicPorts(r: FieldReader): number[] {
     const ports = r.list("publicTcpPorts");
     return ports.flatMap((port) => {
-        if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+        if (!isPort(port)) {
             r.problem("publicTcpPorts", `${JSON.stringify(port)} is not a port (1-65535)`);
             return [];
         }
@@ -621,7 +619,7 @@ function readExisting(r: FieldReader): ExistingPlacement {
     const behindNat = r.boolean("behindNat", false);
     const address = r.string("address");
     if (!behindNat && address === undefined) r.problem("address", "is required for a reachable existing host; set it, or behindNat: true for a machine at home");
-    if (address !== undefined && parseIpv4(address) === undefined && !dnsName.test(address)) r.problem("address", `"${address}" is neither an IPv4 address nor a DNS name`);
+    if (address !== undefined && parseIpv4(address) === undefined && !isDnsName(address)) r.problem("address", `"${address}" is neither an IPv4 address nor a DNS name`);
     return { address, behindNat };
 }
 
@@ -631,7 +629,7 @@ function readOperators(value: unknown, meshCidr: Cidr | undefined, problems: str
         checkKeys(item, ["name", "meshAddress"], r.path, problems);
         const name = r.string("name", true);
         if (name === undefined) return [];
-        if (!hostnameLabel.test(name)) r.problem("name", `"${name}" is not a valid name (lowercase letters, digits and -)`);
+        if (!isDnsLabel(name)) r.problem("name", `"${name}" is not a valid name (lowercase letters, digits and -)`);
         const meshAddress = r.string("meshAddress");
         if (meshAddress !== undefined && parseIpv4(meshAddress) === undefined) r.problem("meshAddress", `"${meshAddress}" is not an IPv4 address`);
         return [{ name, meshAddress: meshAddress ?? (meshCidr ? formatIpv4(derivedAddress(meshCidr, `operator:${name}`)) : "") }];
@@ -676,10 +674,10 @@ function readApps(value: unknown, problems: string[]): AppSpec[] {
         const namespace = r.string("namespace", true);
         const service = r.string("service", true);
         const port = r.integer("port", 80, 1, 65535);
-        if (host !== undefined && !dnsName.test(host)) r.problem("host", `"${host}" is not a DNS name (e.g. zot.example.com)`);
+        if (host !== undefined && !isDnsName(host)) r.problem("host", `"${host}" is not a DNS name (e.g. zot.example.com)`);
         if (host !== undefined && hosts.has(host)) r.problem("host", `"${host}" is routed twice; one app per host name`);
         for (const [field, v] of [["namespace", namespace], ["service", service]] as const) {
-            if (v !== undefined && !hostnameLabel.test(v)) r.problem(field, `"${v}" is not a Kubernetes name (lowercase letters, digits and -)`);
+            if (v !== undefined && !isDnsLabel(v)) r.problem(field, `"${v}" is not a Kubernetes name (lowercase letters, digits and -)`);
         }
         if (host === undefined || namespace === undefined || service === undefined) return [];
         hosts.add(host);

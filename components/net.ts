@@ -38,6 +38,12 @@ function maskOf(prefix: number): number {
     return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
+/** The network of `prefix` bits that holds an address (10.0.0.7, 24 → 10.0.0.0/24). */
+export function networkOf(address: number, prefix: number): Cidr {
+    const network = (address & maskOf(prefix)) >>> 0;
+    return { network, prefix, text: `${formatIpv4(network)}/${prefix}` };
+}
+
 export function cidrSize(cidr: Cidr): number {
     return 2 ** (32 - cidr.prefix);
 }
@@ -54,6 +60,28 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
 export function isReservedInCidr(cidr: Cidr, address: number): boolean {
     if (cidr.prefix >= 31) return false;
     return address === cidr.network || address === cidr.network + cidrSize(cidr) - 1;
+}
+
+export function isPort(value: unknown): value is number {
+    return typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 65535;
+}
+
+const dnsLabelPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** An RFC 1123 label: a hostname, a Kubernetes object name, an interface-safe node name. */
+export function isDnsLabel(text: string): boolean {
+    return dnsLabelPattern.test(text);
+}
+
+/** RFC 1123 labels joined by dots (a Kubernetes node name may be one). */
+export function isDnsSubdomain(text: string): boolean {
+    return text.length <= 253 && text.split(".").every(isDnsLabel);
+}
+
+/** A name in the public DNS: at least two labels, the top one not numeric (so not an IPv4 address). */
+export function isDnsName(text: string): boolean {
+    const labels = text.split(".");
+    return isDnsSubdomain(text) && labels.length >= 2 && /^[a-z]/.test(labels[labels.length - 1]);
 }
 
 /**

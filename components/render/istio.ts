@@ -9,6 +9,7 @@
 // sees it. With externalTrafficPolicy Local a node without a gateway pod does not answer on the
 // NodePort, so the edge's health checks rotate it out by themselves, and no second hop (with SNAT)
 // crosses the mesh between nodes.
+import { isDnsLabel, isDnsName } from "../net";
 import { assertIntegerInRange } from "./edge";
 
 export const istioNamespace = "istio-system";
@@ -36,17 +37,15 @@ export const letsEncryptServer = {
 /** k3s's default --service-node-port-range. */
 const nodePortRange = { min: 30000, max: 32767 };
 
-const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
 /** A public hostname the gateway serves: a concrete name, since HTTP-01 cannot issue wildcards. */
 function assertHostname(host: string): void {
-    if (host.length > 240 || host.split(".").length < 2 || !host.split(".").every((label) => dnsLabel.test(label))) {
+    if (host.length > 240 || !isDnsName(host)) {
         throw new Error(`host "${host}" must be a lowercase DNS name such as app.example.com (no wildcard)`);
     }
 }
 
 function assertDnsLabel(value: string, what: string): void {
-    if (!dnsLabel.test(value)) throw new Error(`${what} "${value}" must be a lowercase DNS label`);
+    if (!isDnsLabel(value)) throw new Error(`${what} "${value}" must be a lowercase DNS label`);
 }
 
 export interface IstioGatewayFacts {

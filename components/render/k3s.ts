@@ -5,6 +5,7 @@
 // as the kubelet's port, the host firewall closes. No secret is ever a command-line value: the token
 // and the datastore endpoint live in 0600 files that k3s reads itself.
 import { isIP } from "node:net";
+import { isDnsSubdomain } from "../net";
 
 export interface K3sNodeFacts {
     /** Kubernetes node name (RFC 1123 subdomain). */
@@ -130,7 +131,7 @@ function validateFacts(f: K3sNodeFacts): void {
         assertCidr(`${who}: clusterCidr`, f.clusterCidr);
         assertCidr(`${who}: serviceCidr`, f.serviceCidr);
         f.tlsSans.forEach((san) => {
-            if (isIP(san) === 0 && !DNS_SUBDOMAIN.test(san)) fail(`${who}: tlsSans entry "${san}" is neither an IP address nor a DNS name`);
+            if (isIP(san) === 0 && !isDnsSubdomain(san)) fail(`${who}: tlsSans entry "${san}" is neither an IP address nor a DNS name`);
         });
         if (f.clusterInit && f.serverUrl !== undefined) fail(`${who}: clusterInit starts a new etcd cluster, serverUrl joins one; set only one`);
         if (f.datastoreEndpointFile !== undefined && (f.clusterInit || f.serverUrl !== undefined)) {
@@ -499,11 +500,8 @@ function fail(message: string): never {
     throw new Error(`k3s: ${message}`);
 }
 
-const DNS_LABEL = "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?";
-const DNS_SUBDOMAIN = new RegExp(`^${DNS_LABEL}(\\.${DNS_LABEL})*$`);
-
 function assertDnsSubdomain(what: string, name: string): void {
-    if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
+    if (!isDnsSubdomain(name)) {
         fail(`${what} ${JSON.stringify(name)} is not an RFC 1123 name (lowercase letters, digits, '-' and '.'; labels of at most 63)`);
     }
 }

@@ -2,7 +2,7 @@
 // trusted (WireGuard authenticates each peer and pins its source addresses); from anywhere else
 // only SSH, the hub's WireGuard port, and 80/443 on edge hosts get in. k3s binds some ports to
 // 0.0.0.0 whatever it is told, so this ruleset, not the bind address, keeps them off the internet.
-import { cidrsOverlap, parseCidr } from "../net";
+import { cidrsOverlap, isPort, parseCidr } from "../net";
 
 export interface NftRulesetFacts {
     hostName: string;
@@ -121,7 +121,7 @@ function checkFacts(f: NftRulesetFacts): string {
         if (cidrsOverlap(ranges[a], ranges[b])) throw new Error(`nftables ${f.hostName}: ${ranges[a].text} and ${ranges[b].text} overlap; mesh, cluster and service ranges must be separate`);
     }
     for (const [what, port] of [["sshPort", f.sshPort], ["meshListenPort", f.meshListenPort], ...(f.extraTcpPorts ?? []).map((p) => ["extraTcpPorts", p] as const)] as const) {
-        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`nftables ${f.hostName}: ${what} ${port} is not a port (1-65535)`);
+        if (!isPort(port)) throw new Error(`nftables ${f.hostName}: ${what} ${port} is not a port (1-65535)`);
     }
     // Opening a mesh-only port to the internet is never what anyone means: reach it over the mesh.
     const clusterOnly = [...clusterOnlyTcpPorts].flatMap(portRange);

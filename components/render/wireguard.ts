@@ -2,7 +2,7 @@
 // The hub lists every spoke by its /32; a spoke knows only the hub and sends the whole mesh CIDR
 // there, so spoke-to-spoke traffic is forwarded by the hub with its source addresses intact.
 import { createPrivateKey, createPublicKey } from "crypto";
-import { Cidr, cidrContains, formatIpv4, parseCidr, parseIpv4 } from "../net";
+import { Cidr, cidrContains, isPort, networkOf, parseCidr, parseIpv4 } from "../net";
 
 export interface WgPeerFacts {
     name: string;
@@ -130,7 +130,7 @@ function checkName(name: string, what: string): void {
 }
 
 function checkPort(port: number, what: string): void {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${what}: ${port} is not a port (1-65535)`);
+    if (!isPort(port)) throw new Error(`${what}: ${port} is not a port (1-65535)`);
 }
 
 function checkMtu(mtu: number, what: string): void {
@@ -142,8 +142,7 @@ function meshOf(address: string, prefix: number, what: string): Cidr {
     const value = parseIpv4(address);
     if (value === undefined) throw new Error(`${what}: mesh address "${address}" is not an IPv4 address`);
     if (!Number.isInteger(prefix) || prefix < 8 || prefix > 30) throw new Error(`${what}: mesh prefix /${prefix} must be /8../30`);
-    const mask = (0xffffffff << (32 - prefix)) >>> 0;
-    return parseCidr(`${formatIpv4((value & mask) >>> 0)}/${prefix}`)!;
+    return networkOf(value, prefix);
 }
 
 /** Two peers with one address would steal each other's traffic (WireGuard keeps the last AllowedIPs). */
