@@ -102,17 +102,17 @@ export interface AutomationStackRunnerOptions {
     createMissingStacks?: boolean;
 }
 
+/** What every preview and update runs with: the policy pack attached, output streamed, events collected. */
+function engineOptions(events: EngineEventCollector, onOutput?: (chunk: string) => void) {
+    return { policyPacks: [POLICY_PACK_DIR], onOutput, onEvent: events.record, color: "never" as const };
+}
+
 export class AutomationStackRunner implements StackRunner {
     constructor(private readonly options: AutomationStackRunnerOptions = {}) {}
 
     async preview(stackName: string, onOutput?: (line: string) => void): Promise<RunSummary> {
         return this.run(stackName, "preview", async (stack, events, onOutputChunk) => {
-            const result = await stack.preview({
-                policyPacks: [POLICY_PACK_DIR],
-                onOutput: onOutputChunk,
-                onEvent: events.record,
-                color: "never",
-            });
+            const result = await stack.preview(engineOptions(events, onOutputChunk));
             return result.changeSummary;
         }, onOutput);
     }
@@ -120,10 +120,7 @@ export class AutomationStackRunner implements StackRunner {
     async up(stackName: string, onOutput?: (line: string) => void): Promise<RunSummary> {
         return this.run(stackName, "update", async (stack, events, onOutputChunk) => {
             const result = await stack.up({
-                policyPacks: [POLICY_PACK_DIR],
-                onOutput: onOutputChunk,
-                onEvent: events.record,
-                color: "never",
+                ...engineOptions(events, onOutputChunk),
                 // Otherwise the summary is read with `stack history --show-secrets`: plaintext config we never use.
                 showSecrets: false,
             });

@@ -12,8 +12,6 @@ import {
 
 const awsPublicSubnetCidr = "10.250.0.0/24";
 
-/** Same shape as config.ts's region check, repeated because hosts can be built from hand-made specs. */
-
 interface AmiQuery {
     owner: string;
     namePattern: string;
