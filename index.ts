@@ -10,3 +10,4 @@ export const sshAuthorizedKey = outputs.sshAuthorizedKey;
 export const operatorConfigs = outputs.operatorConfigs;
 export const bootstrapScripts = outputs.bootstrapScripts;
 export const appUrls = outputs.appUrls;
+export const heldBack = outputs.heldBack;

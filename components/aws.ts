@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import { Arch, AwsPlacement, awsPlacementProblems, awsVpcCidr, NodeSpec, OsImage } from "./config";
 import { Connection, HostComponent, sshConnection, waitForCloudInit } from "./host";
+import { SshHostKeyPair } from "./secrets";
 import {
     CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily,
 } from "./render/cloudfirewall";
@@ -88,6 +89,8 @@ export interface AwsHostArgs {
     /** The region's key pair holding the cluster's SSH public key, or the name of one. */
     keyPair: aws.ec2.KeyPair | pulumi.Input<string>;
     sshPrivateKey: pulumi.Input<string>;
+    /** The host key Pulumi made for this VM: cloud-init installs it, every connection pins it. */
+    hostKey: SshHostKeyPair;
     /** The explicit provider of the node's region. */
     provider: aws.Provider;
 }
@@ -98,6 +101,7 @@ export class AwsHost extends HostComponent {
     readonly connection: pulumi.Output<Connection>;
     readonly ready: pulumi.Resource[];
     readonly identity: pulumi.Output<string>;
+    readonly hostKey: pulumi.Output<string>;
     readonly instance: aws.ec2.Instance;
 
     constructor(name: string, args: AwsHostArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -149,7 +153,7 @@ export class AwsHost extends HostComponent {
             // IMDSv2 only, and one hop: pods, a hop further behind the node's bridge, get no token.
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
             rootBlockDevice: { volumeSize: placement.rootVolumeGb, volumeType: "gp3", encrypted: true, deleteOnTermination: true },
-            userData: cloudInitUserData(spec.name),
+            userData: pulumi.secret(pulumi.all([args.hostKey.privateKey, args.hostKey.publicKey]).apply(([privateKey, publicKey]) => cloudInitUserData(spec.name, { privateKey, publicKey }))),
             tags,
         }, {
             ...child,
@@ -157,13 +161,16 @@ export class AwsHost extends HostComponent {
             // A looked-up image moves with every publisher release; it applies to new instances only,
             // instead of replacing running nodes. A pinned `ami` is a deliberate choice and does replace.
             ignoreChanges: placement.ami ? undefined : ["ami"],
+            // The successor takes the same name, mesh address and WireGuard key: the old machine must be gone first.
+            deleteBeforeReplace: true,
         });
 
         // Associating an Elastic IP needs the internet gateway in place.
         const address = new aws.ec2.Eip(name, { domain: "vpc", instance: this.instance.id, tags }, { ...child, dependsOn: network.ready });
         this.publicAddress = address.publicIp;
-        this.connection = sshConnection({ host: address.publicIp, user: spec.sshUser, port: spec.sshPort, privateKey: args.sshPrivateKey });
+        this.connection = sshConnection({ host: address.publicIp, user: spec.sshUser, port: spec.sshPort, privateKey: args.sshPrivateKey, hostKey: args.hostKey.publicKey });
 
+        this.hostKey = args.hostKey.publicKey;
         const cloudInit = waitForCloudInit(name, this.connection, this.instance, { parent: this, dependsOn: [this.instance, address] });
         this.identity = this.instance.id;
         this.ready = [cloudInit];

@@ -8,6 +8,7 @@ import * as network from "@pulumi/azure-native/network";
 import * as resources from "@pulumi/azure-native/resources";
 import { Arch, AzurePlacement, azurePlacementProblems, azureVnetCidr, NodeSpec, OsImage } from "./config";
 import { Connection, HostComponent, sshConnection, waitForCloudInit } from "./host";
+import { SshHostKeyPair } from "./secrets";
 import {
     CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily,
 } from "./render/cloudfirewall";
@@ -96,6 +97,8 @@ export interface AzureHostArgs {
     /** The cluster's SSH public key (OpenSSH format), the admin user's only way in. */
     sshPublicKey: pulumi.Input<string>;
     sshPrivateKey: pulumi.Input<string>;
+    /** The host key Pulumi made for this VM: cloud-init installs it, every connection pins it. */
+    hostKey: SshHostKeyPair;
 }
 
 /** An Azure VM behind its own network security group, reached on a static public IP. */
@@ -104,6 +107,7 @@ export class AzureHost extends HostComponent {
     readonly connection: pulumi.Output<Connection>;
     readonly ready: pulumi.Resource[];
     readonly identity: pulumi.Output<string>;
+    readonly hostKey: pulumi.Output<string>;
     readonly vm: compute.VirtualMachine;
 
     constructor(name: string, args: AzureHostArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -172,7 +176,8 @@ export class AzureHost extends HostComponent {
             osProfile: {
                 computerName: spec.name,
                 adminUsername: spec.sshUser,
-                customData: Buffer.from(cloudInitUserData(spec.name)).toString("base64"),
+                customData: pulumi.secret(pulumi.all([args.hostKey.privateKey, args.hostKey.publicKey])
+                    .apply(([privateKey, publicKey]) => Buffer.from(cloudInitUserData(spec.name, { privateKey, publicKey })).toString("base64"))),
                 linuxConfiguration: {
                     disablePasswordAuthentication: true,
                     ssh: {
@@ -197,7 +202,8 @@ export class AzureHost extends HostComponent {
             securityProfile: image.trustedLaunch
                 ? { securityType: "TrustedLaunch", uefiSettings: { secureBootEnabled: true, vTpmEnabled: true } }
                 : undefined,
-        }, child);
+            // The successor takes the same name, mesh address and WireGuard key: the old machine must be gone first.
+        }, { ...child, deleteBeforeReplace: true });
 
         // A static Standard IP has its address once created; an empty one would only fail later, at dial time.
         const address = publicIp.ipAddress.apply((ip) => {
@@ -205,8 +211,9 @@ export class AzureHost extends HostComponent {
             return ip;
         });
         this.publicAddress = address;
-        this.connection = sshConnection({ host: address, user: spec.sshUser, port: spec.sshPort, privateKey: args.sshPrivateKey });
+        this.connection = sshConnection({ host: address, user: spec.sshUser, port: spec.sshPort, privateKey: args.sshPrivateKey, hostKey: args.hostKey.publicKey });
 
+        this.hostKey = args.hostKey.publicKey;
         const cloudInit = waitForCloudInit(name, this.connection, this.vm, { parent: this, dependsOn: [this.vm] });
         this.identity = this.vm.id;
         this.ready = [cloudInit];

@@ -7,11 +7,13 @@ import { AzureHost, AzureLocations } from "./azure";
 import { ClusterSpec, NodeSpec } from "./config";
 import { Host } from "./host";
 import { CloudHostCluster } from "./render/cloudfirewall";
+import { SshHostKeyPair } from "./secrets";
 
 export interface CloudHostsArgs {
     spec: ClusterSpec;
     sshPublicKey: pulumi.Input<string>;
     sshPrivateKey: pulumi.Input<string>;
+    hostKeys: Record<string, SshHostKeyPair>;
 }
 
 export class CloudHosts extends pulumi.ComponentResource {
@@ -29,7 +31,7 @@ export class CloudHosts extends pulumi.ComponentResource {
     }
 
     host(node: NodeSpec): Host {
-        const common = { spec: node, cluster: this.cluster, sshPrivateKey: this.args.sshPrivateKey };
+        const common = { spec: node, cluster: this.cluster, sshPrivateKey: this.args.sshPrivateKey, hostKey: this.args.hostKeys[node.name] };
         if (node.provider === "aws") return new AwsHost(node.name, { ...common, ...this.aws.placementFor(node) }, { parent: this });
         if (node.provider === "azure") {
             return new AzureHost(node.name, { ...common, network: this.azure.networkFor(node), sshPublicKey: this.args.sshPublicKey }, { parent: this });

@@ -4,6 +4,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec } from "./config";
 import { Host } from "./host";
 import { HostFiles } from "./hostfiles";
+import { libDir } from "./paths";
+import { httpPort, httpsPort } from "./ports";
 import { edgeConfigPath, edgeInstallScript, renderHaproxyConfig, renderNginxStreamConfig } from "./render/edge";
 
 export interface EdgeArgs {
@@ -14,7 +16,7 @@ export interface EdgeArgs {
     after: (host: string) => pulumi.Resource[];
 }
 
-const installScriptPath = "/usr/local/lib/hybrid-k3s/install-edge.sh";
+const installScriptPath = `${libDir}/install-edge.sh`;
 
 export class Edge extends pulumi.ComponentResource {
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -28,8 +30,8 @@ export class Edge extends pulumi.ComponentResource {
                 backends: args.ingressHosts.map((h) => ({ name: h.name, meshAddress: h.meshAddress })),
                 httpNodePort: spec.ingress.httpNodePort,
                 httpsNodePort: spec.ingress.httpsNodePort,
-                listenHttp: 80,
-                listenHttps: 443,
+                listenHttp: httpPort,
+                listenHttps: httpsPort,
             });
             new HostFiles(`${host.name}-edge`, {
                 host,

@@ -1,21 +1,37 @@
-// HostFirewall: the nftables ruleset on every host, loaded now and at every boot, before the mesh
+// HostFirewall: our nftables ruleset on every host, loaded now and at every boot, before the mesh
 // and k3s start. Cloud security groups are the outer wall; this one also guards existing hosts.
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec } from "./config";
 import { Host } from "./host";
 import { HostFiles } from "./hostfiles";
-import { renderNftRuleset } from "./render/nftables";
+import { firewallRulesetPath, firewallUnitName } from "./paths";
+import { zerotierPort } from "./ports";
+import { nftTableName, renderNftRuleset } from "./render/nftables";
 import { installPackages } from "./render/hostsetup";
-import { firewallUnitName, renderFirewallUnit } from "./render/units";
+import { renderFirewallUnit } from "./render/units";
 
 export interface HostFirewallArgs {
-    spec: ClusterSpec;
+    spec: Pick<ClusterSpec, "mesh" | "k3s">;
     hosts: Host[];
     /** Per host: steps that must finish first (the mesh, which hosts behind NAT are reached through). */
     after: (host: string) => pulumi.Resource[];
 }
 
-const rulesetPath = "/etc/nftables.conf";
+/** One host's ruleset as plain inputs, so the policy pack can prove no API port is open (policy/). */
+export class HostRuleset extends pulumi.ComponentResource {
+    constructor(name: string, args: { host: string; meshInterface: string; meshCidr: string; ruleset: string }, opts?: pulumi.ComponentResourceOptions) {
+        super("hybrid-k3s:firewall:HostRuleset", name, args, opts);
+        this.registerOutputs({});
+    }
+}
+
+/** Removes our table, unit and ruleset, and nothing else (the decommission teardown runs it). */
+export const firewallTeardown = [
+    `systemctl disable --now ${firewallUnitName} 2>/dev/null || true`,
+    `nft delete table inet ${nftTableName} 2>/dev/null || true`,
+    `rm -f ${firewallRulesetPath} /etc/systemd/system/${firewallUnitName}`,
+    "systemctl daemon-reload",
+].join("\n");
 
 export class HostFirewall extends pulumi.ComponentResource {
     private readonly steps = new Map<string, HostFiles>();
@@ -23,6 +39,7 @@ export class HostFirewall extends pulumi.ComponentResource {
     constructor(name: string, args: HostFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hybrid-k3s:firewall:HostFirewall", name, { hosts: args.hosts.map((h) => h.name) }, opts);
         const { spec } = args;
+        const zerotier = spec.mesh.kind === "zerotier";
         for (const host of args.hosts) {
             const ruleset = renderNftRuleset({
                 hostName: host.name,
@@ -32,24 +49,26 @@ export class HostFirewall extends pulumi.ComponentResource {
                 serviceCidr: spec.k3s.serviceCidr,
                 sshPort: host.spec.sshPort,
                 isHub: host.roles.includes("hub"),
-                meshListenPort: spec.mesh.kind === "zerotier" ? zerotierPort : spec.mesh.listenPort,
+                meshListenPort: zerotier ? zerotierPort : spec.mesh.listenPort,
+                acceptMeshPort: zerotier || host.roles.includes("hub"),
                 isEdge: host.roles.includes("edge"),
                 extraTcpPorts: host.spec.publicTcpPorts,
             });
+            new HostRuleset(`${host.name}-ruleset`, { host: host.name, meshInterface: spec.mesh.interfaceName, meshCidr: spec.mesh.cidr, ruleset }, { parent: this });
             this.steps.set(host.name, new HostFiles(`${host.name}-firewall`, {
                 host,
+                prepare: installPackages({ apt: ["nftables"], dnf: ["nftables"] }, "nft"),
                 files: [
-                    { path: rulesetPath, mode: "0644", content: ruleset },
+                    // Checked before it replaces anything: a ruleset that does not parse never replaces a working one.
+                    { path: firewallRulesetPath, mode: "0644", content: ruleset, check: 'nft -c -f "$1"' },
                     { path: `/etc/systemd/system/${firewallUnitName}`, mode: "0644", content: renderFirewallUnit() },
                 ],
                 apply: [
-                    installPackages({ apt: ["nftables"], dnf: ["nftables"] }, "nft"),
-                    // Check before loading: a ruleset that does not parse must never replace a working one.
-                    `nft -c -f ${rulesetPath}`,
                     "systemctl daemon-reload",
                     `systemctl enable ${firewallUnitName} >/dev/null`,
-                    `if hk3s_changed ${rulesetPath} || ! systemctl is-active --quiet ${firewallUnitName}; then systemctl restart ${firewallUnitName}; fi`,
+                    `if hk3s_changed ${firewallRulesetPath} || ! systemctl is-active --quiet ${firewallUnitName}; then systemctl restart ${firewallUnitName}; fi`,
                 ].join("\n"),
+                remove: firewallTeardown,
                 after: args.after(host.name),
             }, { parent: this }));
         }
@@ -63,6 +82,3 @@ export class HostFirewall extends pulumi.ComponentResource {
         return step;
     }
 }
-
-/** ZeroTier's UDP port: peers must reach it for direct paths. */
-export const zerotierPort = 9993;

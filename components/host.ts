@@ -20,6 +20,8 @@ export interface Host {
     ready: pulumi.Resource[];
     /** Changes when the machine is replaced (VM id; an existing host's address), so its files are shipped again. */
     identity: pulumi.Output<string>;
+    /** Its SSH host key line (`ssh-ed25519 AAAA...`), pinned on every connection to it. */
+    hostKey: pulumi.Output<string>;
 }
 
 /** What every Host takes from its node spec; each kind adds how its machine is made and reached. */
@@ -32,6 +34,7 @@ export abstract class HostComponent extends pulumi.ComponentResource implements 
     abstract readonly connection: pulumi.Output<Connection>;
     abstract readonly ready: pulumi.Resource[];
     abstract readonly identity: pulumi.Output<string>;
+    abstract readonly hostKey: pulumi.Output<string>;
 
     protected constructor(type: string, name: string, readonly spec: NodeSpec, props: pulumi.Inputs, opts?: pulumi.ComponentResourceOptions) {
         super(type, name, props, opts);
@@ -48,22 +51,22 @@ export interface SshEndpoint {
     user: string;
     port: number;
     privateKey: pulumi.Input<string>;
+    /** The host key line to pin: @pulumi/command 1.2.1 ignores the host's key when this is absent. */
+    hostKey: pulumi.Input<string>;
 }
 
 /**
- * An SSH connection. Dials retry for a while (a VM still booting, or rebooting after cloud-init),
- * and a host behind NAT is reached on its mesh address through the hub.
+ * An SSH connection with the host key pinned, on the target and on the jump (a mismatch fails the
+ * step before anything is sent). Dials retry for a while (a VM still booting, or rebooting after
+ * cloud-init), and a host behind NAT is reached on its mesh address through the hub.
  */
 export function sshConnection(target: SshEndpoint, jump?: SshEndpoint): pulumi.Output<Connection> {
-    return pulumi.output({
-        host: target.host,
-        user: target.user,
-        port: target.port,
-        privateKey: target.privateKey,
-        dialErrorLimit: 60,
-        perDialTimeout: 15,
-        proxy: jump && { host: jump.host, user: jump.user, port: jump.port, privateKey: jump.privateKey, dialErrorLimit: 60, perDialTimeout: 15 },
+    const endpoint = (e: SshEndpoint) => ({
+        host: e.host, user: e.user, port: e.port, privateKey: e.privateKey,
+        hostKey: pulumi.output(e.hostKey).apply((key) => key.trim()),
+        dialErrorLimit: 60, perDialTimeout: 15,
     });
+    return pulumi.output({ ...endpoint(target), proxy: jump && endpoint(jump) });
 }
 
 /**
@@ -81,14 +84,17 @@ export function waitForCloudInit(name: string, connection: pulumi.Output<Connect
         create: cloudInitWaitCommand,
         // A replaced VM boots afresh: wait for it again.
         triggers: [machine.id],
+        addPreviousOutputInEnv: false,
     }, opts);
 }
 
 export interface ExistingHostArgs {
     spec: NodeSpec;
     privateKey: pulumi.Input<string>;
-    /** The WireGuard hub, for hosts behind NAT; without one (ZeroTier) they are reached on the mesh directly. */
+    /** The WireGuard hub, for hosts behind NAT. */
     jump?: SshEndpoint;
+    /** ZeroTier: the machine running Pulumi is itself a member, so it reaches NAT hosts on the mesh directly. */
+    meshReachesDirectly?: boolean;
 }
 
 /** A machine that already exists (a VPS, a laptop at home): no cloud resources, just how to reach it. */
@@ -97,13 +103,21 @@ export class ExistingHost extends HostComponent {
     readonly connection: pulumi.Output<Connection>;
     readonly ready: pulumi.Resource[] = [];
     readonly identity: pulumi.Output<string>;
+    readonly hostKey: pulumi.Output<string>;
 
     constructor(name: string, args: ExistingHostArgs, opts?: pulumi.ComponentResourceOptions) {
         const existing = args.spec.existing;
         if (!existing) throw new Error(`ExistingHost ${name}: node ${args.spec.name} is not an existing host`);
+        if (existing.behindNat && !args.jump && args.spec.provider === "existing" && !args.meshReachesDirectly) {
+            throw new Error(`ExistingHost ${name}: ${args.spec.name} is behind NAT and needs the hub as its SSH jump`);
+        }
         super("hybrid-k3s:host:ExistingHost", name, args.spec, { node: args.spec.name, behindNat: existing.behindNat, address: existing.address }, opts);
         this.publicAddress = pulumi.output(existing.behindNat ? undefined : existing.address);
-        const target = { host: existing.behindNat ? args.spec.meshAddress : existing.address!, user: args.spec.sshUser, port: args.spec.sshPort, privateKey: args.privateKey };
+        this.hostKey = pulumi.output(existing.hostKey);
+        const target = {
+            host: existing.behindNat ? args.spec.meshAddress : existing.address!, user: args.spec.sshUser, port: args.spec.sshPort,
+            privateKey: args.privateKey, hostKey: existing.hostKey,
+        };
         this.connection = sshConnection(target, existing.behindNat ? args.jump : undefined);
         this.identity = pulumi.output(`existing ${existing.address ?? `behind NAT at ${args.spec.meshAddress}`}`);
         this.registerOutputs({ publicAddress: this.publicAddress });

@@ -10,20 +10,24 @@ export interface HostFile {
     path: string;
     mode: string;
     content: pulumi.Input<string>;
+    /** Shell that must accept the new file ("$1") before it replaces the old one. */
+    check?: string;
 }
 
 export interface HostFilesArgs {
     host: Host;
     files: HostFile[];
+    /** Shell run before the files are written (installs the tools the checks need). */
+    prepare?: string;
     /** Shell run after the files are written; `hk3s_changed PATH` tells what changed. */
     apply: string;
-    /** Shell run when this resource is deleted (the node left the config). */
+    /** Shell run when this resource is deleted (the node left the config without decommission). */
     remove?: string;
     /**
-     * Environment for the first run only (e.g. the k3s version a fresh host installs): changing it
-     * later does not re-run the command, so rolling steps elsewhere can own that change.
+     * Shell run instead, while the host is decommissioned: no files, and no delete step, so dropping
+     * the node from the config afterwards runs nothing on a host that is gone.
      */
-    firstRunEnv?: Record<string, string>;
+    teardown?: string;
     /** Steps that must finish first (besides the host being ready). */
     after?: pulumi.Resource[];
 }
@@ -38,27 +42,29 @@ export class HostFiles extends pulumi.ComponentResource {
 
     constructor(name: string, args: HostFilesArgs, opts?: pulumi.ComponentResourceOptions) {
         args.files.forEach(validateBundleFile);
-        super("hybrid-k3s:host:HostFiles", name, { host: args.host.name, files: args.files.map(({ path, mode }) => ({ path, mode })) }, opts);
+        const leaving = args.host.spec.decommission;
+        const files = leaving ? [] : args.files;
+        super("hybrid-k3s:host:HostFiles", name, { host: args.host.name, files: files.map(({ path, mode }) => ({ path, mode })), decommission: leaving }, opts);
         const user = args.host.spec.sshUser;
-        const contents = args.files.map((f) => f.content);
         // The machine's identity is part of the bundle, so a replaced VM gets its files again.
-        const stdin = pulumi.all([args.host.identity, pulumi.all(contents)]).apply(([identity, texts]) => {
-            const files: BundleFile[] = args.files.map((f, i) => ({ path: f.path, mode: f.mode, content: texts[i] }));
-            return renderBundle(`${name} on ${args.host.name} (${identity})`, files, args.apply);
+        const stdin = pulumi.all([args.host.identity, pulumi.all(files.map((f) => f.content))]).apply(([identity, texts]) => {
+            const bundleFiles: BundleFile[] = files.map((f, i) => ({ path: f.path, mode: f.mode, content: texts[i], check: f.check }));
+            const steps = leaving ? { apply: args.teardown ?? "echo 'hybrid-k3s: leaving; nothing to do here'" } : { prepare: args.prepare, apply: args.apply };
+            return renderBundle(name, `${name} on ${args.host.name} (${identity})`, bundleFiles, steps);
         });
-        const env = Object.entries(args.firstRunEnv ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join("");
         this.command = new command.remote.Command(name, {
             connection: args.host.connection,
-            create: asRoot(user, `env ${env}sh -s`),
+            create: asRoot(user, "sh -s"),
             stdin,
-            delete: args.remove && asRoot(user, `sh -c ${shellQuote(args.remove)}`),
-            // File content may be secret; the bundle never prints it, but keep output out of logs anyway.
-            logging: "stdoutAndStderr",
+            delete: leaving || !args.remove ? undefined : asRoot(user, `sh -c ${shellQuote(args.remove)}`),
+            addPreviousOutputInEnv: false,
+            // The bundle never prints file content, and apply steps write only diagnostics to stderr
+            // (tools that could quote a secret, like wg, are silenced there); stdout stays out of logs.
+            logging: "stderr",
         }, {
             parent: this,
             dependsOn: [...args.host.ready, ...(args.after ?? [])],
             additionalSecretOutputs: ["stdout", "stderr"],
-            ignoreChanges: args.firstRunEnv ? ["create"] : undefined,
         });
         this.registerOutputs({ stdout: this.command.stdout });
     }

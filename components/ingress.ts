@@ -11,6 +11,8 @@ import {
 export interface IstioIngressArgs {
     spec: ClusterSpec;
     kubeconfig: pulumi.Input<string>;
+    /** How many nodes run a gateway pod. */
+    ingressNodes: number;
     /** The cluster must be up before Helm talks to it. */
     after: pulumi.Resource[];
 }
@@ -35,7 +37,7 @@ export class IstioIngress extends pulumi.ComponentResource {
             }, { ...inCluster, dependsOn });
         const base = chart("istio-base", "base", baseValues(), []);
         const istiod = chart("istiod", "istiod", istiodValues(), [base]);
-        const ingressNodes = spec.nodes.filter((n) => n.roles.includes("ingress")).length;
+        const ingressNodes = args.ingressNodes;
         const gateway = chart("istio-ingressgateway", "gateway", istioGatewayValues({
             httpNodePort: ingress.httpNodePort, httpsNodePort: ingress.httpsNodePort, ingressNodeLabel, replicas: Math.max(1, ingressNodes),
         }), [istiod]);
@@ -49,9 +51,14 @@ export class IstioIngress extends pulumi.ComponentResource {
                 { ...inCluster, dependsOn: [certManager, gateway] })
             : undefined;
 
+        // One per distinct name, and a Patch (server-side apply) rather than a Namespace: it creates the
+        // namespace if missing and adopts one that exists, where a Namespace fails with AlreadyExists
+        // (pulumi-kubernetes 4.29+ creates client-side), and deleting it never deletes the namespace.
+        const namespaces = new Map([...new Set(ingress.apps.map((a) => a.namespace))].map((ns) => [ns,
+            new k8s.core.v1.NamespacePatch(`${name}-ns-${ns}`, { metadata: { name: ns, labels: { "app.kubernetes.io/managed-by": "hybrid-k3s" } } }, inCluster)]));
         for (const app of ingress.apps) {
             const id = app.host.replace(/\./g, "-");
-            const namespace = new k8s.core.v1.Namespace(`${name}-ns-${id}`, { metadata: { name: app.namespace } }, { ...inCluster, retainOnDelete: true });
+            const namespace = namespaces.get(app.namespace)!;
             const gatewayObject = new k8s.apiextensions.CustomResource(`${name}-gateway-${id}`,
                 gatewayResource({ name: id, namespace: istioNamespace, hosts: [app.host], tlsSecretName }), { ...inCluster, dependsOn: [gateway] });
             new k8s.apiextensions.CustomResource(`${name}-route-${id}`,

@@ -54,5 +54,9 @@ export const defaultSshPort = 22;
 /** Kubernetes' default --service-node-port-range. */
 export const nodePortRange = { from: 30000, to: 32767 } as const;
 
-/** UDP port a WireGuard hub listens on unless the stack says otherwise. */
-export const defaultWireguardListenPort = 51820;
+/**
+ * UDP port a WireGuard hub listens on unless the stack says otherwise: not WireGuard's usual 51820,
+ * which flannel's wireguard-native backend takes on every k3s node, so the two never collide and
+ * 51820-51821 stay mesh-only everywhere.
+ */
+export const defaultWireguardListenPort = 51830;

@@ -66,15 +66,19 @@ function alphanumeric(bytes: Buffer): string {
     return Array.from(bytes, (b) => alphanumerics[b % alphanumerics.length]).join("");
 }
 
-/** A kubeconfig shaped like k3s's /etc/rancher/k3s/k3s.yaml, with placeholder credentials. */
-function fakeK3sKubeconfig(): string {
+/**
+ * A kubeconfig shaped like k3s's /etc/rancher/k3s/k3s.yaml, with placeholder credentials. Its
+ * server is the bind address when --bind-address is set, else loopback, as k3s writes it
+ * (pkg/cli/server/server.go: writeKubeConfig uses BindAddressOrLoopback).
+ */
+function fakeK3sKubeconfig(bindAddress: string | undefined): string {
     const data = (label: string) => Buffer.from(`placeholder ${label} from the offline plan`).toString("base64");
     return [
         "apiVersion: v1",
         "clusters:",
         "- cluster:",
         `    certificate-authority-data: ${data("cluster CA")}`,
-        "    server: https://127.0.0.1:6443",
+        `    server: https://${bindAddress ?? "127.0.0.1"}:6443`,
         "  name: default",
         "contexts:",
         "- context:",
@@ -93,8 +97,21 @@ function fakeK3sKubeconfig(): string {
     ].join("\n");
 }
 
+/** What a fresh VM of these types gets a new id for: the inputs their providers replace on (AWS: ami, subnet, key; Azure: image, size of the OS disk...). */
+const replaceKeysOf: Record<string, string[]> = {
+    "aws:ec2/instance:Instance": ["ami", "subnetId", "keyName", "availabilityZone"],
+    "azure-native:compute:VirtualMachine": ["storageProfile", "osProfile"],
+};
+
 export class PlanMocks implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
+    /**
+     * Outputs the program asks the engine to keep secret (additionalSecretOutputs), by `type::name`;
+     * the plan fills it from the resource options, since mocks otherwise ignore the option.
+     */
+    readonly additionalSecretOutputs = new Map<string, string[]>();
+    /** Component inputs by name: what a command's output depends on (its K3sNode, say). */
+    private readonly components = new Map<string, Record<string, unknown>>();
     /** Every secret value the mocks generated, so the plan can redact them wherever they travel. */
     readonly generatedSecrets = new Map<string, string>();
 
@@ -118,8 +135,15 @@ export class PlanMocks implements pulumi.runtime.Mocks {
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
         this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
-        const state = { ...args.inputs, ...this.outputsFor(args) };
-        return { id: args.custom === false ? undefined : placeholderId(`${args.name}-`, args.type, 8), state };
+        if (args.custom === false) this.components.set(args.name, args.inputs);
+        const outputs = this.outputsFor(args);
+        for (const key of this.additionalSecretOutputs.get(`${args.type}::${args.name}`) ?? []) {
+            if (key in outputs && !pulumi.Output.isInstance(outputs[key])) outputs[key] = this.secret(`${args.name}.${key}`, String(outputs[key]));
+        }
+        const state = { ...args.inputs, ...outputs };
+        // A replacement is a new machine with a new id (what the host's files key on), like the real providers.
+        const replaceInputs = (replaceKeysOf[args.type] ?? []).map((k) => JSON.stringify(args.inputs[k] ?? null)).join("|");
+        return { id: args.custom === false ? undefined : placeholderId(`${args.name}-`, `${args.type}|${replaceInputs}`, 8), state };
     }
 
     private outputsFor(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
@@ -150,18 +174,31 @@ export class PlanMocks implements pulumi.runtime.Mocks {
             case "azure-native:network:PublicIPAddress":
                 return { name, ipAddress: placeholderPublicIp(name) };
             case "command:remote:Command":
-                return { stdout: this.commandStdout(name, inputs), stderr: "" };
+                return { stdout: this.commandStdout(name), stderr: "" };
             default:
                 // Azure echoes the resource's name back as an output; other resources need nothing extra.
                 return type.startsWith("azure-native:") ? { name: args.name } : {};
         }
     }
 
-    /** What the commands whose output the program reads would print on a real host. */
-    private commandStdout(name: string, inputs: Record<string, unknown>): unknown {
-        if (/k3s\.yaml/.test(String(inputs.create ?? ""))) return this.secret(`${name}.stdout`, fakeK3sKubeconfig());
-        const stdin = isSecretValue(inputs.stdin) ? inputs.stdin.value : inputs.stdin;
-        if (String(stdin ?? "").includes("zerotier-cli join")) return `hybrid-k3s: zerotier member ${placeholderId("", name, 10)}\n`;
+    /**
+     * What the commands whose output the program reads would print on a real host, decided by the
+     * resource: `<node>-k3s-kubeconfig` cats the kubeconfig of that node's K3sNode, `<node>-k3s-files`
+     * of a server prints its CA hash, a ZeroTier mesh step prints its member id.
+     */
+    private commandStdout(name: string): unknown {
+        const k3sNodeOf = (suffix: string) => (name.endsWith(suffix) ? this.components.get(`${name.slice(0, -suffix.length)}-k3s`) : undefined);
+        const kubeconfigOf = k3sNodeOf("-k3s-kubeconfig");
+        if (kubeconfigOf) {
+            const bind = (kubeconfigOf.flags as string[]).find((f) => f.startsWith("--bind-address="))?.split("=")[1];
+            return fakeK3sKubeconfig(bind);
+        }
+        if (k3sNodeOf("-k3s-files")?.role === "server") {
+            return `hybrid-k3s: changed: nothing\nhybrid-k3s: server-ca sha256 ${createHash("sha256").update(`${this.seed ?? ""}/${name}/ca`).digest("hex")}\n`;
+        }
+        if (name.endsWith("-mesh") && this.resources.some((r) => r.type === "hybrid-k3s:mesh:ZeroTierMesh")) {
+            return `hybrid-k3s: zerotier member ${placeholderId("", name, 10)}\n`;
+        }
         return "";
     }
 

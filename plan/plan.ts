@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { ClusterSpec, parseClusterConfig, projectName, rawConfigFromPulumi, scalarSettings } from "../components/config";
+import { ClusterSpec, parseClusterConfig, projectName, rawConfigFromPulumi, settings } from "../components/config";
 import { parseBundle } from "../components/render/bundle";
 import { evaluate, PolicyViolation } from "../policy/policies";
 import { isSecretValue, PlanMocks, RecordedResource } from "./mocks";
@@ -56,7 +56,7 @@ export function readStackConfig(stack: string, dir = projectDir): { config: Reco
             config[key] = typeof value === "string" ? value : JSON.stringify(value);
         }
     }
-    for (const setting of scalarSettings.filter((s) => s.secret)) {
+    for (const setting of settings.filter((s) => s.secret)) {
         const key = `${projectName}:${setting.key}`;
         if (key in config && !secretKeys.includes(key)) secretKeys.push(key);
     }
@@ -93,10 +93,12 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
             const list = [...(Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []), ...(provider ? [provider] : [])] as pulumi.Resource[];
             dependsOnOf.set(id, list.map((r) => parents.get(r) ?? "?"));
             ignoreChangesOf.set(id, args.opts.ignoreChanges ?? []);
+            const secretOutputs = (args.opts as pulumi.CustomResourceOptions).additionalSecretOutputs;
+            if (secretOutputs) mocks.additionalSecretOutputs.set(id, secretOutputs);
             return undefined;
         });
         const { defineStack } = await import("../components/program");
-        programOutputs = defineStack();
+        programOutputs = defineStack({ checkOperatorOnMesh: false });
         return programOutputs;
     });
     // Outputs can resolve before every resource is registered; wait for the RPC queue to drain.

@@ -2,6 +2,11 @@
 // a command line), that writes each file atomically with its mode, records which ones changed, and
 // then runs the apply step. The offline plan parses the same script back into files, so what the
 // plan shows is byte for byte what would be shipped.
+//
+// A run that fails after replacing files keeps the list of what it changed, so the retry still
+// restarts what depends on them; runs on one host take a lock; a file with a check is replaced only
+// when the check accepts the new content (a broken ruleset never replaces a working one).
+import { stateDir } from "../paths";
 
 export interface BundleFile {
     /** Absolute path on the host. */
@@ -9,10 +14,19 @@ export interface BundleFile {
     /** Octal mode, e.g. "0600". */
     mode: string;
     content: string;
+    /** Shell that must accept the new file (its path is "$1") before it replaces the old one. */
+    check?: string;
+}
+
+export interface BundleSteps {
+    /** Runs before any file is written (installing the packages whose tools the checks use). */
+    prepare?: string;
+    /** Runs after every file is in place; `hk3s_changed PATH` tells whether PATH changed. */
+    apply: string;
 }
 
 const delimiter = "HK3S_FILE_END";
-const putLine = /^hk3s_put '([^']+)' ([0-7]{4}) <<'HK3S_FILE_END'$/;
+const putLine = /^hk3s_put '([^']+)' ([0-7]{4})(?: (hk3s_check_\d+))? <<'HK3S_FILE_END'$/;
 
 export function validateBundleFile(file: Pick<BundleFile, "path" | "mode">): void {
     if (!/^\/[A-Za-z0-9._@/+-]+$/.test(file.path) || file.path.includes("/../")) {
@@ -21,46 +35,86 @@ export function validateBundleFile(file: Pick<BundleFile, "path" | "mode">): voi
     if (!/^[0-7]{4}$/.test(file.mode)) throw new Error(`file mode "${file.mode}" for ${file.path} must be four octal digits, e.g. 0600`);
 }
 
+/** The bundle's name as a file name, for its pending list. */
+function stateName(id: string): string {
+    if (!/^[a-z0-9][a-z0-9.-]*$/.test(id)) throw new Error(`bundle id "${id}" must be lowercase letters, digits, . and -`);
+    return id;
+}
+
 /**
- * Renders the script. `apply` runs after every file is in place, with `hk3s_changed PATH` telling
- * whether that file changed in this run (so services restart only when their input did).
- * Set ROOT to write under another directory (tests do; hosts leave it empty).
+ * Renders the script. `id` names the bundle on the host (its pending list). Set ROOT to write under
+ * another directory (tests do; hosts leave it empty).
  */
-export function renderBundle(title: string, files: BundleFile[], apply: string): string {
+export function renderBundle(id: string, title: string, files: BundleFile[], steps: BundleSteps): string {
+    const pending = `$ROOT${stateDir}/pending/${stateName(id)}`;
+    const written = `$ROOT${stateDir}/written`;
     const lines = [
         "#!/bin/sh",
         `# hybrid-k3s: ${title.replace(/\n/g, " ")}`,
         "set -eu",
         "umask 077",
         'ROOT="${ROOT:-}"',
-        "HK3S_CHANGED=''",
-        "# hk3s_put PATH MODE: base64 content on stdin; replaces the file only when it differs.",
+        `mkdir -p "$ROOT${stateDir}/pending"`,
+        "# One bundle at a time on a host: two runs must not interleave their writes and restarts.",
+        "if command -v flock >/dev/null 2>&1; then",
+        `  exec 9>"$ROOT${stateDir}/bundle.lock"`,
+        '  flock -w 600 9 || { echo "hybrid-k3s: another run holds the lock for 10 minutes; giving up" >&2; exit 1; }',
+        "fi",
+        "# What an earlier, failed run changed counts as changed now, so its restarts still happen.",
+        `HK3S_CHANGED=" $( (tr '\\n' ' ' < "${pending}") 2>/dev/null || true) "`,
+        "# hk3s_put PATH MODE [CHECK]: base64 content on stdin; replaces the file only when it differs and CHECK accepts it.",
         "hk3s_put() {",
         '  target="$ROOT$1"',
         '  (umask 022 && mkdir -p "$(dirname "$target")")',
-        '  tmp="$target.hk3s-new"',
+        '  tmp="$target.hk3s-new.$$"',
         '  base64 -d > "$tmp"',
         '  chmod "$2" "$tmp"',
         '  if [ -f "$target" ] && cmp -s "$tmp" "$target"; then',
         '    rm -f "$tmp"',
         '    chmod "$2" "$target"',
-        "  else",
-        '    mv -f "$tmp" "$target"',
-        '    HK3S_CHANGED="$HK3S_CHANGED $1 "',
+        "    return 0",
         "  fi",
+        '  if [ -n "${3:-}" ] && ! "$3" "$tmp"; then',
+        '    rm -f "$tmp"',
+        '    echo "hybrid-k3s: the new $1 was refused by its check; the old one stays" >&2',
+        "    exit 1",
+        "  fi",
+        "  # A file we did not write (not in our list) is the owner's: keep it beside ours.",
+        `  if [ -f "$target" ] && ! grep -qxF "$1" "${written}" 2>/dev/null && [ ! -f "$target.hk3s-orig" ]; then`,
+        '    cp -p "$target" "$target.hk3s-orig"',
+        '    echo "hybrid-k3s: kept the original $1 as $1.hk3s-orig"',
+        "  fi",
+        '  mv -f "$tmp" "$target"',
+        `  grep -qxF "$1" "${written}" 2>/dev/null || printf '%s\\n' "$1" >> "${written}"`,
+        '  HK3S_CHANGED="$HK3S_CHANGED $1 "',
+        "  # shellcheck disable=SC2086 # one path per word",
+        `  printf '%s\\n' $HK3S_CHANGED > "${pending}"`,
         "}",
-        "# hk3s_changed PATH: true when this run replaced PATH.",
+        "# hk3s_changed PATH: true when this run (or the failed one before it) replaced PATH.",
         "hk3s_changed() {",
         '  case "$HK3S_CHANGED" in *" $1 "*) return 0 ;; *) return 1 ;; esac',
         "}",
     ];
-    for (const file of files) {
+    files.forEach((file, i) => {
+        if (file.check) lines.push(`hk3s_check_${i}() {`, `  ${file.check.trim()}`, "}");
+    });
+    if (steps.prepare) lines.push("# prepare", steps.prepare.trim());
+    files.forEach((file, i) => {
         validateBundleFile(file);
-        lines.push(`hk3s_put '${file.path}' ${file.mode} <<'${delimiter}'`);
+        lines.push(`hk3s_put '${file.path}' ${file.mode}${file.check ? ` hk3s_check_${i}` : ""} <<'${delimiter}'`);
         lines.push(...wrap(Buffer.from(file.content, "utf8").toString("base64"), 76));
         lines.push(delimiter);
-    }
-    lines.push('echo "hybrid-k3s: changed:${HK3S_CHANGED:- nothing}"', "# apply", apply.trim(), "");
+    });
+    lines.push(
+        "# shellcheck disable=SC2086 # one path per word",
+        "changed=$(printf '%s\\n' $HK3S_CHANGED | tr '\\n' ' ')",
+        'echo "hybrid-k3s: changed: ${changed:-nothing}"',
+        "# apply",
+        steps.apply.trim(),
+        "# Applied: nothing is pending any more.",
+        `rm -f "${pending}"`,
+        "",
+    );
     return lines.join("\n");
 }
 

@@ -2,6 +2,7 @@
 // AzureHost both translate: the inbound rules per role, the cloud-init user data, the command
 // that waits for cloud-init, and the checks every cloud VM shares. No Pulumi inside.
 import { Arch, MeshKind, NodeSpec, OsImage } from "../config";
+import { httpPort, httpsPort, meshOnlyPorts, zerotierPort } from "../ports";
 
 /** The cluster facts a cloud VM's firewall and tags depend on. */
 export interface CloudHostCluster {
@@ -23,20 +24,7 @@ export interface InboundRule {
 /** The whole internet, both address families. */
 export const internet = ["0.0.0.0/0", "::/0"];
 
-/** ZeroTier's fixed UDP port: every member must be reachable on it for direct paths. */
-export const zerotierPort = 9993;
 
-/**
- * Ports that carry cluster traffic and travel only inside the mesh. A cloud firewall never opens
- * them, whatever the protocol: the node firewall and k3s' own bindings assume nobody outside can reach them.
- */
-export const meshOnlyPorts: ReadonlyArray<{ from: number; to: number; what: string }> = [
-    { from: 6443, to: 6443, what: "Kubernetes API" },
-    { from: 10250, to: 10250, what: "kubelet" },
-    { from: 2379, to: 2380, what: "etcd" },
-    { from: 8472, to: 8472, what: "flannel VXLAN" },
-    { from: 51821, to: 51821, what: "flannel WireGuard (IPv6)" },
-];
 
 /** An error naming the node's config field and the fix, in the shape config.ts uses. */
 export function nodeFieldError(node: Pick<NodeSpec, "name">, field: string, message: string): Error {
@@ -53,8 +41,8 @@ export function inboundRulesFor(node: Pick<NodeSpec, "name" | "roles" | "sshPort
     ];
     if (node.roles.includes("edge")) {
         rules.push(
-            { protocol: "tcp", from: 80, to: 80, sources: internet, description: "HTTP to the edge proxy" },
-            { protocol: "tcp", from: 443, to: 443, sources: internet, description: "HTTPS to the edge proxy" },
+            { protocol: "tcp", from: httpPort, to: httpPort, sources: internet, description: "HTTP to the edge proxy" },
+            { protocol: "tcp", from: httpsPort, to: httpsPort, sources: internet, description: "HTTPS to the edge proxy" },
         );
     }
     for (const port of node.publicTcpPorts) {
@@ -74,6 +62,7 @@ export function inboundRulesFor(node: Pick<NodeSpec, "name" | "roles" | "sshPort
 /** Throws if a rule would open a mesh-only port (e.g. sshPort 6443 or meshListenPort 51821 slipped through). */
 export function refuseMeshOnlyPorts(node: Pick<NodeSpec, "name">, rules: InboundRule[]): void {
     for (const rule of rules) {
+        // Any protocol: a cloud firewall that opens 6443/udp is still a mistake worth stopping.
         const hit = meshOnlyPorts.find((port) => rule.from <= port.to && port.from <= rule.to);
         if (hit) {
             throw new Error(`nodes[${node.name}]: the rule "${rule.description}" would open ${rule.protocol} ${rule.from}-${rule.to} to the internet, ` +
@@ -97,16 +86,34 @@ export function imageFor<T>(table: Record<OsImage, Record<Arch, T>>, node: Pick<
     return image;
 }
 
+/** A host key pair Pulumi generated for a VM (OpenSSH formats). */
+export interface SshHostKey {
+    privateKey: string;
+    publicKey: string;
+}
+
 /**
- * cloud-init user data: the node's name as its hostname (with /etc/hosts, so sudo resolves it).
- * Nothing secret belongs here: user data is readable from the instance metadata.
+ * cloud-init user data: the node's name as its hostname (with /etc/hosts, so sudo resolves it), and
+ * the host key Pulumi generated, installed by cloud-init's ssh module before sshd first starts
+ * (`ssh_keys` ed25519_private/ed25519_public; `ssh_deletekeys` drops the image's keys and
+ * `ssh_genkeytypes: []` makes no others), so the first connection can already pin it. The private
+ * key makes this text secret: it is kept secret in state, and on AWS the instance metadata that
+ * serves it needs an IMDSv2 token from a hop limit of 1, out of reach of pods.
  */
-export function cloudInitUserData(hostname: string): string {
+export function cloudInitUserData(hostname: string, hostKey: SshHostKey): string {
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(hostname)) throw new Error(`cloud-init: hostname "${hostname}" is not a DNS label`);
+    const indent = (text: string) => text.trim().split("\n").map((line) => `    ${line}`).join("\n");
     return [
         "#cloud-config",
         `hostname: ${hostname}`,
         "preserve_hostname: false",
         "manage_etc_hosts: true",
+        "ssh_deletekeys: true",
+        "ssh_genkeytypes: []",
+        "ssh_keys:",
+        "  ed25519_private: |",
+        indent(hostKey.privateKey),
+        `  ed25519_public: ${hostKey.publicKey.trim()}`,
         "",
     ].join("\n");
 }

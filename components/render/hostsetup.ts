@@ -1,5 +1,6 @@
 // Shell snippets shared by apply steps and bootstrap scripts: installing packages with whichever
 // manager the host has (the seeds run Debian, Ubuntu and a RHEL-family hub), authorizing our key.
+import { unixUserPattern } from "../patterns";
 
 export interface PackageNames {
     apt: string[];
@@ -13,7 +14,8 @@ export function installPackages(names: PackageNames, probeCommand: string): stri
         "  if command -v apt-get >/dev/null 2>&1; then",
         "    export DEBIAN_FRONTEND=noninteractive",
         "    apt-get update -qq",
-        `    apt-get install -y -qq --no-install-recommends ${names.apt.join(" ")}`,
+        // A conffile we ship (haproxy.cfg, nginx.conf) must never stop the install at dpkg's prompt.
+        `    apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${names.apt.join(" ")}`,
         "  elif command -v dnf >/dev/null 2>&1; then",
         `    dnf install -y -q ${names.dnf.join(" ")}`,
         "  else",
@@ -26,6 +28,8 @@ export function installPackages(names: PackageNames, probeCommand: string): stri
 
 /** Adds the cluster's SSH key to a user's authorized_keys once. */
 export function authorizeKey(user: string, publicKey: string): string {
+    if (!unixUserPattern.test(user)) throw new Error(`authorizeKey: "${user}" is not a login name`);
+    if (!/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( [^'\n]*)?$/.test(publicKey.trim())) throw new Error("authorizeKey: not an SSH public key line");
     const home = user === "root" ? "/root" : `/home/${user}`;
     const line = publicKey.trim();
     return [

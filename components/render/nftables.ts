@@ -1,8 +1,10 @@
-// The host firewall (/etc/nftables.conf): a pure renderer. Everything arriving on the mesh is
+// The host firewall (our own file, see paths.ts): a pure renderer. Everything arriving on the mesh is
 // trusted (WireGuard authenticates each peer and pins its source addresses); from anywhere else
 // only SSH, the hub's WireGuard port, and 80/443 on edge hosts get in. k3s binds some ports to
 // 0.0.0.0 whatever it is told, so this ruleset, not the bind address, keeps them off the internet.
 import { cidrsOverlap, isPort, parseCidr } from "../net";
+import { interfaceNamePattern } from "../patterns";
+import { meshOnlyRangeOf, meshOnlyTcpPorts, meshOnlyUdpPorts, portRangeText } from "../ports";
 
 export interface NftRulesetFacts {
     hostName: string;
@@ -12,8 +14,12 @@ export interface NftRulesetFacts {
     serviceCidr: string;
     sshPort: number;
     isHub: boolean;
-    /** UDP port of the hub's WireGuard; accepted from anywhere only when isHub. */
+    /**
+     * The mesh's public UDP port, accepted from anywhere when acceptMeshPort: the WireGuard hub's
+     * listen port, or ZeroTier's 9993 on every ZeroTier host (peers talk to each other directly).
+     */
     meshListenPort: number;
+    acceptMeshPort: boolean;
     /** Accepts tcp 80 and 443 from anywhere (the edge proxy). */
     isEdge: boolean;
     extraTcpPorts?: number[];
@@ -22,9 +28,9 @@ export interface NftRulesetFacts {
 /** The table this file owns; nothing else on the host is touched. */
 export const nftTableName = "hybrid_k3s";
 
-/** k3s ports that only mesh peers may reach (FACTS: k3s ports). */
-const clusterOnlyTcpPorts = ["2379-2380", "6443", "10250"] as const;
-const clusterOnlyUdpPorts = ["8472", "51820-51821"] as const;
+/** In port order, as nft lists a set back. */
+const clusterOnlyTcpPorts = [...meshOnlyTcpPorts].sort((a, b) => a.from - b.from).map(portRangeText);
+const clusterOnlyUdpPorts = [...meshOnlyUdpPorts].sort((a, b) => a.from - b.from).map(portRangeText);
 
 /** Interfaces flannel and the CNI bridge create: pod traffic enters and leaves through them. */
 const podInterfaces = '{ "cni0", "flannel*" }';
@@ -47,8 +53,8 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
         `\t\ttcp dport ${f.sshPort} accept comment "SSH from anywhere: the way back in when the mesh is down"`,
         `\t\tiifname ${mesh} accept comment "mesh peers: WireGuard has authenticated the peer and its source address"`,
         `\t\tiifname ${podInterfaces} ip saddr @cluster_ranges accept comment "pods and flannel; a cluster source counts only on these interfaces"`,
-        ...(f.isHub
-            ? [`\t\tudp dport ${f.meshListenPort} accept comment "WireGuard hub: every spoke connects here, or the mesh dies"`]
+        ...(f.acceptMeshPort
+            ? [`\t\tudp dport ${f.meshListenPort} accept comment "the mesh's own port: peers connect here, or the mesh dies"`]
             : []),
         ...(f.isEdge ? ["\t\ttcp dport { 80, 443 } accept comment \"edge: public web traffic\""] : []),
         ...(extraTcpPorts.length > 0
@@ -108,7 +114,7 @@ function checkFacts(f: NftRulesetFacts): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(f.hostName)) {
         throw new Error(`nftables: host name "${f.hostName}" must be 1-63 letters, digits or ._- (it is written into the ruleset)`);
     }
-    if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(f.meshInterface)) {
+    if (!interfaceNamePattern.test(f.meshInterface)) {
         throw new Error(`nftables ${f.hostName}: mesh interface "${f.meshInterface}" is not an interface name`);
     }
     const ranges = (["meshCidr", "clusterCidr", "serviceCidr"] as const).map((key) => {
@@ -124,16 +130,10 @@ function checkFacts(f: NftRulesetFacts): string {
         if (!isPort(port)) throw new Error(`nftables ${f.hostName}: ${what} ${port} is not a port (1-65535)`);
     }
     // Opening a mesh-only port to the internet is never what anyone means: reach it over the mesh.
-    const clusterOnly = [...clusterOnlyTcpPorts].flatMap(portRange);
     for (const port of [f.sshPort, ...(f.extraTcpPorts ?? [])]) {
-        if (clusterOnly.includes(port)) {
+        if (meshOnlyRangeOf("tcp", port)) {
             throw new Error(`nftables ${f.hostName}: tcp ${port} is a k3s port that must stay mesh only; reach it over the mesh instead`);
         }
     }
     return ranges[0].text;
-}
-
-function portRange(text: string): number[] {
-    const [low, high = low] = text.split("-").map(Number);
-    return Array.from({ length: high - low + 1 }, (_, i) => low + i);
 }

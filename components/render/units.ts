@@ -1,15 +1,16 @@
-// Small systemd units of our own (k3s units live in render/k3s.ts).
-
-export const firewallUnitName = "hybrid-k3s-firewall.service";
+// Small systemd units of our own (k3s units live in render/k3s/).
+import { firewallRulesetPath } from "../paths";
+import { nftTableName } from "./nftables";
 
 /**
- * Loads /etc/nftables.conf at boot, before the network and the mesh come up, on every distro
- * (Debian's nftables.service and RHEL's read different files; ours reads the one we ship).
+ * Loads our ruleset at boot, before the network and the mesh come up, on every distro (Debian's
+ * nftables.service and RHEL's read different files; ours reads the one we ship, and stopping it
+ * removes only our table).
  */
 export function renderFirewallUnit(): string {
     return [
         "[Unit]",
-        "Description=hybrid-k3s host firewall (nftables table hybrid_k3s)",
+        `Description=hybrid-k3s host firewall (nftables table ${nftTableName})`,
         "Documentation=man:nft(8)",
         "DefaultDependencies=no",
         "Wants=network-pre.target",
@@ -19,8 +20,8 @@ export function renderFirewallUnit(): string {
         "[Service]",
         "Type=oneshot",
         "RemainAfterExit=yes",
-        "ExecStart=/usr/sbin/nft -f /etc/nftables.conf",
-        "ExecReload=/usr/sbin/nft -f /etc/nftables.conf",
+        `ExecStart=/usr/sbin/nft -f ${firewallRulesetPath}`,
+        `ExecReload=/usr/sbin/nft -f ${firewallRulesetPath}`,
         "",
         "[Install]",
         "WantedBy=sysinit.target",

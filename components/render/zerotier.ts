@@ -1,7 +1,5 @@
-// ZeroTier files and steps (seed 002): pure renderers, no Pulumi.
-
-/** ZeroTier interface name we pin through devicemap, so k3s's --flannel-iface is known in advance. */
-export const zerotierInterface = "zt0";
+// ZeroTier files and steps: pure renderers, no Pulumi.
+import { zerotierInterfaceName as zerotierInterface } from "../paths";
 
 /**
  * local.conf: without the blacklist ZeroTier binds to flannel's and the CNI's interfaces and loops

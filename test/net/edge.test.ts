@@ -7,6 +7,7 @@
 // absolute paths those configs write to (HAProxy's chroot and runtime socket, NGINX's pid file) are
 // test-owned directories bind-mounted over those paths in the proxy's own private mount namespace
 // (`ip netns exec` gives each command one), so nothing on the host is touched.
+import { firewallRulesetPath } from "../../components/paths";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "fs";
@@ -183,7 +184,7 @@ describe("the edge proxies on a real network (rendered HAProxy and NGINX configs
         for (const node of nodes) {
             // The rulesets loaded below are the haproxy stack's: the nginx stack must ship the same ones.
             const nginxNode = nginxStack.nodes.find((n) => n.name === node.name)!;
-            assert.equal(nginxNode.files["/etc/nftables.conf"], node.files["/etc/nftables.conf"], `${node.name}: the nginx stack ships a different firewall`);
+            assert.equal(nginxNode.files[firewallRulesetPath], node.files[firewallRulesetPath], `${node.name}: the nginx stack ships a different firewall`);
         }
 
         lab = new NetLab("edge");

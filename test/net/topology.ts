@@ -4,6 +4,7 @@
 // internet, hosts behind NAT on the home LAN, each with the plan's files written under its own root;
 // then the firewall is loaded before WireGuard comes up (hub first), so every packet crosses the
 // plan's rulesets.
+import { firewallRulesetPath } from "../../components/paths";
 import assert from "node:assert/strict";
 import { join } from "path";
 import { cidrContains, parseCidr, parseIpv4 } from "../../components/net";
@@ -19,7 +20,7 @@ export interface NetNode {
     publicAddress?: string;
     behindNat: boolean;
     meshAddress: string;
-    /** Absolute path on the host → content, as the plan ships it; holds /etc/wireguard/<mesh interface>.conf and /etc/nftables.conf. */
+    /** Absolute path on the host → content, as the plan ships it; holds /etc/wireguard/<mesh interface>.conf and our nftables ruleset. */
     files: Record<string, string>;
 }
 
@@ -145,10 +146,10 @@ export async function placeNodes(lab: NetLab, net: FakeInternet, nodes: NetNode[
     return hosts;
 }
 
-/** Where the host's /etc/nftables.conf was written. */
-export const rulesetFile = (host: NetHost) => join(host.root, "etc/nftables.conf");
+/** Where the host's nftables ruleset was written. */
+export const rulesetFile = (host: NetHost) => join(host.root, firewallRulesetPath);
 
-/** Loads every host's /etc/nftables.conf (before startMesh, so every handshake crosses the rulesets). */
+/** Loads every host's ruleset (before startMesh, so every handshake crosses the rulesets). */
 export async function loadRulesets(lab: NetLab, hosts: NetHost[]): Promise<void> {
     await Promise.all(hosts.map((h) => lab.loadNftRuleset(h.namespace, rulesetFile(h))));
 }

@@ -1,5 +1,7 @@
 // Cloud hosts under Pulumi's mock runtime: which cloud resources each host makes, what their
 // firewalls open, which image each arch boots, and how Pulumi reaches and waits for the VM.
+import { isSecretValue } from "../../plan/mocks";
+import { unwrapSecrets } from "../../plan/plan";
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -36,20 +38,22 @@ interface RecordedOptions {
 /** The API, kubelet, etcd and flannel ports: our own list, independent of the module's. */
 const clusterPorts = [6443, 10250, 2379, 2380, 8472, 51821];
 const sshSources = ["198.51.100.0/24"];
+/** A host key pair as ClusterSecrets makes it (the mock's private half is a placeholder). */
+const hostKey = { privateKey: pulumi.output("host private key placeholder"), publicKey: pulumi.output("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl") };
 
-const wireguard: CloudHostCluster = { clusterName: "test", meshKind: "wireguard", meshListenPort: 51820, sshSourceCidrs: sshSources };
+const wireguard: CloudHostCluster = { clusterName: "test", meshKind: "wireguard", meshListenPort: 51830, sshSourceCidrs: sshSources };
 const zerotier: CloudHostCluster = { ...wireguard, clusterName: "test-zt", meshKind: "zerotier" };
 
 function awsNode(name: string, arch: "arm64" | "amd64", roles: Role[], aws: Partial<NonNullable<NodeSpec["aws"]>> = {}): NodeSpec {
     return {
-        name, provider: "aws", arch, roles, meshAddress: "10.0.0.10", site: "aws:eu-west-1", sshUser: "admin", sshPort: 22, publicTcpPorts: [],
+        name, provider: "aws", arch, roles, meshAddress: "10.0.0.10", site: "aws:eu-west-1", sshUser: "admin", sshPort: 22, publicTcpPorts: [], decommission: false,
         aws: { region: "eu-west-1", instanceType: arch === "arm64" ? "t4g.small" : "t3.small", os: "debian-12", rootVolumeGb: 20, ...aws },
     };
 }
 
 function azureNode(name: string, arch: "arm64" | "amd64", roles: Role[], azure: Partial<NonNullable<NodeSpec["azure"]>> = {}): NodeSpec {
     return {
-        name, provider: "azure", arch, roles, meshAddress: "10.0.0.20", site: "azure:westeurope", sshUser: "azureuser", sshPort: 22, publicTcpPorts: [],
+        name, provider: "azure", arch, roles, meshAddress: "10.0.0.20", site: "azure:westeurope", sshUser: "azureuser", sshPort: 22, publicTcpPorts: [], decommission: false,
         azure: { location: "westeurope", size: arch === "arm64" ? "Standard_D2ps_v5" : "Standard_B2s", os: "ubuntu-24.04", osDiskGb: 30, ...azure },
     };
 }
@@ -75,7 +79,7 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
     const recorded = (type: string, name: string) => {
         const found = mocks.resources.filter((r) => r.type === type && r.name === name);
         assert.equal(found.length, 1, `expected one ${type} named ${name}, found ${found.length}`);
-        return found[0].inputs as Record<string, any>;
+        return unwrapSecrets(found[0].inputs) as Record<string, any>;
     };
     const typesNamed = (name: string) => mocks.resources.filter((r) => r.name === name).map((r) => r.type).sort();
     const awsHost = (name: string) => hosts.get(name) as AwsHost;
@@ -127,11 +131,11 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 specs.set(spec.name, spec);
                 const opts = { parent, transformations: [recordOptions] };
                 if (spec.provider === "aws") {
-                    hosts.set(spec.name, new AwsHost(spec.name, { spec, cluster, sshPrivateKey: keys.sshPrivateKey, ...regions.placementFor(spec) }, opts));
+                    hosts.set(spec.name, new AwsHost(spec.name, { spec, cluster, sshPrivateKey: keys.sshPrivateKey, hostKey, ...regions.placementFor(spec) }, opts));
                 } else {
                     const network = locations.networkFor(spec);
                     azureNetworks.set(spec.name, network);
-                    hosts.set(spec.name, new AzureHost(spec.name, { spec, cluster, network, ...keys }, opts));
+                    hosts.set(spec.name, new AzureHost(spec.name, { spec, cluster, network, hostKey, ...keys }, opts));
                 }
                 return hosts.get(spec.name)!;
             });
@@ -233,8 +237,8 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
             }
         });
 
-        it("opens udp 51820 on the WireGuard hub and no udp at all on the spokes", () => {
-            assert.deepEqual(opens("aws-hub", "udp", 51820).flatMap((r) => r.sources).sort(), ["0.0.0.0/0", "::/0"]);
+        it("opens udp 51830 on the WireGuard hub and no udp at all on the spokes", () => {
+            assert.deepEqual(opens("aws-hub", "udp", 51830).flatMap((r) => r.sources).sort(), ["0.0.0.0/0", "::/0"]);
             for (const name of ["aws-edge", "aws-byo", "az-edge", "az-agent"]) {
                 assert.deepEqual(openPorts(name).filter((r) => r.protocol === "udp"), [], name);
             }
@@ -301,6 +305,10 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 assert.ok(instance.keyName, `${spec.name} has a key pair`);
                 assert.match(instance.userData, new RegExp(`^#cloud-config\\n(.*\\n)*hostname: ${spec.name}\\n`));
                 assert.match(instance.userData, /^preserve_hostname: false$/m);
+                // The host key Pulumi pins is installed before sshd's first start; its private half keeps the user data secret.
+                assert.match(instance.userData, /^ssh_deletekeys: true\nssh_genkeytypes: \[\]\nssh_keys:\n  ed25519_private: \|\n    host private key placeholder\n  ed25519_public: ssh-ed25519 AAAA/m);
+                const raw = mocks.resources.find((r) => r.type === "aws:ec2/instance:Instance" && r.name === spec.name)!.inputs;
+                assert.ok(isSecretValue(raw.userData), `${spec.name}: user data holding a host key is secret`);
                 assert.deepEqual(instance.tags, { Name: spec.name, cluster: spec.name.startsWith("zt-") ? "test-zt" : "test" });
             }
             assert.equal(recorded("aws:ec2/eip:Eip", "aws-hub").domain, "vpc");
@@ -373,14 +381,14 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
             assert.equal(mocks.resources.filter((r) => r.name === name).length, 0);
             assert.equal(mocks.resources.length, before);
         };
-        const awsArgs = (spec: NodeSpec) => ({ spec, cluster: wireguard, keyPair: "k", sshPrivateKey: "k", provider: undefined as never });
+        const awsArgs = (spec: NodeSpec) => ({ spec, cluster: wireguard, keyPair: "k", sshPrivateKey: "k", hostKey, provider: undefined as never });
 
         it("an arch that contradicts the instance type or VM size", () => {
             refuse(() => new AwsHost("bad-aws", awsArgs(awsNode("bad-aws", "arm64", ["agent"], { instanceType: "t3.small" }))),
                 "bad-aws", /^Error: nodes\[bad-aws\]\.arch: arm64 contradicts instanceType t3\.small, which is amd64; pick a Graviton type/);
             refuse(() => new AzureHost("bad-az", {
                 spec: azureNode("bad-az", "arm64", ["agent"], { size: "Standard_D2s_v5" }), cluster: wireguard,
-                network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" }, sshPublicKey: "k", sshPrivateKey: "k",
+                network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" }, sshPublicKey: "k", sshPrivateKey: "k", hostKey,
             }), "bad-az", /^Error: nodes\[bad-az\]\.arch: arm64 contradicts size Standard_D2s_v5, which is amd64; pick an Ampere size/);
         });
 
@@ -393,7 +401,7 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 "bad-port", /nodes\[bad-port\]\.sshPort: 2222: cloud images run sshd on 22/);
             refuse(() => new AzureHost("bad-user", {
                 spec: { ...azureNode("bad-user", "amd64", ["agent"]), sshUser: "admin" }, cluster: wireguard,
-                network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" }, sshPublicKey: "k", sshPrivateKey: "k",
+                network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" }, sshPublicKey: "k", sshPrivateKey: "k", hostKey,
             }), "bad-user", /nodes\[bad-user\]\.sshUser: "admin" is a name Azure refuses/);
         });
     });
@@ -404,7 +412,7 @@ describe("cloud firewall rules", () => {
 
     it("refuses a rule that would open a mesh-only port, naming the node and the rule", () => {
         assert.throws(() => inboundRulesFor(node(["agent"], 6443), wireguard),
-            /nodes\[n1\]: the rule "SSH from sshSourceCidrs" would open tcp 6443-6443 to the internet, which includes Kubernetes API/);
+            /nodes\[n1\]: the rule "SSH from sshSourceCidrs" would open tcp 6443-6443 to the internet, which includes the Kubernetes API/);
         assert.throws(() => inboundRulesFor(node(["hub"]), { ...wireguard, meshListenPort: 51821 }), /WireGuard hub \(meshListenPort\).*flannel WireGuard/);
         assert.throws(() => inboundRulesFor(node(["agent"]), { ...wireguard, sshSourceCidrs: [] }), /sshSourceCidrs: empty/);
     });
@@ -417,7 +425,7 @@ describe("cloud firewall rules", () => {
 
     it("opens the mesh port only where the mesh needs it", () => {
         const udpPorts = (roles: Role[], cluster: CloudHostCluster) => inboundRulesFor(node(roles), cluster).filter((r) => r.protocol === "udp").map((r) => r.from);
-        assert.deepEqual(udpPorts(["server", "hub"], wireguard), [51820]);
+        assert.deepEqual(udpPorts(["server", "hub"], wireguard), [51830]);
         assert.deepEqual(udpPorts(["server"], wireguard), []);
         assert.deepEqual(udpPorts(["agent"], zerotier), [9993]);
     });

@@ -42,7 +42,9 @@ describe("what the prod plan ships, checked by its consumers", function () {
             .filter((r) => r.type === "command:remote:Command")
             .map((r) => ({ name: r.name, stdin: unwrapSecrets((r.inputs as Record<string, unknown>).stdin) }))
             .filter((c): c is { name: string; stdin: string } => typeof c.stdin === "string" && c.stdin.length > 0);
-        assert.ok(scripts.length >= 20, `expected a bundle per host and concern, got ${scripts.length}`);
+        // One bundle per host and concern: 7 mesh, 7 firewall, 6 k3s and 2 edge steps in prod.
+        assert.equal(scripts.length, plan.resources.filter((r) => r.type === "hybrid-k3s:host:HostFiles").length);
+        assert.equal(scripts.length, 22);
         const shipped = scripts.flatMap((s) => parseBundle(s.stdin).filter((f) => f.content.startsWith("#!/bin/sh")).map((f) => ({ name: `${s.name}:${f.path}`, stdin: f.content })));
         const bootstraps = Object.entries(plan.outputs.bootstrapScripts as Record<string, string>).map(([node, stdin]) => ({ name: `bootstrap ${node}`, stdin }));
         for (const script of [...scripts, ...shipped, ...bootstraps]) {
@@ -53,7 +55,7 @@ describe("what the prod plan ships, checked by its consumers", function () {
 
     it("every nftables ruleset passes nft -c", () => {
         requireTool("nft", "nftables");
-        const rulesets = filesNamed(/^\/etc\/nftables\.conf$/);
+        const rulesets = filesNamed(/^\/etc\/hybrid-k3s\/firewall\.nft$/);
         assert.equal(rulesets.length, plan.spec.nodes.length);
         for (const { node, file, content } of rulesets) {
             const result = check("nft", ["-c", "-f", written(node, file, content)]);

@@ -1,4 +1,6 @@
 // Whole stacks under Pulumi's mock runtime, through the same runPlan the offline plan uses.
+import { parseBundle } from "../../components/render/bundle";
+import { firewallRulesetPath } from "../../components/paths";
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
@@ -66,7 +68,7 @@ describe("program: the prod stack under mocks", function () {
         for (const node of prod.spec.nodes) {
             const files = prod.nodeFiles[node.name];
             assert.ok(files["/etc/wireguard/wg0.conf"], `${node.name} gets its wg config`);
-            assert.ok(files["/etc/nftables.conf"], `${node.name} gets its ruleset`);
+            assert.ok(files[firewallRulesetPath], `${node.name} gets its ruleset`);
             const inCluster = node.roles.includes("server") || node.roles.includes("agent");
             const unit = node.roles.includes("server") ? "k3s.service" : "k3s-agent.service";
             assert.equal(Boolean(files[`/etc/systemd/system/${unit}`]), inCluster, `${node.name} k3s unit`);
@@ -85,27 +87,32 @@ describe("program: the prod stack under mocks", function () {
     it("keeps secrets secret: outputs, the token's journey, and what the plan writes", () => {
         for (const name of ["kubeconfig", "operatorConfigs", "bootstrapScripts"]) assert.ok(prod.secretOutputs.includes(name), `${name} is secret`);
         assert.ok(!prod.secretOutputs.includes("nodes"));
-        const token = [...prod.secrets].find(([, label]) => label.includes("k3s-token.result"))![0];
-        assert.ok(token.length >= 32);
-        let shipped = 0;
-        for (const command of commands(prod)) {
+        const tokenOf = (label: string) => [...prod.secrets].find(([, l]) => l.includes(label))![0];
+        const token = tokenOf("k3s-token.result");
+        const agentToken = tokenOf("k3s-agent-token.result");
+        assert.ok(token.length >= 32 && agentToken.length >= 32 && token !== agentToken);
+        const receivers = (secret: string) => commands(prod).filter((command) => {
             const inputs = inputsOf(command);
             for (const field of ["create", "update", "delete", "environment", "triggers"]) {
-                assert.ok(!JSON.stringify(unwrapSecrets(inputs[field]) ?? "").includes(token), `token in ${command.name}.${field}`);
+                assert.ok(!JSON.stringify(unwrapSecrets(inputs[field]) ?? "").includes(secret), `a token in ${command.name}.${field}`);
             }
-            if (JSON.stringify(unwrapSecrets(inputs.stdin) ?? "").length > 0 && String(unwrapSecrets(inputs.stdin)).includes(Buffer.from(token).toString("base64").slice(0, 20))) {
-                assert.ok(isSecretValue(inputs.stdin), `${command.name} ships the token on a stdin that is not secret`);
-                shipped++;
-            }
-        }
-        assert.equal(shipped, 6, "the token reaches exactly the six k3s nodes");
+            const files = parseBundle(String(unwrapSecrets(inputs.stdin) ?? ""));
+            if (!files.some((f) => f.content.includes(secret))) return false;
+            assert.ok(isSecretValue(inputs.stdin), `${command.name} ships a token on a stdin that is not secret`);
+            return true;
+        }).map((c) => c.name).sort();
+        // The server token is cluster admin: servers only. Agents get the agent token, which joins and nothing more.
+        assert.deepEqual(receivers(token), ["k3s-soh-re-k3s-files"]);
+        const k3sNodes = prod.spec.nodes.filter((n) => n.roles.includes("server") || n.roles.includes("agent")).map((n) => `${n.name}-k3s-files`).sort();
+        assert.deepEqual(receivers(agentToken), k3sNodes);
         assert.ok(!JSON.stringify(prod.resources.map((r) => redactSecretInputs(r.inputs))).includes(token));
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-plan-"));
         try {
             const dir = writePlan(prod, out, false);
             const written = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
             for (const file of written) assert.ok(!fs.readFileSync(file, "utf8").includes(token), `token in ${file}`);
-            assert.match(fs.readFileSync(path.join(dir, "nodes/white-amd/etc/rancher/k3s/token"), "utf8"), /<secret: .*k3s-token/);
+            assert.match(fs.readFileSync(path.join(dir, "nodes/white-amd/etc/rancher/k3s/agent-token"), "utf8"), /^K10[0-9a-f]{64}::node:<secret: .*k3s-agent-token/);
+            assert.ok(!fs.existsSync(path.join(dir, "nodes/white-amd/etc/rancher/k3s/token")), "an agent never holds the server token");
             assert.equal(fs.statSync(path.join(dir, "nodes/white-amd/etc/wireguard/wg0.conf")).mode & 0o777, 0o600);
         } finally {
             fs.rmSync(out, { recursive: true, force: true });
@@ -118,15 +125,23 @@ describe("program: the prod stack under mocks", function () {
     });
 
     it("adding a node re-runs only the hub's mesh step (blast radius)", async () => {
-        const grown = await plan(withNodes((n) => n.push({ name: "rpi4", provider: "existing", arch: "arm64", roles: ["agent"], behindNat: true })));
+        const grown = await plan(withNodes((n) => n.push({
+            name: "rpi4", provider: "existing", arch: "arm64", roles: ["agent"], behindNat: true, enrolled: true,
+            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        })));
         assert.deepEqual(changedResources(prod, grown), ["phy01-mesh"]);
         assert.ok(grown.nodeFiles.rpi4["/etc/wireguard/wg0.conf"]);
     });
 
-    it("a k3s version bump changes only the rolling upgrade steps, servers first, agents one at a time", async () => {
-        const bumped = await plan({ ...prodConfig().config, "hybrid-k3s:k3sVersion": "v1.31.2+k3s1" });
+    it("a k3s version bump changes only the rolling upgrade steps and the version file, servers first, agents one at a time", async () => {
+        const bumped = await plan({ ...prodConfig().config, "hybrid-k3s:k3sVersion": "v1.36.2+k3s1" });
         const k3sNodes = prod.spec.nodes.filter((n) => n.roles.includes("server") || n.roles.includes("agent")).map((n) => n.name);
-        const expected = k3sNodes.flatMap((n) => ["drain", "upgrade", "uncordon"].map((step) => `${n}-k3s-${step}`)).sort();
+        const expected = k3sNodes.flatMap((n) => ["files", "drain", "upgrade", "uncordon"].map((step) => `${n}-k3s-${step}`)).sort();
+        // The files step only ships the new version file (its install keeps the running release; the upgrade step moves it).
+        for (const node of k3sNodes) {
+            const changed = Object.keys(bumped.nodeFiles[node]).filter((f) => bumped.nodeFiles[node][f].content !== prod.nodeFiles[node][f]?.content);
+            assert.deepEqual(changed, ["/etc/hybrid-k3s/k3s-version"], node);
+        }
         assert.deepEqual(changedResources(prod, bumped), expected);
         // The rolling order: each node's drain waits for the previous node's uncordon.
         const drains = commands(bumped).filter((c) => c.name.endsWith("-k3s-drain"));
@@ -141,7 +156,7 @@ describe("program: the prod stack under mocks", function () {
         assert.deepEqual(order.length, k3sNodes.length, `one chain through every node, got ${order.join(" → ")}`);
         assert.equal(order[0], "k3s-soh-re", "the server goes first");
         const drainScript = String(unwrapSecrets(inputsOf(drains.find((d) => d.name === "white-amd-k3s-drain")!).update));
-        assert.match(drainScript, /v1\.31\.2\+k3s1/);
+        assert.match(drainScript, /v1\.36\.2\+k3s1/);
         assert.match(drainScript, /kubectl drain '\\''white-amd'\\''/, "drains the node, its name quoted inside the sh -c script");
         assert.equal(inputsOf(drains[0]).create, undefined, "nothing runs on first install");
     });
@@ -167,6 +182,27 @@ describe("program: the prod stack under mocks", function () {
         const shrunk = await plan(withNodes((n) => n.splice(n.findIndex((x) => x.name === "lenovo-laptop"), 1)));
         assert.ok(!shrunk.resources.some((r) => r.name.startsWith("lenovo-laptop")));
         assert.deepEqual(changedResources(prod, shrunk), ["phy01-mesh"]);
+    });
+
+    it("decommissioning a node behind NAT tears it down while it is still on the mesh, and leaves nothing to run when it is dropped", async () => {
+        const leaving = await plan(withNodes((n) => { n.find((x) => x.name === "lenovo-laptop")!.decommission = true; }));
+        const byName = new Map(commands(leaving).map((c) => [c.name, c]));
+        const remove = byName.get("lenovo-laptop-k3s-remove")!;
+        assert.match(String(unwrapSecrets(inputsOf(remove).create)), /drain[\s\S]*delete node/, "drained and deleted now, on the server");
+        const teardown = byName.get("lenovo-laptop-k3s-files")!;
+        assert.ok(teardown.dependsOn.includes("command:remote:Command::lenovo-laptop-k3s-remove") || leaving.resources.some((r) => r.name === "lenovo-laptop-k3s-files" && r.type === "hybrid-k3s:host:HostFiles" && r.dependsOn.some((d) => d.endsWith("lenovo-laptop-k3s-remove"))));
+        assert.match(String(unwrapSecrets(inputsOf(teardown).stdin)), /uninstall-k3s\.sh/);
+        const leave = byName.get("lenovo-laptop-leave")!;
+        for (const step of ["mesh", "firewall", "k3s-files"]) assert.ok(leave.dependsOn.some((d) => d.endsWith(`lenovo-laptop-${step}`)), `leaves after its ${step} step`);
+        assert.match(String(unwrapSecrets(inputsOf(leave).create)), /nft delete table inet hybrid_k3s[\s\S]*systemd-run --quiet --on-active=5/);
+        // The hub still lists it (the teardown reaches it through the hub), and nobody else changes.
+        assert.match(leaving.nodeFiles.phy01["/etc/wireguard/wg0.conf"].content, /# lenovo-laptop/);
+        assert.deepEqual(changedResources(prod, leaving).filter((name) => !name.startsWith("lenovo-laptop")), []);
+        // Dropped afterwards: none of its steps has a delete script left to run on a host that is gone.
+        for (const command of commands(leaving).filter((c) => c.name.startsWith("lenovo-laptop"))) {
+            assert.equal(inputsOf(command).delete, undefined, `${command.name} would run a delete on a host that left`);
+        }
+        assert.ok(!leaving.resources.some((r) => /^lenovo-laptop-k3s-(drain|upgrade|uncordon)$/.test(r.name)));
     });
 
     it("the policy verdict fails a plan whose edge security group opens the API port", () => {
@@ -234,8 +270,46 @@ describe("program: the prod stack under mocks", function () {
             "hybrid-k3s:meshKind": "zerotier", "hybrid-k3s:zerotierNetworkId": "8056c2e21c000001", "hybrid-k3s:zerotierApiToken": "test-token",
         }), ["hybrid-k3s:zerotierApiToken"]);
         assert.match(zt.nodeFiles["white-amd"]["/var/lib/zerotier-one/local.conf"].content, /"flannel",\s*"cni"/);
-        assert.match(zt.nodeFiles["white-amd"]["/etc/systemd/system/k3s-agent.service"].content, /--flannel-iface=zt0/);
+        assert.match(zt.nodeFiles["white-amd"]["/etc/rancher/k3s/config.yaml"].content, /^flannel-iface: "zt0"$/m);
+        assert.match(zt.nodeFiles["white-amd"]["/etc/hybrid-k3s/firewall.nft"].content, /iifname "zt0" accept/, "the firewall trusts the interface the mesh really uses");
         assert.ok(!zt.resources.some((r) => r.type === "random:index/randomBytes:RandomBytes"), "no WireGuard keys for ZeroTier");
+    });
+});
+
+describe("the first up of a new stack", function () {
+    this.timeout(120000);
+    const operatorOffMesh = { "hybrid-k3s:operators": JSON.stringify([{ name: "fedora-laptop", meshAddress: "10.0.0.100", runsPulumi: true }]) };
+    const fresh = () => withNodes((n) => n.forEach((x) => { if (x.provider === "existing") x.enrolled = false; }), operatorOffMesh);
+
+    it("needs no output of itself: secrets and cloud VMs only, and says what unblocks the rest", async () => {
+        const first = await plan(fresh());
+        assert.equal(first.resources.filter((r) => r.type === "command:remote:Command").map((r) => r.name).sort().join(" "),
+            "aws-arm-cloud-init azure-amd-cloud-init k3s-soh-re-cloud-init", "nothing runs on a host before the hub is enrolled, but the VMs boot");
+        assert.ok(!first.resources.some((r) => r.type.startsWith("kubernetes:")), "no Kubernetes step before an operator is on the mesh");
+        assert.deepEqual(first.outputs.heldBack, [
+            "phy01: not enrolled; run its bootstrapScripts entry as root on it, then set nodes[0].enrolled: true",
+            "white-amd: not enrolled; run its bootstrapScripts entry as root on it, then set nodes[4].enrolled: true",
+            "lenovo-laptop: not enrolled; run its bootstrapScripts entry as root on it, then set nodes[5].enrolled: true",
+            "black-intel: not enrolled; run its bootstrapScripts entry as root on it, then set nodes[6].enrolled: true",
+            "every host waits for the hub phy01 to be enrolled",
+            "Istio, cert-manager and the apps: the machine running Pulumi must be on the mesh; add it to operators with runsPulumi: true, bring up its operatorConfigs entry (wg-quick up), then set enrolled: true",
+        ]);
+        // What the owners and the operator need is already an output: every existing host's bootstrap, and the operator's mesh config.
+        assert.deepEqual(Object.keys(first.outputs.bootstrapScripts as object).sort(), ["black-intel", "lenovo-laptop", "phy01", "white-amd"]);
+        assert.match((first.outputs.operatorConfigs as Record<string, string>)["fedora-laptop"], /Endpoint = 203\.0\.113\.10:51830/);
+        const natBootstrap = parseBundle((first.outputs.bootstrapScripts as Record<string, string>)["white-amd"]);
+        assert.deepEqual(natBootstrap.map((f) => f.path), ["/etc/wireguard/wg0.conf"], "a NAT host brings its spoke up itself");
+    });
+
+    it("once the hosts are enrolled, the second up runs everything but the Kubernetes steps; with the operator on the mesh, those too", async () => {
+        const enrolled = withNodes((n) => n.forEach((x) => { if (x.provider === "existing") x.enrolled = true; }), operatorOffMesh);
+        const second = await plan(enrolled);
+        assert.equal(second.resources.filter((r) => r.type === "hybrid-k3s:host:HostFiles").length, 22);
+        assert.ok(!second.resources.some((r) => r.type.startsWith("kubernetes:")));
+        assert.equal((second.outputs.heldBack as string[]).length, 1);
+        const third = await plan({ ...enrolled, "hybrid-k3s:operators": JSON.stringify([{ name: "fedora-laptop", meshAddress: "10.0.0.100", runsPulumi: true, enrolled: true }]) });
+        assert.equal(third.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release").length, 4);
+        assert.deepEqual(third.outputs.heldBack, []);
     });
 });
 

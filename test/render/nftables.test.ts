@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "path";
 import { NftRulesetFacts, renderNftRuleset } from "../../components/render/nftables";
 import { NetLab, requireRoot, requireTools } from "../net/netns";
+import { firewallRulesetPath } from "../../components/paths";
 
 const base: NftRulesetFacts = {
     hostName: "k3s-soh-re",
@@ -11,19 +12,21 @@ const base: NftRulesetFacts = {
     serviceCidr: "10.43.0.0/16",
     sshPort: 22,
     isHub: false,
-    meshListenPort: 51820,
+    meshListenPort: 51830,
+    acceptMeshPort: false,
     isEdge: false,
 };
 
 const variants: Record<string, NftRulesetFacts> = {
-    "hub + edge (phy01)": { ...base, hostName: "phy01", isHub: true, isEdge: true },
-    "hub only": { ...base, hostName: "hub", isHub: true },
+    "hub + edge (phy01)": { ...base, hostName: "phy01", isHub: true, acceptMeshPort: true, isEdge: true },
+    "hub only": { ...base, hostName: "hub", isHub: true, acceptMeshPort: true },
+    "zerotier member": { ...base, hostName: "onprem1", meshInterface: "zt0", meshListenPort: 9993, acceptMeshPort: true },
     "server": base,
     "edge agent (aws-arm)": { ...base, hostName: "aws-arm", isEdge: true },
     "agent behind NAT": { ...base, hostName: "white-amd" },
     "custom ssh port, interface, ranges and extra ports": {
         ...base, hostName: "odd", meshInterface: "mesh0", meshCidr: "172.31.250.0/24", clusterCidr: "10.244.0.0/16",
-        serviceCidr: "10.96.0.0/12", sshPort: 2222, meshListenPort: 41641, isHub: true, extraTcpPorts: [8443, 25, 8443],
+        serviceCidr: "10.96.0.0/12", sshPort: 2222, meshListenPort: 41641, isHub: true, acceptMeshPort: true, extraTcpPorts: [8443, 25, 8443],
     },
 };
 
@@ -60,12 +63,14 @@ describe("renderNftRuleset", () => {
         }
     });
 
-    it("opens the WireGuard port only on the hub, and before the mesh-only UDP reject", () => {
-        const hub = chain(renderNftRuleset(variants["hub + edge (phy01)"]), "input");
-        const accept = indexOfRule(hub, /^udp dport 51820 accept$/);
-        assert.ok(accept >= 0 && accept < indexOfRule(hub, /^udp dport .* reject/));
+    it("opens the mesh's own port on the WireGuard hub and on every ZeroTier member, before the mesh-only UDP reject", () => {
+        for (const [variant, port] of [["hub + edge (phy01)", 51830], ["zerotier member", 9993]] as const) {
+            const input = chain(renderNftRuleset(variants[variant]), "input");
+            const accept = indexOfRule(input, new RegExp(`^udp dport ${port} accept$`));
+            assert.ok(accept >= 0 && accept < indexOfRule(input, /^udp dport .* reject/), variant);
+        }
         const spoke = chain(renderNftRuleset(base), "input");
-        assert.equal(indexOfRule(spoke, /^udp dport \d+ accept$/), -1, "a spoke has no public UDP port");
+        assert.equal(indexOfRule(spoke, /^udp dport \d+ accept$/), -1, "a WireGuard spoke has no public UDP port");
     });
 
     it("opens 80 and 443 on edge hosts only", () => {
@@ -143,9 +148,9 @@ describe("nftables rulesets in the real nft", function () {
     for (const [variant, facts] of Object.entries(variants)) {
         it(`${variant}: passes nft -c, and loading it twice leaves one table`, async () => {
             const host = variant.replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 30);
-            const root = lab!.writeHostFiles(host, { "/etc/nftables.conf": renderNftRuleset(facts) });
+            const root = lab!.writeHostFiles(host, { [firewallRulesetPath]: renderNftRuleset(facts) });
             const namespace = await lab!.addNamespace(host);
-            const file = join(root, "etc/nftables.conf");
+            const file = join(root, firewallRulesetPath);
             await lab!.checkNftRuleset(namespace, file);
             await lab!.loadNftRuleset(namespace, file);
             await lab!.loadNftRuleset(namespace, file);
@@ -158,7 +163,7 @@ describe("nftables rulesets in the real nft", function () {
     }
 
     it("reloading keeps the tables k3s, kube-proxy and flannel put there (no flush ruleset)", async () => {
-        const root = lab!.writeHostFiles("reload", { "/etc/nftables.conf": renderNftRuleset(base) });
+        const root = lab!.writeHostFiles("reload", { [firewallRulesetPath]: renderNftRuleset(base) });
         const namespace = await lab!.addNamespace("reload");
         // What iptables-nft leaves behind for k3s: its own ip tables with chains and rules.
         await lab!.execChecked(namespace, ["nft", "-f", "-"], {
@@ -174,8 +179,8 @@ describe("nftables rulesets in the real nft", function () {
             ].join("\n"),
         });
         const before = await lab!.execChecked(namespace, ["nft", "list", "table", "ip", "filter"]);
-        await lab!.loadNftRuleset(namespace, join(root, "etc/nftables.conf"));
-        await lab!.loadNftRuleset(namespace, join(root, "etc/nftables.conf"));
+        await lab!.loadNftRuleset(namespace, join(root, firewallRulesetPath));
+        await lab!.loadNftRuleset(namespace, join(root, firewallRulesetPath));
         assert.equal(await lab!.execChecked(namespace, ["nft", "list", "table", "ip", "filter"]), before);
         const tables = (await lab!.execChecked(namespace, ["nft", "list", "tables"])).trim().split("\n").sort();
         assert.deepEqual(tables, ["table inet hybrid_k3s", "table ip filter", "table ip nat"]);

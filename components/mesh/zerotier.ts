@@ -2,27 +2,30 @@
 // its mesh address. No hub: ZeroTier traverses NAT itself.
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { ClusterSpec, projectName } from "./config";
-import { Host } from "./host";
-import { asRoot, HostFiles, shellQuote } from "./hostfiles";
-import { renderBundle } from "./render/bundle";
-import { authorizeKey } from "./render/hostsetup";
-import { Mesh } from "./mesh";
+import { ClusterSpec, projectName } from "../config";
+import { Host } from "../host";
+import { asRoot, HostFiles, shellQuote } from "../hostfiles";
+import { renderBundle } from "../render/bundle";
+import { authorizeKey } from "../render/hostsetup";
+import { zerotierHome, zerotierInterfaceName, zerotierUnitName } from "../paths";
 import {
-    centralAuthorizeScript, memberIdFromJoinOutput, renderZerotierDeviceMap, renderZerotierLocalConf, zerotierInterface,
-    zerotierJoinScript, zerotierWaitScript,
-} from "./render/zerotier";
+    centralAuthorizeScript, memberIdFromJoinOutput, renderZerotierDeviceMap, renderZerotierLocalConf, zerotierJoinScript, zerotierWaitScript,
+} from "../render/zerotier";
+import { Mesh } from ".";
 
 export interface ZeroTierMeshArgs {
     spec: ClusterSpec;
     hosts: Host[];
+    /** Hosts Pulumi can reach now (see the first up in cluster.ts); only they get a mesh step. */
+    reachable: (host: Host) => boolean;
     sshPublicKey: pulumi.Input<string>;
 }
 
 export class ZeroTierMesh extends pulumi.ComponentResource implements Mesh {
     readonly kind = "zerotier" as const;
-    readonly interfaceName = zerotierInterface;
-    readonly unitName = "zerotier-one.service";
+    readonly interfaceName = zerotierInterfaceName;
+    readonly unitName = zerotierUnitName;
+    readonly leaveScript: string;
     readonly operatorConfigs: pulumi.Output<Record<string, string>>;
     readonly bootstrapScripts: pulumi.Output<Record<string, string>>;
     private readonly steps = new Map<string, pulumi.Resource>();
@@ -32,13 +35,14 @@ export class ZeroTierMesh extends pulumi.ComponentResource implements Mesh {
         const networkId = spec.mesh.zerotierNetworkId;
         if (!networkId) throw new Error("ZeroTierMesh: zerotierNetworkId is not set");
         super("hybrid-k3s:mesh:ZeroTierMesh", name, { networkId }, opts);
+        this.leaveScript = `systemd-run --quiet --on-active=5 /bin/sh -c 'zerotier-cli leave ${networkId}; systemctl disable --now ${zerotierUnitName}'`;
         const apiToken = new pulumi.Config(projectName).requireSecret("zerotierApiToken");
-        for (const host of args.hosts) {
+        for (const host of args.hosts.filter(args.reachable)) {
             const joined = new HostFiles(`${host.name}-mesh`, {
                 host,
                 files: [
-                    { path: "/var/lib/zerotier-one/local.conf", mode: "0644", content: renderZerotierLocalConf() },
-                    { path: "/var/lib/zerotier-one/devicemap", mode: "0644", content: renderZerotierDeviceMap(networkId) },
+                    { path: `${zerotierHome}/local.conf`, mode: "0644", content: renderZerotierLocalConf() },
+                    { path: `${zerotierHome}/devicemap`, mode: "0644", content: renderZerotierDeviceMap(networkId) },
                 ],
                 apply: zerotierJoinScript(networkId),
             }, { parent: this });
@@ -57,7 +61,7 @@ export class ZeroTierMesh extends pulumi.ComponentResource implements Mesh {
             `zerotier-cli join ${networkId}; then authorize the member in ZeroTier Central with address ${o.meshAddress}\n`])));
         this.bootstrapScripts = pulumi.output(args.sshPublicKey).apply((key) => Object.fromEntries(
             args.hosts.filter((h) => h.spec.provider === "existing").map((h) => [h.name,
-                renderBundle(`one-time bootstrap of ${h.name}: run it as root on the machine`, [], authorizeKey(h.spec.sshUser, key))])));
+                renderBundle(`bootstrap-${h.name}`, `one-time bootstrap of ${h.name}: run it as root on the machine`, [], { apply: authorizeKey(h.spec.sshUser, key) })])));
         this.registerOutputs({ operatorConfigs: this.operatorConfigs, bootstrapScripts: this.bootstrapScripts });
     }
 

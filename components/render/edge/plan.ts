@@ -1,0 +1,137 @@
+// The public edge: a layer-4 proxy (HAProxy or NGINX) on a host with a public address that forwards
+// TCP 80 and 443 over the mesh to the Istio gateway's NodePorts on the ingress nodes. It never
+// terminates TLS: cert-manager issues the certificates and the Istio gateway serves them, so the edge
+// holds no keys and needs no change when a hostname is added. Pure renderers: text in, text out.
+import { isIP } from "node:net";
+import { haproxyConfigPath, nginxConfigPath } from "../../paths";
+
+/** An ingress node as the edge reaches it. */
+export interface EdgeBackend {
+    name: string;
+    meshAddress: string;
+}
+
+export interface EdgeFacts {
+    edgeName: string;
+    backends: EdgeBackend[];
+    /** The Istio gateway's NodePorts on the ingress nodes, e.g. 30080 and 30443. */
+    httpNodePort: number;
+    httpsNodePort: number;
+    /** Public ports on the edge host, normally 80 and 443. */
+    listenHttp: number;
+    listenHttps: number;
+    /** How often a backend is probed (HAProxy) or how long a failed one rests (NGINX); default 5s. */
+    healthCheckInterval?: string;
+    /** HAProxy only: serves the stats page on 127.0.0.1:statsPort (reach it through an SSH tunnel). */
+    statsPort?: number;
+}
+
+export type EdgeKind = "haproxy" | "nginx";
+
+/** Where each proxy reads its configuration; the install script validates exactly this file. */
+export const edgeConfigPath: Record<EdgeKind, string> = { haproxy: haproxyConfigPath, nginx: nginxConfigPath };
+
+export const defaultHealthCheckInterval = "5s";
+/** Failed checks (HAProxy) or failed connects (NGINX) before a backend is taken out of rotation. */
+export const failuresBeforeDown = 3;
+/**
+ * A node without a gateway pod drops connections to the NodePort (externalTrafficPolicy Local), so
+ * a connect attempt that has not succeeded by then is treated as failed rather than waited on.
+ */
+export const connectTimeout = "3s";
+/** Idle limit of an established connection in either proxy: long enough for WebSockets and gRPC streams. */
+export const idleTunnelTimeout = "1h";
+
+/** Names land unquoted in both configs: letters, digits and ._- only. */
+export const plainName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Also used by istio.ts. */
+export function assertIntegerInRange(value: number, min: number, max: number, what: string): void {
+    if (!Number.isInteger(value) || value < min || value > max) {
+        throw new Error(`${what} must be an integer from ${min} to ${max}, got ${value}`);
+    }
+}
+
+export interface EdgeRoute {
+    /** Names the frontend/backend (HAProxy) or upstream (NGINX). */
+    name: "http" | "https";
+    listenPort: number;
+    nodePort: number;
+}
+
+/** Validated facts in the form both renderers use: backends sorted by name, one route per public port. */
+export interface EdgePlan {
+    edgeName: string;
+    backends: EdgeBackend[];
+    routes: EdgeRoute[];
+    healthCheckInterval: string;
+    statsPort?: number;
+}
+
+export function planEdge(f: EdgeFacts): EdgePlan {
+    if (!plainName.test(f.edgeName)) {
+        throw new Error(`edge name "${f.edgeName}" must use only letters, digits and ._-`);
+    }
+    if (f.backends.length === 0) throw new Error(`edge ${f.edgeName} has no ingress nodes to forward to`);
+    const names = new Set<string>();
+    for (const backend of f.backends) {
+        if (!plainName.test(backend.name)) {
+            throw new Error(`ingress node name "${backend.name}" must use only letters, digits and ._-`);
+        }
+        if (names.has(backend.name)) throw new Error(`ingress node "${backend.name}" is listed twice`);
+        names.add(backend.name);
+        // Only an IP literal: it lands unquoted too, and a DNS name would make the proxy depend on DNS.
+        if (isIP(backend.meshAddress) === 0) {
+            throw new Error(`ingress node ${backend.name}: mesh address "${backend.meshAddress}" is not an IP address`);
+        }
+    }
+    for (const [what, port] of Object.entries({
+        listenHttp: f.listenHttp,
+        listenHttps: f.listenHttps,
+        httpNodePort: f.httpNodePort,
+        httpsNodePort: f.httpsNodePort,
+    })) {
+        assertIntegerInRange(port, 1, 65535, what);
+    }
+    if (f.listenHttp === f.listenHttps) throw new Error(`listenHttp and listenHttps are both ${f.listenHttp}`);
+    if (f.httpNodePort === f.httpsNodePort) throw new Error(`httpNodePort and httpsNodePort are both ${f.httpNodePort}`);
+    if (f.statsPort !== undefined) {
+        assertIntegerInRange(f.statsPort, 1, 65535, "statsPort");
+        if (f.statsPort === f.listenHttp || f.statsPort === f.listenHttps) {
+            throw new Error(`statsPort ${f.statsPort} collides with a public listen port`);
+        }
+    }
+    const healthCheckInterval = f.healthCheckInterval ?? defaultHealthCheckInterval;
+    // The units both HAProxy and NGINX understand.
+    if (!/^[1-9][0-9]*(ms|s|m|h)$/.test(healthCheckInterval)) {
+        throw new Error(`healthCheckInterval "${healthCheckInterval}" must look like 500ms, 5s, 1m or 1h`);
+    }
+    return {
+        edgeName: f.edgeName,
+        // Sorted by code unit, not locale, so the output is the same on every machine.
+        backends: [...f.backends].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+        routes: [
+            { name: "http", listenPort: f.listenHttp, nodePort: f.httpNodePort },
+            { name: "https", listenPort: f.listenHttps, nodePort: f.httpsNodePort },
+        ],
+        healthCheckInterval,
+        statsPort: f.statsPort,
+    };
+}
+
+export function hostPort(address: string, port: number): string {
+    return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+export function header(plan: EdgePlan, kind: EdgeKind): string[] {
+    return [
+        `# ${edgeConfigPath[kind]} on edge ${plan.edgeName}: rendered by hybrid-k3s, edits are overwritten.`,
+        "# Layer 4 only: TLS passes through untouched to the Istio gateway, which terminates it with the",
+        "# certificates cert-manager issues. Nothing here holds a key.",
+        "#",
+        "# No PROXY protocol towards the backends: the Istio gateway does not read it unless an EnvoyFilter",
+        "# adds the proxy_protocol listener filter, and without that filter every connection would break.",
+        "# The price: Istio sees the edge's mesh address as the client address.",
+    ];
+}
+

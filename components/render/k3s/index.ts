@@ -1,0 +1,9 @@
+// k3s on the private mesh, as pure renderers: config.yaml, unit, install and uninstall scripts,
+// lifecycle commands and the operators' kubeconfig.
+export * from "./facts";
+export * from "./flags";
+export * from "./install";
+export * from "./kubeconfig";
+export * from "./lifecycle";
+export * from "./uninstall";
+export * from "./unit";
