@@ -1,0 +1,113 @@
+// Rules of one group, wherever they are declared: a security group's inline rules plus the
+// standalone rules naming it, an NSG's plus its SecurityRules, a load balancer's listeners.
+import { admitsPublicAddresses } from "./addresses";
+import { Finding, findExposures } from "./exposure";
+import { InboundRule, ResourceRef, Source } from "./inbound";
+import { Known, text, UNKNOWN } from "./inputs";
+import { WatchedPorts } from "./ports";
+import { GroupReference, readResource, ReadResource } from "./readers";
+
+/** A resource as a policy sees it, with the URNs each input depends on (what the engine reports). */
+export interface ScannedResource {
+    ref: ResourceRef;
+    props: Known;
+    propertyDependencies: Record<string, string[]>;
+}
+
+interface Read {
+    resource: ScannedResource;
+    read: ReadResource;
+}
+
+/** Where a standalone rule's group is: a resource of the stack, a group outside it, or unknown. */
+type Resolved = { owner: Read } | { external: string } | { unknown: true } | { alone: true };
+
+function resolve(reference: GroupReference, resource: ScannedResource, owners: Map<string, Read>, byUrn: Map<string, Read>): Resolved {
+    const value = text(reference.value);
+    const byValue = value === undefined ? undefined : owners.get(`${reference.kind}|${value.toLowerCase()}`);
+    if (byValue !== undefined) {
+        return { owner: byValue };
+    }
+    // During preview a new group's id is unknown, but the engine still says which resource it comes from.
+    const dependedOn = (resource.propertyDependencies[reference.field] ?? [])
+        .map((urn) => byUrn.get(urn))
+        .filter((read): read is Read => read?.read.group?.kind === reference.kind);
+    if (dependedOn.length === 1) {
+        return { owner: dependedOn[0] };
+    }
+    if (value !== undefined) {
+        return { external: `${reference.kind}|${value.toLowerCase()}` };
+    }
+    return reference.value === UNKNOWN ? { unknown: true } : { alone: true };
+}
+
+function withSources(rules: readonly InboundRule[], sources: Source[]): InboundRule[] {
+    return rules.map((rule) => ({ ...rule, sources }));
+}
+
+/** An unknown group's other rules could complete the coverage of a rule that admits public addresses. */
+function withUnknownGroup(rules: readonly InboundRule[], reference: GroupReference): InboundRule[] {
+    const doubt: Source = { text: "(unknown)", ranges: [], doubt: `the other rules of a ${reference.kind} unknown during preview` };
+    return rules.map((rule) =>
+        rule.sources.some((source) => source.ranges.some(admitsPublicAddresses)) ? { ...rule, sources: [...rule.sources, doubt] } : rule,
+    );
+}
+
+/** The rules of every group among `resources`, each standalone rule filed under the group it names. */
+function groupRules(resources: readonly ScannedResource[]): InboundRule[][] {
+    const reads = resources.flatMap((resource) => {
+        const read = readResource(resource.props, resource.ref);
+        return read === undefined ? [] : [{ resource, read }];
+    });
+    const byUrn = new Map(reads.map((read) => [read.resource.ref.urn, read]));
+    const owners = new Map<string, Read>();
+    for (const read of reads) {
+        for (const key of read.read.group?.keys ?? []) {
+            const value = text(key as Known);
+            if (value !== undefined && read.read.group !== undefined) {
+                owners.set(`${read.read.group.kind}|${value.toLowerCase()}`, read);
+            }
+        }
+    }
+    const groups = new Map<string, InboundRule[]>();
+    const file = (group: string, rules: InboundRule[]) => groups.set(group, [...(groups.get(group) ?? []), ...rules]);
+    for (const { resource, read } of reads) {
+        const reference = read.joins;
+        if (reference === undefined) {
+            file(resource.ref.urn, read.rules);
+            continue;
+        }
+        const resolved = resolve(reference, resource, owners, byUrn);
+        const isListener = reference.kind === "load balancer";
+        if ("owner" in resolved) {
+            const owner = resolved.owner;
+            file(owner.resource.ref.urn, isListener ? withSources(read.rules, owner.read.frontSources ?? []) : read.rules);
+        } else if ("external" in resolved) {
+            const outside: Source = { text: "(outside the stack)", ranges: [], doubt: `${reference.kind} ${text(reference.value)}, which is not in this stack` };
+            file(resolved.external, isListener ? withSources(read.rules, [outside]) : read.rules);
+        } else if ("alone" in resolved) {
+            file(resource.ref.urn, read.rules);
+        } else {
+            const unknown: Source = { text: "(unknown)", ranges: [], doubt: `a ${reference.kind} unknown during preview` };
+            file(resource.ref.urn, isListener ? withSources(read.rules, [unknown]) : withUnknownGroup(read.rules, reference));
+        }
+    }
+    return [...groups.values()];
+}
+
+/**
+ * What one resource exposes by itself: its own rules only. A standalone rule counts alone, and a
+ * listener (whose sources are its load balancer's) exposes nothing until the stack is seen.
+ */
+export function resourceExposures(resource: ScannedResource, watched: readonly WatchedPorts[], portKind: string): Finding[] {
+    const rules = readResource(resource.props, resource.ref)?.rules ?? [];
+    return findExposures(rules, watched, portKind);
+}
+
+/** What only the whole stack shows: exposures of groups joined across resources that no resource shows alone. */
+export function stackExposures(resources: readonly ScannedResource[], watched: readonly WatchedPorts[], portKind: string): Finding[] {
+    const seenAlone = new Set(resources.flatMap((resource) => resourceExposures(resource, watched, portKind).map((finding) => finding.message)));
+    return groupRules(resources)
+        .flatMap((rules) => findExposures(rules, watched, portKind))
+        .filter((finding) => !seenAlone.has(finding.message));
+}

@@ -1,0 +1,153 @@
+// Readers for AWS: classic provider (@pulumi/aws 7: input names from its .d.ts files) and Cloud
+// Control (aws-native, names from AWS::EC2::SecurityGroup(Ingress) and AWS::ElasticLoadBalancingV2
+// in the registry docs). Security groups, their standalone rules, and load balancers.
+import { addressSource, inboundRule, isEveryProtocol, portNumber, prefixListSource, ResourceRef, Source, transportsOf } from "../inbound";
+import { field, Known, list, text, UNKNOWN } from "../inputs";
+import { EVERY_PORT, PortSpan } from "../ports";
+import { internetFacing, nothing, ReadResource } from "./shared";
+
+/** Where one AWS rule shape keeps its protocol and sources (ports are fromPort/toPort everywhere). */
+interface AwsRuleFields {
+    protocol: string;
+    cidrs: string[];
+    prefixLists: string[];
+}
+/** aws.ec2.SecurityGroup ingress[], DefaultSecurityGroup ingress[], SecurityGroupRule. */
+const classicFields: AwsRuleFields = { protocol: "protocol", cidrs: ["cidrBlocks", "ipv6CidrBlocks"], prefixLists: ["prefixListIds"] };
+/** aws.vpc.SecurityGroupIngressRule. */
+const vpcFields: AwsRuleFields = { protocol: "ipProtocol", cidrs: ["cidrIpv4", "cidrIpv6"], prefixLists: ["prefixListId"] };
+/** aws-native ec2 SecurityGroup securityGroupIngress[] and SecurityGroupIngress. */
+const cloudControlFields: AwsRuleFields = { protocol: "ipProtocol", cidrs: ["cidrIp", "cidrIpv6"], prefixLists: ["sourcePrefixListId"] };
+
+/** fromPort/toPort; -1 (ICMP's "any") read as the end of the range it stands for. */
+function awsPorts(rule: Known): { ports: PortSpan[]; unknown: boolean } {
+    const fromField = field(rule, "fromPort");
+    const toField = field(rule, "toPort");
+    if (fromField === UNKNOWN || toField === UNKNOWN) {
+        return { ports: [], unknown: true };
+    }
+    const from = portNumber(fromField);
+    const to = portNumber(toField);
+    if (from === undefined || to === undefined) {
+        return { ports: [], unknown: false };
+    }
+    return { ports: [{ from: Math.max(from, EVERY_PORT.from), to: to < 0 ? EVERY_PORT.to : to }], unknown: false };
+}
+
+function awsRule(rule: Known, fields: AwsRuleFields, resource: ResourceRef, label?: string, appliesUnknown?: string) {
+    const protocolField = field(rule, fields.protocol);
+    const protocol = text(protocolField);
+    const ports = awsPorts(rule);
+    // AWS ignores fromPort/toPort when the protocol is "all" (-1).
+    const everyPort = protocol !== undefined && isEveryProtocol(protocol);
+    const sources: Source[] = [
+        ...list(...fields.cidrs.map((name) => field(rule, name))).map(addressSource),
+        ...list(...fields.prefixLists.map((name) => field(rule, name))).map(prefixListSource),
+    ];
+    return inboundRule({
+        resource,
+        label,
+        transports: protocol === undefined ? [] : transportsOf(protocol),
+        transportUnknown: protocolField === UNKNOWN,
+        ports: everyPort ? [EVERY_PORT] : ports.ports,
+        portsUnknown: protocolField === UNKNOWN || (!everyPort && ports.unknown),
+        appliesUnknown,
+        sources,
+    });
+}
+
+function inlineRules(items: Known, fields: AwsRuleFields, resource: ResourceRef, listName: string) {
+    if (items === UNKNOWN) {
+        return [awsRule({ [fields.protocol]: UNKNOWN, fromPort: UNKNOWN, toPort: UNKNOWN, [fields.cidrs[0]]: UNKNOWN }, fields, resource, listName)];
+    }
+    return list(items).map((rule, index) => awsRule(rule, fields, resource, `${listName}[${index}]`));
+}
+
+function securityGroup(listName: string, fields: AwsRuleFields, keyFields: string[]) {
+    return (props: Known, resource: ResourceRef): ReadResource => ({
+        rules: inlineRules(field(props, listName), fields, resource, listName),
+        group: { kind: "security group", keys: keyFields.map((name) => field(props, name)) },
+    });
+}
+
+function standaloneRule(fields: AwsRuleFields, groupField: string) {
+    return (props: Known, resource: ResourceRef): ReadResource => ({
+        rules: [awsRule(props, fields, resource)],
+        joins: { kind: "security group", field: groupField, value: field(props, groupField) },
+    });
+}
+
+/** Listeners of aws.lb (alias aws.alb) and aws-native elasticloadbalancingv2: port and protocol. */
+function listener(props: Known, resource: ResourceRef): ReadResource {
+    const portField = field(props, "port");
+    const port = portNumber(portField);
+    const protocolField = field(props, "protocol");
+    return {
+        // A listener without a protocol is HTTP (ALB) or refused (NLB): TCP either way.
+        rules: [
+            inboundRule({
+                resource,
+                transports: transportsOf(text(protocolField) ?? "tcp"),
+                transportUnknown: protocolField === UNKNOWN,
+                ports: port === undefined ? [] : [{ from: port, to: port }],
+                portsUnknown: portField === UNKNOWN,
+                sources: [],
+            }),
+        ],
+        joins: { kind: "load balancer", field: "loadBalancerArn", value: field(props, "loadBalancerArn") },
+    };
+}
+
+/** aws.elb.LoadBalancer: listeners inline; the instance port is reached through the LB port. */
+function classicElb(props: Known, resource: ResourceRef): ReadResource {
+    const sources = internetFacing(field(props, "internal"), true, "its internal flag");
+    const rules = list(field(props, "listeners")).map((item, index) => {
+        const ports = ["lbPort", "instancePort"].map((name) => field(item, name));
+        const protocol = field(item, "lbProtocol");
+        return inboundRule({
+            resource,
+            label: `listeners[${index}]`,
+            transports: transportsOf(text(protocol) ?? "tcp"),
+            transportUnknown: protocol === UNKNOWN,
+            ports: ports.flatMap((value) => portNumber(value) ?? []).map((port) => ({ from: port, to: port })),
+            portsUnknown: ports.includes(UNKNOWN),
+            sources,
+        });
+    });
+    return { rules };
+}
+
+export const awsReaders: Record<string, (props: Known, resource: ResourceRef) => ReadResource> = {
+    "aws:ec2/securityGroup:SecurityGroup": securityGroup("ingress", classicFields, ["id", "arn"]),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": securityGroup("ingress", classicFields, ["id", "arn"]),
+    "aws:ec2/securityGroupRule:SecurityGroupRule": (props, resource) => {
+        const type = field(props, "type");
+        if (type !== UNKNOWN && text(type)?.toLowerCase() !== "ingress") {
+            return nothing;
+        }
+        const appliesUnknown = type === UNKNOWN ? "its type (ingress or egress) unknown during preview" : undefined;
+        return {
+            rules: [awsRule(props, classicFields, resource, undefined, appliesUnknown)],
+            joins: { kind: "security group", field: "securityGroupId", value: field(props, "securityGroupId") },
+        };
+    },
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": standaloneRule(vpcFields, "securityGroupId"),
+    "aws-native:ec2:SecurityGroup": securityGroup("securityGroupIngress", cloudControlFields, ["groupId", "id"]),
+    "aws-native:ec2:SecurityGroupIngress": standaloneRule(cloudControlFields, "groupId"),
+    "aws:elb/loadBalancer:LoadBalancer": classicElb,
+    "aws:lb/loadBalancer:LoadBalancer": (props) => ({
+        rules: [],
+        group: { kind: "load balancer", keys: [field(props, "arn"), field(props, "id")] },
+        frontSources: internetFacing(field(props, "internal"), true, "its internal flag"),
+    }),
+    "aws-native:elasticloadbalancingv2:LoadBalancer": (props) => ({
+        rules: [],
+        group: { kind: "load balancer", keys: [field(props, "loadBalancerArn"), field(props, "id")] },
+        frontSources: internetFacing(field(props, "scheme"), "internal", "its scheme"),
+    }),
+    "aws:lb/listener:Listener": listener,
+    "aws-native:elasticloadbalancingv2:Listener": listener,
+};
+// aws.alb is the same resource under an older module name.
+awsReaders["aws:alb/loadBalancer:LoadBalancer"] = awsReaders["aws:lb/loadBalancer:LoadBalancer"];
+awsReaders["aws:alb/listener:Listener"] = listener;
