@@ -56,11 +56,13 @@ function awsRule(rule: Known, fields: AwsRuleFields, resource: ResourceRef, labe
     });
 }
 
+/** Inline rules; an unknown list, or an unknown item, reads as a rule whose every field is unknown. */
 function inlineRules(items: Known, fields: AwsRuleFields, resource: ResourceRef, listName: string) {
+    const unknownRule: Known = { [fields.protocol]: UNKNOWN, fromPort: UNKNOWN, toPort: UNKNOWN, [fields.cidrs[0]]: UNKNOWN };
     if (items === UNKNOWN) {
-        return [awsRule({ [fields.protocol]: UNKNOWN, fromPort: UNKNOWN, toPort: UNKNOWN, [fields.cidrs[0]]: UNKNOWN }, fields, resource, listName)];
+        return [awsRule(unknownRule, fields, resource, listName)];
     }
-    return list(items).map((rule, index) => awsRule(rule, fields, resource, `${listName}[${index}]`));
+    return list(items).map((rule, index) => awsRule(rule === UNKNOWN ? unknownRule : rule, fields, resource, `${listName}[${index}]`));
 }
 
 function securityGroup(listName: string, fields: AwsRuleFields, keyFields: string[]) {

@@ -56,7 +56,7 @@ function networkSecurityGroup(nameFields: string[]) {
             rules:
                 rules === UNKNOWN
                     ? securityRule(unknownRules, resource, "securityRules")
-                    : list(rules).flatMap((rule, index) => securityRule(rule, resource, `securityRules[${index}]`)),
+                    : list(rules).flatMap((rule, index) => securityRule(rule === UNKNOWN ? unknownRules : rule, resource, `securityRules[${index}]`)),
             group: {
                 kind: "network security group",
                 keys: nameFields.map((name) => nsgKey(field(props, "resourceGroupName"), field(props, name))),

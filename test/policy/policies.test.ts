@@ -9,92 +9,59 @@ import {
     EnforcementLevel,
 } from "@pulumi/pulumi/proto/analyzer_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
+import { defaultPolicyConfig, evaluate, HybridK3sPolicy, PlannedResource, policies } from "../../policy/policies";
 import {
-    defaultPolicyConfig,
-    evaluate,
-    HybridK3sPolicy,
-    PlannedResource,
-    policies,
-    PolicyViolation,
-} from "../../policy/policies";
+    API,
+    API_COMBINED,
+    assertOneViolation,
+    awsGroup,
+    awsGroupRule,
+    awsIngressRule,
+    awsTcp,
+    azureGroup,
+    azureRule,
+    HOST_FIREWALL,
+    K3S,
+    Props,
+    SSH,
+    summary,
+    UNVERIFIED,
+    UNVERIFIED_COMBINED,
+    violations,
+} from "./helpers";
 
 // `unknownValue` is the sentinel the engine sends for an input it cannot know during preview;
 // evaluate() hands rules their inputs behind @pulumi/policy's unknownCheckingProxy, as the engine does.
 
-const API = "no-api-port-open-to-internet";
-const K3S = "k3s-server-binds-mesh-address";
-const SSH = "ssh-open-to-internet";
-
-type Props = Record<string, unknown>;
-
-const awsGroup = (...ingress: Props[]): PlannedResource => ({
-    type: "aws:ec2/securityGroup:SecurityGroup",
-    name: "k3s-sg",
-    props: { ingress },
-});
-const awsGroupRule = (props: Props): PlannedResource => ({
-    type: "aws:ec2/securityGroupRule:SecurityGroupRule",
-    name: "api-rule",
-    props: { type: "ingress", ...props },
-});
-const awsIngressRule = (props: Props): PlannedResource => ({
-    type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-    name: "api-ingress",
-    props,
-});
-const azureGroup = (...securityRules: Props[]): PlannedResource => ({
-    type: "azure-native:network:NetworkSecurityGroup",
-    name: "k3s-nsg",
-    props: { securityRules },
-});
-const azureRule = (props: Props, type = "azure-native:network:SecurityRule"): PlannedResource => ({
-    type,
-    name: "api-nsg-rule",
-    props: { direction: "Inbound", access: "Allow", protocol: "Tcp", ...props },
-});
-
-/** An AWS rule (inline ingress item, or rule resource props) opening `ports` over TCP from `cidrs`. */
-const awsTcp = (from: number, to: number, cidrBlocks: unknown[], extra: Props = {}): Props => ({
-    protocol: "tcp",
-    fromPort: from,
-    toPort: to,
-    cidrBlocks,
-    ...extra,
-});
-
-function violations(policy: string, resources: PlannedResource[], config = {}): PolicyViolation[] {
-    return evaluate(resources, config).filter((violation) => violation.policy === policy);
-}
-
-/** Asserts exactly one violation, whose message says every fragment; returns it. */
-function assertOneViolation(found: PolicyViolation[], ...fragments: string[]): PolicyViolation {
-    assert.equal(found.length, 1, `expected one violation, got ${JSON.stringify(found, null, 1)}`);
-    for (const fragment of fragments) {
-        assert.ok(found[0].message.includes(fragment), `"${found[0].message}" should mention "${fragment}"`);
-    }
-    return found[0];
-}
-
 describe("policy pack", () => {
-    it("exports the three policies with their enforcement levels", () => {
+    it("exports its policies with their enforcement levels", () => {
         assert.deepEqual(
-            policies.map((policy) => [policy.name, policy.enforcementLevel]),
+            policies.map((policy) => [policy.name, policy.enforcementLevel, "validateStack" in policy ? "stack" : "resource"]),
             [
-                [API, "mandatory"],
-                [K3S, "mandatory"],
-                [SSH, "advisory"],
+                [API, "mandatory", "resource"],
+                [API_COMBINED, "mandatory", "stack"],
+                [UNVERIFIED, "advisory", "resource"],
+                [UNVERIFIED_COMBINED, "advisory", "stack"],
+                [HOST_FIREWALL, "mandatory", "resource"],
+                [K3S, "mandatory", "resource"],
+                [SSH, "advisory", "resource"],
             ],
         );
     });
 
-    it("defaults the API ports to 6443/tcp, 10250/tcp and 2379-2380/tcp, in the config schema too", () => {
+    it("defaults the watched ports to the k3s API, kubelet, etcd and flannel ports, in every config schema too", () => {
         assert.deepEqual(defaultPolicyConfig.apiPorts, [
             { protocol: "tcp", from: 6443 },
             { protocol: "tcp", from: 10250 },
             { protocol: "tcp", from: 2379, to: 2380 },
+            { protocol: "udp", from: 8472 },
+            { protocol: "udp", from: 51820, to: 51821 },
         ]);
-        const apiPolicy = policies.find((policy) => policy.name === API);
-        assert.deepEqual(apiPolicy?.configSchema?.properties.apiPorts.default, defaultPolicyConfig.apiPorts);
+        const configurable = policies.filter((policy) => policy.configSchema !== undefined).map((policy) => policy.name);
+        assert.deepEqual(configurable, [API, API_COMBINED, UNVERIFIED, UNVERIFIED_COMBINED, HOST_FIREWALL]);
+        for (const policy of policies.filter((each) => each.configSchema !== undefined)) {
+            assert.deepEqual(policy.configSchema?.properties.apiPorts.default, defaultPolicyConfig.apiPorts, policy.name);
+        }
     });
 });
 
@@ -211,10 +178,10 @@ describe(API, () => {
             assertOneViolation(violations(API, [rule]), "128.0.0.0/1", "64.0.0.0/2", "0.0.0.0/2");
         });
 
-        it("counts prefixes that together cover all of IPv6", () => {
+        it("counts prefixes that together cover all of global unicast IPv6", () => {
             assertOneViolation(
-                violations(API, [awsGroup(awsTcp(6443, 6443, [], { ipv6CidrBlocks: ["::/1", "8000::/1"] }))]),
-                "(source ::/1, 8000::/1)",
+                violations(API, [awsGroup(awsTcp(6443, 6443, [], { ipv6CidrBlocks: ["2000::/4", "3000::/4", "fd00::/8"] }))]),
+                "(source 2000::/4, 3000::/4)",
             );
         });
 
@@ -226,7 +193,8 @@ describe(API, () => {
         });
 
         it("passes prefixes that leave a gap, however large", () => {
-            const nearlyEverything = ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/4", "240.0.0.0/5"];
+            // 208.0.0.0/4 is public and left out.
+            const nearlyEverything = ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/4", "224.0.0.0/3"];
             assert.deepEqual(violations(API, [awsGroup(awsTcp(6443, 6443, nearlyEverything))]), []);
             assert.deepEqual(violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1", "::/0x"]))]), []);
         });
@@ -501,17 +469,50 @@ describe("unknown values during preview", () => {
         assert.throws(() => unknownCheckingProxy({ cidr: unknownValue }).cidr, UnknownValueError);
     });
 
-    it("never reports, nor throws, on what cannot be known yet", () => {
-        const resources: PlannedResource[] = [
+    const everyWatchedPort = "API ports 6443/tcp, 10250/tcp, 2379-2380/tcp, 8472/udp, 51820-51821/udp";
+    const undecided: Array<[PlannedResource, string]> = [
+        [
             awsGroup(awsTcp(6443, 6443, [unknownValue])),
+            'SecurityGroup "k3s-sg" ingress[0] may open API port 6443/tcp to the whole internet (source (unknown)); the policy cannot tell, because of a source unknown during preview',
+        ],
+        [
             { type: "aws:ec2/securityGroup:SecurityGroup", name: "all-unknown", props: { ingress: unknownValue } },
+            `SecurityGroup "all-unknown" ingress may open ${everyWatchedPort} to the whole internet (source (unknown)); the policy cannot tell, because of the protocol unknown during preview; ports unknown during preview; a source unknown during preview`,
+        ],
+        [
             awsGroup({ protocol: "tcp", fromPort: unknownValue, toPort: unknownValue, cidrBlocks: ["0.0.0.0/0"] }),
+            'SecurityGroup "k3s-sg" ingress[0] may open API ports 6443/tcp, 10250/tcp, 2379-2380/tcp to the whole internet (source 0.0.0.0/0); the policy cannot tell, because of ports unknown during preview',
+        ],
+        [
             awsGroupRule({ ...awsTcp(6443, 6443, ["0.0.0.0/0"]), type: unknownValue }),
+            'SecurityGroupRule "api-rule" may open API port 6443/tcp to the whole internet (source 0.0.0.0/0); the policy cannot tell, because of its type (ingress or egress) unknown during preview',
+        ],
+        [
             awsIngressRule({ ipProtocol: unknownValue, fromPort: 6443, toPort: 6443, cidrIpv4: "0.0.0.0/0" }),
+            `SecurityGroupIngressRule "api-ingress" may open ${everyWatchedPort} to the whole internet (source 0.0.0.0/0); the policy cannot tell, because of the protocol unknown during preview; ports unknown during preview`,
+        ],
+        [
             azureRule({ access: unknownValue, sourceAddressPrefix: "*", destinationPortRange: "6443" }),
+            'SecurityRule "api-nsg-rule" may open API port 6443/tcp to the whole internet (source *); the policy cannot tell, because of its access unknown during preview',
+        ],
+        [
             azureGroup(unknownValue as unknown as Props),
+            `NetworkSecurityGroup "k3s-nsg" securityRules[0] may open ${everyWatchedPort} to the whole internet (source (unknown)); the policy cannot tell, because of its direction and access unknown during preview; the protocol unknown during preview; ports unknown during preview; a source unknown during preview`,
+        ],
+    ];
+    for (const [resource, message] of undecided) {
+        it(`names, as an advisory, what it cannot know yet in ${resource.type} "${resource.name}"`, () => {
+            assert.deepEqual(summary(evaluate([resource])), [[UNVERIFIED, resource.name, message]]);
+        });
+    }
+
+    it("says nothing about unknowns that cannot open a watched port", () => {
+        const harmless = [
+            awsGroup({ protocol: "icmp", fromPort: -1, toPort: -1, cidrBlocks: [unknownValue] }),
+            awsGroup(awsTcp(80, 443, [unknownValue])),
+            azureRule({ access: unknownValue, sourceAddressPrefix: "10.0.0.0/8", destinationPortRange: "6443" }),
         ];
-        assert.deepEqual(evaluate(resources), []);
+        assert.deepEqual(evaluate(harmless), []);
     });
 
     it("still reports what is known next to an unknown", () => {
@@ -625,7 +626,7 @@ describe("agreement with the policy engine", () => {
 
     // Each with the number of violations it must produce, so that agreeing on nothing proves nothing.
     const fixtures: Array<[PlannedResource, number]> = [
-        [awsGroup(awsTcp(0, 65535, ["0.0.0.0/1", "128.0.0.0/1", unknownValue]), unknownValue as unknown as Props), 2],
+        [awsGroup(awsTcp(0, 65535, ["0.0.0.0/1", "128.0.0.0/1", unknownValue]), unknownValue as unknown as Props), 3],
         [azureGroup({ ...azureRule({ sourceAddressPrefix: "Internet", destinationPortRanges: ["22", "6443"] }).props, name: "ops" }), 2],
         [awsIngressRule({ ipProtocol: "-1", cidrIpv6: "::/0" }), 2],
         [
@@ -641,7 +642,10 @@ describe("agreement with the policy engine", () => {
     for (const [resource, count] of fixtures) {
         it(`reports what evaluate() reports for ${resource.type} "${resource.name}"`, async () => {
             const description = (name: string) => policies.find((policy) => policy.name === name)?.description;
-            const expected = evaluate([resource]).map((violation): [string, string, string] => [
+            const resourcePolicies = new Set(policies.filter((policy) => "validateResource" in policy).map((policy) => policy.name));
+            const expected = evaluate([resource])
+                .filter((violation) => resourcePolicies.has(violation.policy))
+                .map((violation): [string, string, string] => [
                 violation.policy,
                 `${description(violation.policy)}\n${violation.message}`,
                 violation.enforcement,
