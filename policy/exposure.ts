@@ -30,11 +30,11 @@ function takesPart(source: Source, assumeWorst: boolean): boolean {
  * The sources through which rules admit the internet: per covered family, those that cover it
  * alone (e.g. 0.0.0.0/0), else all that admit public addresses of it (e.g. 0.0.0.0/1 + 128.0.0.0/1).
  */
-function namedSources(sources: readonly Source[], families: readonly AddressFamily[], assumeWorst: boolean): string[] {
+function namedSources(sources: readonly Source[], families: readonly AddressFamily[]): string[] {
     const named = new Set<string>();
     for (const family of families) {
-        const members = sources.filter((source) => admitted(source, assumeWorst).some((range) => range.family === family && admitsPublicAddresses(range)));
-        const alone = members.filter((source) => coversPublicSpace(admitted(source, assumeWorst), family));
+        const members = sources.filter((source) => source.ranges.some((range) => range.family === family && admitsPublicAddresses(range)));
+        const alone = members.filter((source) => coversPublicSpace(source.ranges, family));
         for (const source of alone.length > 0 ? alone : members) {
             named.add(source.text);
         }
@@ -74,7 +74,7 @@ function exposuresOf(rules: readonly InboundRule[], transport: Transport, piece:
     const definite = rules.filter((rule) => opens(rule.definite, transport, piece));
     const alone = definite.flatMap((rule) => {
         const families = coveredFamilies(rule.sources, false);
-        return families.length > 0 ? [{ decided: true, rules: [rule], sources: namedSources(rule.sources, families, false), doubts: [] }] : [];
+        return families.length > 0 ? [{ decided: true, rules: [rule], sources: namedSources(rule.sources, families), doubts: [] }] : [];
     });
     if (alone.length > 0) {
         return alone;
@@ -83,12 +83,11 @@ function exposuresOf(rules: readonly InboundRule[], transport: Transport, piece:
     const families = coveredFamilies(together, false);
     if (families.length > 0) {
         const involved = definite.filter((rule) => rule.sources.some((source) => takesPart(source, false)));
-        return [{ decided: true, rules: involved, sources: namedSources(together, families, false), doubts: [] }];
+        return [{ decided: true, rules: involved, sources: namedSources(together, families), doubts: [] }];
     }
     const possible = rules.filter((rule) => opens(rule.possible, transport, piece));
     const worst = possible.flatMap((rule) => rule.sources);
-    const worstFamilies = coveredFamilies(worst, true);
-    if (worstFamilies.length === 0) {
+    if (coveredFamilies(worst, true).length === 0) {
         return [];
     }
     const involved = possible.filter((rule) => rule.sources.some((source) => takesPart(source, true)));
@@ -96,7 +95,9 @@ function exposuresOf(rules: readonly InboundRule[], transport: Transport, piece:
         ...(definite.includes(rule) ? [] : rule.doubts),
         ...rule.sources.flatMap((source) => source.doubt ?? []),
     ]);
-    return [{ decided: false, rules: involved, sources: namedSources(worst, worstFamilies, true), doubts: [...new Set(doubts)] }];
+    // Every source that takes part is named: which of them decides is what the policy cannot tell.
+    const sources = [...new Set(worst.filter((source) => takesPart(source, true)).map((source) => source.text))];
+    return [{ decided: false, rules: involved, sources, doubts: [...new Set(doubts)] }];
 }
 
 /** Adjacent spans of one transport merged: 2379/tcp and 2380/tcp read as 2379-2380/tcp. */
