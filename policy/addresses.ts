@@ -7,7 +7,7 @@ export const IPV4: AddressFamily = 32;
 export const IPV6: AddressFamily = 128;
 export const addressFamilies: readonly AddressFamily[] = [IPV4, IPV6];
 
-export interface Address {
+interface Address {
     family: AddressFamily;
     value: bigint;
 }

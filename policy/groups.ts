@@ -63,7 +63,7 @@ function groupRules(resources: readonly ScannedResource[]): InboundRule[][] {
     const owners = new Map<string, Read>();
     for (const read of reads) {
         for (const key of read.read.group?.keys ?? []) {
-            const value = text(key as Known);
+            const value = text(key);
             if (value !== undefined && read.read.group !== undefined) {
                 owners.set(`${read.read.group.kind}|${value.toLowerCase()}`, read);
             }

@@ -55,14 +55,3 @@ export function list(...values: Known[]): Known[] {
 export function text(value: Known): string | undefined {
     return typeof value === "string" || typeof value === "number" ? String(value).trim() : undefined;
 }
-
-/** Whether an input is present but unknown, or structured with an unknown inside. */
-export function hasUnknown(value: Known): boolean {
-    if (value === UNKNOWN) {
-        return true;
-    }
-    if (Array.isArray(value)) {
-        return value.some(hasUnknown);
-    }
-    return value !== null && typeof value === "object" && Object.values(value).some(hasUnknown);
-}

@@ -13,7 +13,7 @@ interface Match {
     values: string[];
 }
 
-export interface NftRule {
+interface NftRule {
     text: string;
     matches: Match[];
     verdict?: "accept" | "drop" | "reject";
@@ -21,12 +21,12 @@ export interface NftRule {
     unreadable?: string;
 }
 
-export interface NftInputChain {
+interface NftInputChain {
     rules: NftRule[];
     policy: "accept" | "drop";
 }
 
-export interface NftRuleset {
+interface NftRuleset {
     inputChains: NftInputChain[];
     /** Named sets: name → their elements. */
     sets: Map<string, string[]>;
@@ -97,7 +97,7 @@ export function parseRule(line: string): NftRule {
     return rule;
 }
 
-export function parseRuleset(ruleset: string): NftRuleset {
+function parseRuleset(ruleset: string): NftRuleset {
     const text = withoutComments(ruleset);
     const sets = new Map<string, string[]>();
     for (const found of text.matchAll(/\bset\s+([\w-]+)\s*\{/g)) {

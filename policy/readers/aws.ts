@@ -102,7 +102,7 @@ function listener(props: Known, resource: ResourceRef): ReadResource {
 
 /** aws.elb.LoadBalancer: listeners inline; the instance port is reached through the LB port. */
 function classicElb(props: Known, resource: ResourceRef): ReadResource {
-    const sources = internetFacing(field(props, "internal"), true, "its internal flag");
+    const sources = internetFacing(field(props, "internal"), true, "internal flag");
     const rules = list(field(props, "listeners")).map((item, index) => {
         const ports = ["lbPort", "instancePort"].map((name) => field(item, name));
         const protocol = field(item, "lbProtocol");
@@ -117,6 +117,15 @@ function classicElb(props: Known, resource: ResourceRef): ReadResource {
         });
     });
     return { rules };
+}
+
+/** aws.lb (alias aws.alb) LoadBalancer: internet-facing unless `internal`. */
+function loadBalancer(props: Known): ReadResource {
+    return {
+        rules: [],
+        group: { kind: "load balancer", keys: [field(props, "arn"), field(props, "id")] },
+        frontSources: internetFacing(field(props, "internal"), true, "internal flag"),
+    };
 }
 
 export const awsReaders: Record<string, (props: Known, resource: ResourceRef) => ReadResource> = {
@@ -137,19 +146,14 @@ export const awsReaders: Record<string, (props: Known, resource: ResourceRef) =>
     "aws-native:ec2:SecurityGroup": securityGroup("securityGroupIngress", cloudControlFields, ["groupId", "id"]),
     "aws-native:ec2:SecurityGroupIngress": standaloneRule(cloudControlFields, "groupId"),
     "aws:elb/loadBalancer:LoadBalancer": classicElb,
-    "aws:lb/loadBalancer:LoadBalancer": (props) => ({
-        rules: [],
-        group: { kind: "load balancer", keys: [field(props, "arn"), field(props, "id")] },
-        frontSources: internetFacing(field(props, "internal"), true, "its internal flag"),
-    }),
     "aws-native:elasticloadbalancingv2:LoadBalancer": (props) => ({
         rules: [],
         group: { kind: "load balancer", keys: [field(props, "loadBalancerArn"), field(props, "id")] },
-        frontSources: internetFacing(field(props, "scheme"), "internal", "its scheme"),
+        frontSources: internetFacing(field(props, "scheme"), "internal", "scheme"),
     }),
+    "aws:lb/loadBalancer:LoadBalancer": loadBalancer,
+    "aws:alb/loadBalancer:LoadBalancer": loadBalancer,
     "aws:lb/listener:Listener": listener,
+    "aws:alb/listener:Listener": listener,
     "aws-native:elasticloadbalancingv2:Listener": listener,
 };
-// aws.alb is the same resource under an older module name.
-awsReaders["aws:alb/loadBalancer:LoadBalancer"] = awsReaders["aws:lb/loadBalancer:LoadBalancer"];
-awsReaders["aws:alb/listener:Listener"] = listener;
