@@ -2,7 +2,7 @@
 // standalone rules naming it, an NSG's plus its SecurityRules, a load balancer's listeners.
 import { admitsPublicAddresses } from "./addresses";
 import { Finding, findExposures } from "./exposure";
-import { InboundRule, ResourceRef, Source } from "./inbound";
+import { addressSource, InboundRule, ResourceRef, Source } from "./inbound";
 import { Known, text, UNKNOWN } from "./inputs";
 import { WatchedPorts } from "./ports";
 import { GroupReference, readResource, ReadResource } from "./readers";
@@ -29,7 +29,8 @@ function resolve(reference: GroupReference, resource: ScannedResource, owners: M
         return { owner: byValue };
     }
     // During preview a new group's id is unknown, but the engine still says which resource it comes from.
-    const dependedOn = (resource.propertyDependencies[reference.field] ?? [])
+    const inputs = reference.field === "*" ? Object.values(resource.propertyDependencies).flat() : (resource.propertyDependencies[reference.field] ?? []);
+    const dependedOn = [...new Set(inputs)]
         .map((urn) => byUrn.get(urn))
         .filter((read): read is Read => read?.read.group?.kind === reference.kind);
     if (dependedOn.length === 1) {
@@ -53,6 +54,23 @@ function withUnknownGroup(rules: readonly InboundRule[], reference: GroupReferen
     );
 }
 
+/** Prefix-list sources read from the stack's own lists, where it holds them. */
+function withPrefixLists(read: Read, owners: Map<string, Read>, byUrn: Map<string, Read>, cidrsOf: Map<Read, Known[]>): InboundRule[] {
+    const resolved = (source: Source): Source => {
+        if (source.prefixList === undefined) {
+            return source;
+        }
+        const found = resolve({ kind: "prefix list", field: "*", value: source.prefixList }, read.resource, owners, byUrn);
+        const cidrs = "owner" in found ? cidrsOf.get(found.owner) : undefined;
+        if (cidrs === undefined) {
+            return source;
+        }
+        const doubt = cidrs.includes(UNKNOWN) ? `${source.text}, some of whose entries are unknown during preview` : undefined;
+        return { text: source.text, ranges: cidrs.filter((cidr) => cidr !== UNKNOWN).flatMap((cidr) => addressSource(cidr).ranges), doubt };
+    };
+    return read.read.rules.map((rule) => ({ ...rule, sources: rule.sources.map(resolved) }));
+}
+
 /** The rules of every group among `resources`, each standalone rule filed under the group it names. */
 function groupRules(resources: readonly ScannedResource[]): InboundRule[][] {
     const reads = resources.flatMap((resource) => {
@@ -69,9 +87,18 @@ function groupRules(resources: readonly ScannedResource[]): InboundRule[][] {
             }
         }
     }
+    const cidrsOf = new Map(reads.filter((read) => read.read.group?.kind === "prefix list").map((read) => [read, [...(read.read.prefixListCidrs ?? [])]]));
+    for (const read of reads) {
+        const joined = read.read.joins?.kind === "prefix list" ? resolve(read.read.joins, read.resource, owners, byUrn) : undefined;
+        if (joined !== undefined && "owner" in joined) {
+            cidrsOf.get(joined.owner)?.push(...(read.read.prefixListCidrs ?? []));
+        }
+    }
     const groups = new Map<string, InboundRule[]>();
     const file = (group: string, rules: InboundRule[]) => groups.set(group, [...(groups.get(group) ?? []), ...rules]);
-    for (const { resource, read } of reads) {
+    for (const entry of reads) {
+        const { resource } = entry;
+        const read = { ...entry.read, rules: withPrefixLists(entry, owners, byUrn, cidrsOf) };
         const reference = read.joins;
         if (reference === undefined) {
             file(resource.ref.urn, read.rules);

@@ -9,6 +9,8 @@ export interface Source {
     text: string;
     ranges: AddressRange[];
     doubt?: string;
+    /** The id of the prefix list it names: the whole stack may hold the list and its entries. */
+    prefixList?: Known;
 }
 
 /** Transports and ports a rule opens. */
@@ -112,7 +114,7 @@ export function addressSource(value: Known): Source {
 
 export function prefixListSource(id: Known): Source {
     const name = id === UNKNOWN ? "(unknown)" : (text(id) ?? JSON.stringify(id));
-    return { text: `prefix list ${name}`, ranges: [], doubt: `prefix list ${name}, whose entries the policy cannot see` };
+    return { text: `prefix list ${name}`, ranges: [], doubt: `prefix list ${name}, whose entries the policy cannot see`, prefixList: id };
 }
 
 /** Builds a rule from what its fields say, and whether each is unknown. */

@@ -1,6 +1,6 @@
 // Readers for AWS: classic provider (@pulumi/aws 7: input names from its .d.ts files) and Cloud
 // Control (aws-native, names from AWS::EC2::SecurityGroup(Ingress) and AWS::ElasticLoadBalancingV2
-// in the registry docs). Security groups, their standalone rules, and load balancers.
+// in the registry docs). Security groups, their standalone rules, prefix lists and load balancers.
 import { addressSource, inboundRule, isEveryProtocol, portNumber, prefixListSource, ResourceRef, Source, transportsOf } from "../inbound";
 import { field, Known, list, text, UNKNOWN } from "../inputs";
 import { EVERY_PORT, PortSpan } from "../ports";
@@ -128,6 +128,15 @@ function loadBalancer(props: Known): ReadResource {
     };
 }
 
+/** aws.ec2.ManagedPrefixList and aws-native ec2 PrefixList: `entries[].cidr`. */
+function prefixList(keyFields: string[]) {
+    return (props: Known): ReadResource => {
+        const entries = field(props, "entries");
+        const cidrs: Known[] = entries === UNKNOWN ? [UNKNOWN] : list(entries).map((entry) => (entry === UNKNOWN ? UNKNOWN : field(entry, "cidr")));
+        return { rules: [], group: { kind: "prefix list", keys: keyFields.map((name) => field(props, name)) }, prefixListCidrs: cidrs };
+    };
+}
+
 export const awsReaders: Record<string, (props: Known, resource: ResourceRef) => ReadResource> = {
     "aws:ec2/securityGroup:SecurityGroup": securityGroup("ingress", classicFields, ["id", "arn"]),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": securityGroup("ingress", classicFields, ["id", "arn"]),
@@ -146,6 +155,13 @@ export const awsReaders: Record<string, (props: Known, resource: ResourceRef) =>
     "aws-native:ec2:SecurityGroup": securityGroup("securityGroupIngress", cloudControlFields, ["groupId", "id"]),
     "aws-native:ec2:SecurityGroupIngress": standaloneRule(cloudControlFields, "groupId"),
     "aws:elb/loadBalancer:LoadBalancer": classicElb,
+    "aws:ec2/managedPrefixList:ManagedPrefixList": prefixList(["id", "arn"]),
+    "aws-native:ec2:PrefixList": prefixList(["prefixListId", "id", "arn"]),
+    "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry": (props) => ({
+        rules: [],
+        joins: { kind: "prefix list", field: "prefixListId", value: field(props, "prefixListId") },
+        prefixListCidrs: [field(props, "cidr")],
+    }),
     "aws-native:elasticloadbalancingv2:LoadBalancer": (props) => ({
         rules: [],
         group: { kind: "load balancer", keys: [field(props, "loadBalancerArn"), field(props, "id")] },

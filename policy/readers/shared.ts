@@ -4,12 +4,12 @@ import { InboundRule, Source } from "../inbound";
 import { Known, text, UNKNOWN } from "../inputs";
 
 /** Which kind of group a reference points into (security groups, NSGs, load balancers). */
-export type GroupKind = "security group" | "network security group" | "load balancer";
+export type GroupKind = "security group" | "network security group" | "load balancer" | "prefix list";
 
 /** A standalone rule's (or listener's) reference to the group it belongs to. */
 export interface GroupReference {
     kind: GroupKind;
-    /** The input holding the reference, as the engine names it in propertyDependencies. */
+    /** The input holding the reference, as the engine names it in propertyDependencies; "*" for any input. */
     field: string;
     value: Known;
 }
@@ -25,6 +25,8 @@ export interface ReadResource {
      * from its load balancer, which only the whole stack shows.
      */
     frontSources?: Source[];
+    /** Set on a managed prefix list (a "prefix list" group) and on its standalone entries (which join it). */
+    prefixListCidrs?: Known[];
 }
 
 export const nothing: ReadResource = { rules: [] };

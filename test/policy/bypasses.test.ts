@@ -256,3 +256,52 @@ describe("bypasses of issue 11, each refused", () => {
         ]);
     });
 });
+
+describe("prefix lists the stack holds", () => {
+    const rule = (prefixListId: unknown, dependsOn?: string): PlannedResource => ({
+        type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        name: "listed-api",
+        props: { securityGroupId: "sg-0abc", ipProtocol: "tcp", fromPort: 6443, toPort: 6443, prefixListId },
+        ...(dependsOn === undefined ? {} : { propertyDependencies: { prefixListId: [dependsOn] } }),
+    });
+    const advisory: [string, string, string] = [
+        UNVERIFIED,
+        "listed-api",
+        'SecurityGroupIngressRule "listed-api" may open API port 6443/tcp to the whole internet (source prefix list pl-0abc); the policy cannot tell, because of prefix list pl-0abc, whose entries the policy cannot see',
+    ];
+
+    it("are read from their entries, inline and standalone: covering the internet is a violation", () => {
+        const resources: PlannedResource[] = [
+            { type: "aws:ec2/managedPrefixList:ManagedPrefixList", name: "admins", props: { id: "pl-0abc", addressFamily: "IPv4", maxEntries: 4, entries: [{ cidr: "0.0.0.0/1" }] } },
+            { type: "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry", name: "admins-2", props: { prefixListId: "pl-0abc", cidr: "128.0.0.0/1" } },
+            rule("pl-0abc"),
+        ];
+        assert.deepEqual(summary(evaluate(resources)), [
+            advisory,
+            [API_COMBINED, "listed-api", 'SecurityGroupIngressRule "listed-api" opens API port 6443/tcp to the whole internet (source prefix list pl-0abc)'],
+        ]);
+    });
+
+    it("are joined through the engine's property dependencies while their id is unknown", () => {
+        const resources: PlannedResource[] = [
+            { type: "aws-native:ec2:PrefixList", name: "everyone", props: { prefixListName: "everyone", addressFamily: "IPv6", entries: [{ cidr: "::/0" }] } },
+            rule(unknownValue, "everyone"),
+        ];
+        assert.deepEqual(summary(evaluate(resources)), [
+            [
+                UNVERIFIED,
+                "listed-api",
+                'SecurityGroupIngressRule "listed-api" may open API port 6443/tcp to the whole internet (source prefix list (unknown)); the policy cannot tell, because of prefix list (unknown), whose entries the policy cannot see',
+            ],
+            [API_COMBINED, "listed-api", 'SecurityGroupIngressRule "listed-api" opens API port 6443/tcp to the whole internet (source prefix list (unknown))'],
+        ]);
+    });
+
+    it("pass when their entries are private, the advisory about the rule alone remaining", () => {
+        const resources: PlannedResource[] = [
+            { type: "aws:ec2/managedPrefixList:ManagedPrefixList", name: "office", props: { id: "pl-0abc", addressFamily: "IPv4", maxEntries: 1, entries: [{ cidr: "10.20.0.0/16" }] } },
+            rule("pl-0abc"),
+        ];
+        assert.deepEqual(summary(evaluate(resources)), [advisory]);
+    });
+});
