@@ -4,7 +4,7 @@
 import { PolicyResource, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import { Finding } from "./exposure";
 import { resourceExposures, ScannedResource, stackExposures } from "./groups";
-import { unknownRulesetInputs, hostRulesetType } from "./hostfirewall";
+import { hostRulesetType, unknownRulesetInputs } from "./hostfirewall";
 import { snapshot } from "./inputs";
 import { apiPortsConfigSchema, HybridK3sPolicyConfig, watchedPortsOf, WatchedPorts } from "./ports";
 import { isReadable } from "./readers";
@@ -19,7 +19,6 @@ function scanned(resource: ResourceValidationArgs | PolicyResource): ScannedReso
     };
 }
 
-const apiPorts = (config: HybridK3sPolicyConfig) => watchedPortsOf(config);
 const API_PORT = "API port";
 
 function resourcePolicy(spec: {
@@ -68,7 +67,7 @@ function stackPolicy(spec: {
         configSchema: apiPortsConfigSchema,
         validateStack: (args: StackValidationArgs, reportViolation) => {
             const resources = args.resources.filter((resource) => isReadable(resource.type)).map(scanned);
-            for (const finding of stackExposures(resources, apiPorts(args.getConfig<HybridK3sPolicyConfig>()), API_PORT).filter(keep)) {
+            for (const finding of stackExposures(resources, watchedPortsOf(args.getConfig<HybridK3sPolicyConfig>()), API_PORT).filter(keep)) {
                 reportViolation(finding.message, finding.urns[0]);
             }
         },
@@ -86,7 +85,7 @@ export const exposurePolicies = {
         severity: "critical",
         remediationSteps: "Reach these ports over the mesh (or from named admin CIDRs); never from the whole internet, a public load balancer or an Internet/AzureCloud tag.",
         portKind: API_PORT,
-        watchedPorts: apiPorts,
+        watchedPorts: watchedPortsOf,
         configSchema: apiPortsConfigSchema,
         keep: decided,
     }),
@@ -105,7 +104,7 @@ export const exposurePolicies = {
         severity: "high",
         remediationSteps: "Check the named values; `pulumi up` checks unknown ones again once known.",
         portKind: API_PORT,
-        watchedPorts: apiPorts,
+        watchedPorts: watchedPortsOf,
         configSchema: apiPortsConfigSchema,
         keep: undecided,
         alsoReport: (args) => {

@@ -1,5 +1,6 @@
 // Rules of one group, wherever they are declared: a security group's inline rules plus the
-// standalone rules naming it, an NSG's plus its SecurityRules, a load balancer's listeners.
+// standalone rules naming it, an NSG's plus its SecurityRules, a load balancer's listeners; and
+// prefix lists read from the lists (and entries) the stack holds.
 import { admitsPublicAddresses } from "./addresses";
 import { Finding, findExposures } from "./exposure";
 import { addressSource, InboundRule, ResourceRef, Source } from "./inbound";
@@ -19,7 +20,7 @@ interface Read {
     read: ReadResource;
 }
 
-/** Where a standalone rule's group is: a resource of the stack, a group outside it, or unknown. */
+/** Where a reference points: a resource of the stack, a group outside it, unknown, or nowhere (the rule stands alone). */
 type Resolved = { owner: Read } | { external: string } | { unknown: true } | { alone: true };
 
 function resolve(reference: GroupReference, resource: ScannedResource, owners: Map<string, Read>, byUrn: Map<string, Read>): Resolved {
