@@ -3,9 +3,9 @@
 // prefix lists read from the lists (and entries) the stack holds.
 import { admitsPublicAddresses } from "./addresses";
 import { Finding, findExposures } from "./exposure";
-import { addressSource, InboundRule, ResourceRef, Source } from "./inbound";
+import { addressSource, InboundRule, portNumber, ResourceRef, Source } from "./inbound";
 import { Known, text, UNKNOWN } from "./inputs";
-import { WatchedPorts } from "./ports";
+import { EVERY_PORT, PortSpan, WatchedPorts } from "./ports";
 import { GroupReference, readResource, ReadResource } from "./readers";
 
 /** A resource as a policy sees it, with the URNs each input depends on (what the engine reports). */
@@ -56,20 +56,47 @@ function withUnknownGroup(rules: readonly InboundRule[], reference: GroupReferen
 }
 
 /** Prefix-list sources read from the stack's own lists, where it holds them. */
-function withPrefixLists(read: Read, owners: Map<string, Read>, byUrn: Map<string, Read>, cidrsOf: Map<Read, Known[]>): InboundRule[] {
+function withPrefixLists(read: Read, rules: readonly InboundRule[], owners: Map<string, Read>, byUrn: Map<string, Read>, membersOf: Map<Read, Known[]>): InboundRule[] {
     const resolved = (source: Source): Source => {
         if (source.prefixList === undefined) {
             return source;
         }
         const found = resolve({ kind: "prefix list", field: "*", value: source.prefixList }, read.resource, owners, byUrn);
-        const cidrs = "owner" in found ? cidrsOf.get(found.owner) : undefined;
+        const cidrs = "owner" in found ? membersOf.get(found.owner) : undefined;
         if (cidrs === undefined) {
             return source;
         }
         const doubt = cidrs.includes(UNKNOWN) ? `${source.text}, some of whose entries are unknown during preview` : undefined;
         return { text: source.text, ranges: cidrs.filter((cidr) => cidr !== UNKNOWN).flatMap((cidr) => addressSource(cidr).ranges), doubt };
     };
-    return read.read.rules.map((rule) => ({ ...rule, sources: rule.sources.map(resolved) }));
+    return rules.map((rule) => ({ ...rule, sources: rule.sources.map(resolved) }));
+}
+
+/**
+ * A listener also opens the ports of the target groups it forwards to (443 on the load balancer
+ * can reach 6443 on the hosts); one the policy cannot find could forward to any port.
+ */
+function withTargetPorts(read: Read, owners: Map<string, Read>, byUrn: Map<string, Read>, membersOf: Map<Read, Known[]>): InboundRule[] {
+    const known: PortSpan[] = [];
+    const doubts: string[] = [];
+    for (const reference of read.read.forwardsTo ?? []) {
+        const found = resolve(reference, read.resource, owners, byUrn);
+        const ports: Known[] = "owner" in found ? (membersOf.get(found.owner) ?? []) : [UNKNOWN];
+        for (const port of ports) {
+            const number = portNumber(port);
+            if (number !== undefined) {
+                known.push({ from: number, to: number });
+            } else if (port === UNKNOWN) {
+                doubts.push("owner" in found ? "a target group port unknown during preview" : `target group ${text(reference.value) ?? "(unknown)"}, which the policy cannot find`);
+            }
+        }
+    }
+    return read.read.rules.map((rule) => ({
+        ...rule,
+        definite: rule.definite && { ...rule.definite, ports: [...rule.definite.ports, ...known] },
+        possible: { ...rule.possible, ports: doubts.length > 0 ? [EVERY_PORT] : [...rule.possible.ports, ...known] },
+        doubts: [...rule.doubts, ...new Set(doubts)],
+    }));
 }
 
 /** The rules of every group among `resources`, each standalone rule filed under the group it names. */
@@ -88,18 +115,20 @@ function groupRules(resources: readonly ScannedResource[]): InboundRule[][] {
             }
         }
     }
-    const cidrsOf = new Map(reads.filter((read) => read.read.group?.kind === "prefix list").map((read) => [read, [...(read.read.prefixListCidrs ?? [])]]));
+    const collects = (kind: string | undefined) => kind === "prefix list" || kind === "target group";
+    const membersOf = new Map(reads.filter((read) => collects(read.read.group?.kind)).map((read) => [read, [...(read.read.members ?? [])]]));
     for (const read of reads) {
-        const joined = read.read.joins?.kind === "prefix list" ? resolve(read.read.joins, read.resource, owners, byUrn) : undefined;
+        const joined = read.read.joins !== undefined && collects(read.read.joins.kind) ? resolve(read.read.joins, read.resource, owners, byUrn) : undefined;
         if (joined !== undefined && "owner" in joined) {
-            cidrsOf.get(joined.owner)?.push(...(read.read.prefixListCidrs ?? []));
+            membersOf.get(joined.owner)?.push(...(read.read.members ?? []));
         }
     }
     const groups = new Map<string, InboundRule[]>();
     const file = (group: string, rules: InboundRule[]) => groups.set(group, [...(groups.get(group) ?? []), ...rules]);
     for (const entry of reads) {
         const { resource } = entry;
-        const read = { ...entry.read, rules: withPrefixLists(entry, owners, byUrn, cidrsOf) };
+        const rules = withTargetPorts(entry, owners, byUrn, membersOf);
+        const read = { ...entry.read, rules: withPrefixLists(entry, rules, owners, byUrn, membersOf) };
         const reference = read.joins;
         if (reference === undefined) {
             file(resource.ref.urn, read.rules);

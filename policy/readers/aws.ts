@@ -1,6 +1,7 @@
 // Readers for AWS: classic provider (@pulumi/aws 7: input names from its .d.ts files) and Cloud
 // Control (aws-native, names from AWS::EC2::SecurityGroup(Ingress) and AWS::ElasticLoadBalancingV2
-// in the registry docs). Security groups, their standalone rules, prefix lists and load balancers.
+// in the registry docs). Security groups, their standalone rules, prefix lists, load balancers and
+// the target groups their listeners forward to.
 import { addressSource, inboundRule, isEveryProtocol, portNumber, prefixListSource, ResourceRef, Source, transportsOf } from "../inbound";
 import { field, Known, list, text, UNKNOWN } from "../inputs";
 import { EVERY_PORT, PortSpan } from "../ports";
@@ -79,24 +80,60 @@ function standaloneRule(fields: AwsRuleFields, groupField: string) {
     });
 }
 
-/** Listeners of aws.lb (alias aws.alb) and aws-native elasticloadbalancingv2: port and protocol. */
-function listener(props: Known, resource: ResourceRef): ReadResource {
-    const portField = field(props, "port");
-    const port = portNumber(portField);
-    const protocolField = field(props, "protocol");
+/** Where a listener's default actions keep target group ARNs: aws.lb, and aws-native (CloudFormation's names). */
+interface ListenerFields {
+    targetGroup: string;
+    forward: string;
+    forwardedGroup: string;
+}
+const classicListenerFields: ListenerFields = { targetGroup: "targetGroupArn", forward: "forward", forwardedGroup: "arn" };
+const cloudControlListenerFields: ListenerFields = { targetGroup: "targetGroupArn", forward: "forwardConfig", forwardedGroup: "targetGroupArn" };
+
+/** Listeners of aws.lb (alias aws.alb) and aws-native elasticloadbalancingv2: port, protocol, forward targets. */
+function listener(fields: ListenerFields) {
+    return (props: Known, resource: ResourceRef): ReadResource => {
+        const portField = field(props, "port");
+        const port = portNumber(portField);
+        const protocolField = field(props, "protocol");
+        const actions = field(props, "defaultActions");
+        const targetGroups = list(actions).flatMap((action) => [
+            ...list(field(action, fields.targetGroup)),
+            ...list(field(field(action, fields.forward), "targetGroups")).map((group) => field(group, fields.forwardedGroup)),
+        ]);
+        const forwarded: Known[] = actions === UNKNOWN ? [UNKNOWN] : targetGroups;
+        return {
+            // A listener without a protocol is HTTP (ALB) or refused (NLB): TCP either way.
+            rules: [
+                inboundRule({
+                    resource,
+                    transports: transportsOf(text(protocolField) ?? "tcp"),
+                    transportUnknown: protocolField === UNKNOWN,
+                    ports: port === undefined ? [] : [{ from: port, to: port }],
+                    portsUnknown: portField === UNKNOWN,
+                    sources: [],
+                }),
+            ],
+            joins: { kind: "load balancer", field: "loadBalancerArn", value: field(props, "loadBalancerArn") },
+            forwardsTo: forwarded.map((value) => ({ kind: "target group", field: "defaultActions", value })),
+        };
+    };
+}
+
+/** A target group's port, and attachments overriding it per target. */
+function targetGroup(keyFields: string[]) {
+    return (props: Known): ReadResource => ({
+        rules: [],
+        group: { kind: "target group", keys: keyFields.map((name) => field(props, name)) },
+        members: [field(props, "port")],
+    });
+}
+
+function targetGroupAttachment(props: Known): ReadResource {
+    const port = field(props, "port");
     return {
-        // A listener without a protocol is HTTP (ALB) or refused (NLB): TCP either way.
-        rules: [
-            inboundRule({
-                resource,
-                transports: transportsOf(text(protocolField) ?? "tcp"),
-                transportUnknown: protocolField === UNKNOWN,
-                ports: port === undefined ? [] : [{ from: port, to: port }],
-                portsUnknown: portField === UNKNOWN,
-                sources: [],
-            }),
-        ],
-        joins: { kind: "load balancer", field: "loadBalancerArn", value: field(props, "loadBalancerArn") },
+        rules: [],
+        joins: { kind: "target group", field: "targetGroupArn", value: field(props, "targetGroupArn") },
+        members: port === undefined ? [] : [port],
     };
 }
 
@@ -133,7 +170,7 @@ function prefixList(keyFields: string[]) {
     return (props: Known): ReadResource => {
         const entries = field(props, "entries");
         const cidrs: Known[] = entries === UNKNOWN ? [UNKNOWN] : list(entries).map((entry) => (entry === UNKNOWN ? UNKNOWN : field(entry, "cidr")));
-        return { rules: [], group: { kind: "prefix list", keys: keyFields.map((name) => field(props, name)) }, prefixListCidrs: cidrs };
+        return { rules: [], group: { kind: "prefix list", keys: keyFields.map((name) => field(props, name)) }, members: cidrs };
     };
 }
 
@@ -160,7 +197,7 @@ export const awsReaders: Record<string, (props: Known, resource: ResourceRef) =>
     "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry": (props) => ({
         rules: [],
         joins: { kind: "prefix list", field: "prefixListId", value: field(props, "prefixListId") },
-        prefixListCidrs: [field(props, "cidr")],
+        members: [field(props, "cidr")],
     }),
     "aws-native:elasticloadbalancingv2:LoadBalancer": (props) => ({
         rules: [],
@@ -169,7 +206,12 @@ export const awsReaders: Record<string, (props: Known, resource: ResourceRef) =>
     }),
     "aws:lb/loadBalancer:LoadBalancer": loadBalancer,
     "aws:alb/loadBalancer:LoadBalancer": loadBalancer,
-    "aws:lb/listener:Listener": listener,
-    "aws:alb/listener:Listener": listener,
-    "aws-native:elasticloadbalancingv2:Listener": listener,
+    "aws:lb/listener:Listener": listener(classicListenerFields),
+    "aws:alb/listener:Listener": listener(classicListenerFields),
+    "aws:lb/targetGroup:TargetGroup": targetGroup(["arn", "id"]),
+    "aws:alb/targetGroup:TargetGroup": targetGroup(["arn", "id"]),
+    "aws:lb/targetGroupAttachment:TargetGroupAttachment": targetGroupAttachment,
+    "aws:alb/targetGroupAttachment:TargetGroupAttachment": targetGroupAttachment,
+    "aws-native:elasticloadbalancingv2:Listener": listener(cloudControlListenerFields),
+    "aws-native:elasticloadbalancingv2:TargetGroup": targetGroup(["targetGroupArn", "id"]),
 };

@@ -4,7 +4,7 @@ import { InboundRule, Source } from "../inbound";
 import { Known, text, UNKNOWN } from "../inputs";
 
 /** Which kind of group a reference points into (security groups, NSGs, load balancers). */
-export type GroupKind = "security group" | "network security group" | "load balancer" | "prefix list";
+export type GroupKind = "security group" | "network security group" | "load balancer" | "prefix list" | "target group";
 
 /** A standalone rule's (or listener's) reference to the group it belongs to. */
 export interface GroupReference {
@@ -25,8 +25,13 @@ export interface ReadResource {
      * from its load balancer, which only the whole stack shows.
      */
     frontSources?: Source[];
-    /** Set on a managed prefix list (a "prefix list" group) and on its standalone entries (which join it). */
-    prefixListCidrs?: Known[];
+    /**
+     * What a prefix list or target group holds, and what its standalone entries or attachments add
+     * to it: CIDRs of a prefix list, ports of a target group.
+     */
+    members?: Known[];
+    /** Set on a listener: the target groups it forwards to (their ports are reached through it). */
+    forwardsTo?: GroupReference[];
 }
 
 export const nothing: ReadResource = { rules: [] };

@@ -305,3 +305,42 @@ describe("prefix lists the stack holds", () => {
         assert.deepEqual(summary(evaluate(resources)), [advisory]);
     });
 });
+
+describe("load balancers forwarding to a watched port", () => {
+    const publicLb: PlannedResource = { type: "aws:lb/loadBalancer:LoadBalancer", name: "nlb", props: { arn: "arn:nlb" } };
+    const listener = (targetGroupArn: unknown, extra: Partial<PlannedResource> = {}): PlannedResource => ({
+        type: "aws:lb/listener:Listener",
+        name: "https",
+        props: { loadBalancerArn: "arn:nlb", port: 443, protocol: "TCP", defaultActions: [{ type: "forward", targetGroupArn }] },
+        ...extra,
+    });
+
+    it("refuses a public listener on 443 whose target group listens on 6443", () => {
+        const resources = [publicLb, { type: "aws:lb/targetGroup:TargetGroup", name: "api", props: { arn: "arn:tg", port: 6443, protocol: "TCP" } }, listener("arn:tg")];
+        assert.deepEqual(summary(evaluate(resources)), [
+            [API_COMBINED, "https", 'Listener "https" opens API port 6443/tcp to the whole internet (source an internet-facing load balancer)'],
+        ]);
+    });
+
+    it("refuses an attachment that sends the target group's traffic to the kubelet, joined while ARNs are unknown", () => {
+        const resources: PlannedResource[] = [
+            publicLb,
+            { type: "aws:lb/targetGroup:TargetGroup", name: "web", props: { arn: unknownValue, port: 443, protocol: "TCP" } },
+            { type: "aws:lb/targetGroupAttachment:TargetGroupAttachment", name: "to-kubelet", props: { targetGroupArn: unknownValue, targetId: "i-1", port: 10250 }, propertyDependencies: { targetGroupArn: ["web"] } },
+            listener(unknownValue, { propertyDependencies: { defaultActions: ["web"] } }),
+        ];
+        assert.deepEqual(summary(evaluate(resources)), [
+            [API_COMBINED, "https", 'Listener "https" opens API port 10250/tcp to the whole internet (source an internet-facing load balancer)'],
+        ]);
+    });
+
+    it("names a target group outside the stack as an advisory", () => {
+        assert.deepEqual(summary(evaluate([publicLb, listener("arn:elsewhere")])), [
+            [
+                UNVERIFIED_COMBINED,
+                "https",
+                `Listener "https" may open API ports 6443/tcp, 10250/tcp, 2379-2380/tcp to the whole internet (source an internet-facing load balancer); the policy cannot tell, because of target group arn:elsewhere, which the policy cannot find`,
+            ],
+        ]);
+    });
+});
