@@ -169,6 +169,10 @@ function sourceRanges(values: readonly string[], sets: Map<string, string[]>): A
     return values.flatMap((value) => (value.startsWith("@") ? (sets.get(value.slice(1)) ?? ["?"]) : [value])).map(parseCidr);
 }
 
+function within(range: AddressRange, outer: AddressRange | undefined): boolean {
+    return outer !== undefined && contains(outer, { family: range.family, value: range.first }) && contains(outer, { family: range.family, value: range.last });
+}
+
 /** Whether a rule only lets in packets from the mesh, loopback, the cluster's own ranges or replies. */
 function onlyFromInside(rule: NftRule, facts: MeshFacts): boolean {
     return rule.matches.some((match) => {
@@ -185,10 +189,7 @@ function onlyFromInside(rule: NftRule, facts: MeshFacts): boolean {
             // A named set of private ranges is the cluster's own (@cluster_ranges: pods and services).
             const named = match.values.every((value) => value.startsWith("@"));
             return sourceRanges(match.values, facts.sets).every(
-                (range) =>
-                    range !== undefined &&
-                    ((facts.meshCidr !== undefined && contains(facts.meshCidr, { family: range.family, value: range.first }) && contains(facts.meshCidr, { family: range.family, value: range.last })) ||
-                        (named && privateRanges.some((inside) => inside.family === range.family && inside.first <= range.first && range.last <= inside.last))),
+                (range) => range !== undefined && (within(range, facts.meshCidr) || (named && privateRanges.some((inside) => within(range, inside)))),
             );
         }
         return false;
