@@ -1,100 +1,59 @@
+// The exposure policies rule by rule, on single resources. `unknownValue` is the sentinel the engine
+// sends for an input it cannot know during preview; evaluate() hands rules their inputs behind
+// @pulumi/policy's unknownCheckingProxy, as the engine does.
 import { strict as assert } from "node:assert";
-import { SecurityGroup } from "@pulumi/aws/ec2/securityGroup";
-import { ResourceValidationPolicy, unknownCheckingProxy, UnknownValueError, validateResourceOfType } from "@pulumi/policy";
+import { unknownCheckingProxy, UnknownValueError } from "@pulumi/policy";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { defaultPolicyConfig, evaluate, PlannedResource, policies } from "../../policy/policies";
 import {
-    AnalyzeRequest,
-    AnalyzeResponse,
-    AnalyzerResourceOptions,
-    EnforcementLevel,
-} from "@pulumi/pulumi/proto/analyzer_pb";
-import { Struct } from "google-protobuf/google/protobuf/struct_pb";
-import {
-    defaultPolicyConfig,
-    evaluate,
-    HybridK3sPolicy,
-    PlannedResource,
-    policies,
-    PolicyViolation,
-} from "../../policy/policies";
-
-// `unknownValue` is the sentinel the engine sends for an input it cannot know during preview;
-// evaluate() hands rules their inputs behind @pulumi/policy's unknownCheckingProxy, as the engine does.
-
-const API = "no-api-port-open-to-internet";
-const K3S = "k3s-server-binds-mesh-address";
-const SSH = "ssh-open-to-internet";
-
-type Props = Record<string, unknown>;
-
-const awsGroup = (...ingress: Props[]): PlannedResource => ({
-    type: "aws:ec2/securityGroup:SecurityGroup",
-    name: "k3s-sg",
-    props: { ingress },
-});
-const awsGroupRule = (props: Props): PlannedResource => ({
-    type: "aws:ec2/securityGroupRule:SecurityGroupRule",
-    name: "api-rule",
-    props: { type: "ingress", ...props },
-});
-const awsIngressRule = (props: Props): PlannedResource => ({
-    type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-    name: "api-ingress",
-    props,
-});
-const azureGroup = (...securityRules: Props[]): PlannedResource => ({
-    type: "azure-native:network:NetworkSecurityGroup",
-    name: "k3s-nsg",
-    props: { securityRules },
-});
-const azureRule = (props: Props, type = "azure-native:network:SecurityRule"): PlannedResource => ({
-    type,
-    name: "api-nsg-rule",
-    props: { direction: "Inbound", access: "Allow", protocol: "Tcp", ...props },
-});
-
-/** An AWS rule (inline ingress item, or rule resource props) opening `ports` over TCP from `cidrs`. */
-const awsTcp = (from: number, to: number, cidrBlocks: unknown[], extra: Props = {}): Props => ({
-    protocol: "tcp",
-    fromPort: from,
-    toPort: to,
-    cidrBlocks,
-    ...extra,
-});
-
-function violations(policy: string, resources: PlannedResource[], config = {}): PolicyViolation[] {
-    return evaluate(resources, config).filter((violation) => violation.policy === policy);
-}
-
-/** Asserts exactly one violation, whose message says every fragment; returns it. */
-function assertOneViolation(found: PolicyViolation[], ...fragments: string[]): PolicyViolation {
-    assert.equal(found.length, 1, `expected one violation, got ${JSON.stringify(found, null, 1)}`);
-    for (const fragment of fragments) {
-        assert.ok(found[0].message.includes(fragment), `"${found[0].message}" should mention "${fragment}"`);
-    }
-    return found[0];
-}
+    API,
+    API_COMBINED,
+    assertOneViolation,
+    awsGroup,
+    awsGroupRule,
+    awsIngressRule,
+    awsTcp,
+    azureGroup,
+    azureRule,
+    HOST_FIREWALL,
+    K3S,
+    Props,
+    SSH,
+    summary,
+    UNVERIFIED,
+    UNVERIFIED_COMBINED,
+    violations,
+} from "./helpers";
 
 describe("policy pack", () => {
-    it("exports the three policies with their enforcement levels", () => {
+    it("exports its policies with their enforcement levels", () => {
         assert.deepEqual(
-            policies.map((policy) => [policy.name, policy.enforcementLevel]),
+            policies.map((policy) => [policy.name, policy.enforcementLevel, "validateStack" in policy ? "stack" : "resource"]),
             [
-                [API, "mandatory"],
-                [K3S, "mandatory"],
-                [SSH, "advisory"],
+                [API, "mandatory", "resource"],
+                [API_COMBINED, "mandatory", "stack"],
+                [UNVERIFIED, "advisory", "resource"],
+                [UNVERIFIED_COMBINED, "advisory", "stack"],
+                [HOST_FIREWALL, "mandatory", "resource"],
+                [K3S, "mandatory", "resource"],
+                [SSH, "advisory", "resource"],
             ],
         );
     });
 
-    it("defaults the API ports to 6443/tcp, 10250/tcp and 2379-2380/tcp, in the config schema too", () => {
+    it("defaults the watched ports to the k3s API, kubelet, etcd and flannel ports, in every config schema too", () => {
         assert.deepEqual(defaultPolicyConfig.apiPorts, [
             { protocol: "tcp", from: 6443 },
             { protocol: "tcp", from: 10250 },
             { protocol: "tcp", from: 2379, to: 2380 },
+            { protocol: "udp", from: 8472 },
+            { protocol: "udp", from: 51820, to: 51821 },
         ]);
-        const apiPolicy = policies.find((policy) => policy.name === API);
-        assert.deepEqual(apiPolicy?.configSchema?.properties.apiPorts.default, defaultPolicyConfig.apiPorts);
+        const configurable = policies.filter((policy) => policy.configSchema !== undefined).map((policy) => policy.name);
+        assert.deepEqual(configurable, [API, API_COMBINED, UNVERIFIED, UNVERIFIED_COMBINED, HOST_FIREWALL]);
+        for (const policy of policies.filter((each) => each.configSchema !== undefined)) {
+            assert.deepEqual(policy.configSchema?.properties.apiPorts.default, defaultPolicyConfig.apiPorts, policy.name);
+        }
     });
 });
 
@@ -211,10 +170,10 @@ describe(API, () => {
             assertOneViolation(violations(API, [rule]), "128.0.0.0/1", "64.0.0.0/2", "0.0.0.0/2");
         });
 
-        it("counts prefixes that together cover all of IPv6", () => {
+        it("counts prefixes that together cover all of global unicast IPv6", () => {
             assertOneViolation(
-                violations(API, [awsGroup(awsTcp(6443, 6443, [], { ipv6CidrBlocks: ["::/1", "8000::/1"] }))]),
-                "(source ::/1, 8000::/1)",
+                violations(API, [awsGroup(awsTcp(6443, 6443, [], { ipv6CidrBlocks: ["2000::/4", "3000::/4", "fd00::/8"] }))]),
+                "(source 2000::/4, 3000::/4)",
             );
         });
 
@@ -226,7 +185,8 @@ describe(API, () => {
         });
 
         it("passes prefixes that leave a gap, however large", () => {
-            const nearlyEverything = ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/4", "240.0.0.0/5"];
+            // 208.0.0.0/4 is public and left out.
+            const nearlyEverything = ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/4", "224.0.0.0/3"];
             assert.deepEqual(violations(API, [awsGroup(awsTcp(6443, 6443, nearlyEverything))]), []);
             assert.deepEqual(violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1", "::/0x"]))]), []);
         });
@@ -382,136 +342,55 @@ describe(SSH, () => {
     });
 });
 
-describe(K3S, () => {
-    const k3sNode = (role: "server" | "agent", flags: unknown, extra: Props = {}): PlannedResource => ({
-        type: "hybrid-k3s:k3s:K3sNode",
-        name: `k3s-${role}-1`,
-        props: { nodeName: `${role}-1`, role, meshAddress: "10.0.0.4", meshCidr: "10.0.0.0/24", flags, ...extra },
-    });
-    const meshServerFlags = ["--bind-address=10.0.0.4", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"];
-
-    it("passes a server bound to, advertising and registering its mesh address", () => {
-        assert.deepEqual(violations(K3S, [k3sNode("server", [...meshServerFlags, "--disable=traefik", "--flannel-iface=wg0"])]), []);
-    });
-
-    it("passes flags given as '--flag value' in one item or in two, and with one dash", () => {
-        const pairs = ["--bind-address 10.0.0.4", "--advertise-address", "10.0.0.4", "-node-ip=10.0.0.4", "--cluster-init"];
-        assert.deepEqual(violations(K3S, [k3sNode("server", pairs)]), []);
-    });
-
-    it("passes an agent that registers its mesh address, with no bind/advertise flags", () => {
-        assert.deepEqual(violations(K3S, [k3sNode("agent", ["--node-ip=10.0.0.7"])]), []);
-    });
-
-    it("passes an IPv6 mesh", () => {
-        const flags = ["--bind-address=fd00:10::4", "--advertise-address=FD00:10::4", "--node-ip=fd00:10::4"];
-        assert.deepEqual(violations(K3S, [k3sNode("server", flags, { meshCidr: "fd00:10::/64" })]), []);
-    });
-
-    const failures: Array<[string, "server" | "agent", unknown[], string]> = [
-        [
-            "--bind-address=0.0.0.0",
-            "server",
-            ["--bind-address=0.0.0.0", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
-            'K3sNode "k3s-server-1" (server) --bind-address=0.0.0.0: 0.0.0.0 is the unspecified address',
-        ],
-        [
-            "--bind-address :: in pair form",
-            "server",
-            ["--bind-address ::", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
-            "--bind-address=::: :: is the unspecified address",
-        ],
-        [
-            "a public --advertise-address",
-            "server",
-            ["--bind-address=10.0.0.4", "--advertise-address", "203.0.113.5", "--node-ip=10.0.0.4"],
-            "--advertise-address=203.0.113.5: 203.0.113.5 is a public address and is outside the mesh CIDR 10.0.0.0/24",
-        ],
-        [
-            "a private address outside the mesh",
-            "server",
-            ["--bind-address=192.168.1.4", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
-            "--bind-address=192.168.1.4: 192.168.1.4 is outside the mesh CIDR 10.0.0.0/24",
-        ],
-        [
-            "a missing --advertise-address",
-            "server",
-            ["--bind-address=10.0.0.4", "--node-ip=10.0.0.4"],
-            'K3sNode "k3s-server-1" (server) sets no --advertise-address',
-        ],
-        [
-            "a one-dash -bind-address=0.0.0.0",
-            "server",
-            ["-bind-address=0.0.0.0", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
-            "--bind-address=0.0.0.0",
-        ],
-        [
-            "a quoted public bind address",
-            "server",
-            ["--bind-address='198.51.100.7'", "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"],
-            "198.51.100.7 is a public address",
-        ],
-        ["an agent without --node-ip", "agent", ["--flannel-iface=wg0"], 'K3sNode "k3s-agent-1" (agent) sets no --node-ip'],
-        [
-            "a dual-stack --node-ip with a public part",
-            "agent",
-            ["--node-ip=10.0.0.7,203.0.113.5"],
-            "--node-ip=10.0.0.7,203.0.113.5: 203.0.113.5 is a public address",
-        ],
-        ["a --node-ip that is not an address", "agent", ["--node-ip=wg0"], "--node-ip=wg0: wg0 is not an IP address"],
-    ];
-    for (const [what, role, flags, fragment] of failures) {
-        it(`blocks ${what}`, () => {
-            const violation = assertOneViolation(violations(K3S, [k3sNode(role, flags)]), fragment);
-            assert.equal(violation.enforcement, "mandatory");
-        });
-    }
-
-    it("blocks a server with no address flags once per missing flag", () => {
-        const found = violations(K3S, [k3sNode("server", ["--cluster-init"])]);
-        assert.deepEqual(
-            found.map((violation) => violation.message.split(",")[0]),
-            [
-                'K3sNode "k3s-server-1" (server) sets no --bind-address',
-                'K3sNode "k3s-server-1" (server) sets no --advertise-address',
-                'K3sNode "k3s-server-1" (server) sets no --node-ip',
-            ],
-        );
-    });
-
-    it("blocks a node whose meshCidr is not a CIDR, and still checks its addresses", () => {
-        const found = violations(K3S, [k3sNode("agent", ["--node-ip=203.0.113.5"], { meshCidr: "mesh" })]);
-        assert.deepEqual(
-            found.map((violation) => violation.message),
-            [
-                'K3sNode "k3s-agent-1" (agent) has no valid meshCidr ("mesh") to check its addresses against',
-                'K3sNode "k3s-agent-1" (agent) --node-ip=203.0.113.5: 203.0.113.5 is a public address',
-            ],
-        );
-    });
-
-    it("does not apply to other components", () => {
-        const other = { type: "hybrid-k3s:k3s:K3sCluster", name: "c", props: { role: "server", flags: [] } };
-        assert.deepEqual(evaluate([other]), []);
-    });
-});
-
 describe("unknown values during preview", () => {
     it("uses the engine's sentinel: the proxy throws on reading it", () => {
         assert.throws(() => unknownCheckingProxy({ cidr: unknownValue }).cidr, UnknownValueError);
     });
 
-    it("never reports, nor throws, on what cannot be known yet", () => {
-        const resources: PlannedResource[] = [
+    const everyWatchedPort = "API ports 6443/tcp, 10250/tcp, 2379-2380/tcp, 8472/udp, 51820-51821/udp";
+    const undecided: Array<[PlannedResource, string]> = [
+        [
             awsGroup(awsTcp(6443, 6443, [unknownValue])),
+            'SecurityGroup "k3s-sg" ingress[0] may open API port 6443/tcp to the whole internet (source (unknown)); the policy cannot tell, because of a source unknown during preview',
+        ],
+        [
             { type: "aws:ec2/securityGroup:SecurityGroup", name: "all-unknown", props: { ingress: unknownValue } },
+            `SecurityGroup "all-unknown" ingress may open ${everyWatchedPort} to the whole internet (source (unknown)); the policy cannot tell, because of the protocol unknown during preview; ports unknown during preview; a source unknown during preview`,
+        ],
+        [
             awsGroup({ protocol: "tcp", fromPort: unknownValue, toPort: unknownValue, cidrBlocks: ["0.0.0.0/0"] }),
+            'SecurityGroup "k3s-sg" ingress[0] may open API ports 6443/tcp, 10250/tcp, 2379-2380/tcp to the whole internet (source 0.0.0.0/0); the policy cannot tell, because of ports unknown during preview',
+        ],
+        [
             awsGroupRule({ ...awsTcp(6443, 6443, ["0.0.0.0/0"]), type: unknownValue }),
+            'SecurityGroupRule "api-rule" may open API port 6443/tcp to the whole internet (source 0.0.0.0/0); the policy cannot tell, because of its type (ingress or egress) unknown during preview',
+        ],
+        [
             awsIngressRule({ ipProtocol: unknownValue, fromPort: 6443, toPort: 6443, cidrIpv4: "0.0.0.0/0" }),
+            `SecurityGroupIngressRule "api-ingress" may open ${everyWatchedPort} to the whole internet (source 0.0.0.0/0); the policy cannot tell, because of the protocol unknown during preview; ports unknown during preview`,
+        ],
+        [
             azureRule({ access: unknownValue, sourceAddressPrefix: "*", destinationPortRange: "6443" }),
+            'SecurityRule "api-nsg-rule" may open API port 6443/tcp to the whole internet (source *); the policy cannot tell, because of its access unknown during preview',
+        ],
+        [
             azureGroup(unknownValue as unknown as Props),
+            `NetworkSecurityGroup "k3s-nsg" securityRules[0] may open ${everyWatchedPort} to the whole internet (source (unknown)); the policy cannot tell, because of its direction and access unknown during preview; the protocol unknown during preview; ports unknown during preview; a source unknown during preview`,
+        ],
+    ];
+    for (const [resource, message] of undecided) {
+        it(`names, as an advisory, what it cannot know yet in ${resource.type} "${resource.name}"`, () => {
+            assert.deepEqual(summary(evaluate([resource])), [[UNVERIFIED, resource.name, message]]);
+        });
+    }
+
+    it("says nothing about unknowns that cannot open a watched port", () => {
+        const harmless = [
+            awsGroup({ protocol: "icmp", fromPort: -1, toPort: -1, cidrBlocks: [unknownValue] }),
+            awsGroup(awsTcp(80, 443, [unknownValue])),
+            azureRule({ access: unknownValue, sourceAddressPrefix: "10.0.0.0/8", destinationPortRange: "6443" }),
         ];
-        assert.deepEqual(evaluate(resources), []);
+        assert.deepEqual(evaluate(harmless), []);
     });
 
     it("still reports what is known next to an unknown", () => {
@@ -520,134 +399,4 @@ describe("unknown values during preview", () => {
         const azure = azureRule({ sourceAddressPrefixes: [unknownValue, "Internet"], destinationPortRanges: [unknownValue, "6443"] });
         assertOneViolation(violations(API, [azure]), "6443/tcp", "(source Internet)");
     });
-
-    const k3sNode = (flags: unknown, meshCidr: unknown = "10.0.0.0/24"): PlannedResource => ({
-        type: "hybrid-k3s:k3s:K3sNode",
-        name: "k3s-server-1",
-        props: { nodeName: "server-1", role: "server", meshAddress: unknownValue, meshCidr, flags },
-    });
-
-    it("does not call a k3s flag missing while some flag text is unknown", () => {
-        assert.deepEqual(violations(K3S, [k3sNode(unknownValue)]), []);
-        assert.deepEqual(violations(K3S, [k3sNode(["--node-ip=10.0.0.4", unknownValue])]), []);
-        assert.deepEqual(violations(K3S, [k3sNode(["--bind-address", unknownValue, "--advertise-address=10.0.0.4", "--node-ip=10.0.0.4"])]), []);
-    });
-
-    it("still reports a known unspecified or public k3s address, even with the mesh CIDR unknown", () => {
-        const flags = ["--bind-address=0.0.0.0", "--advertise-address=203.0.113.5", "--node-ip=10.0.0.4", unknownValue];
-        const found = violations(K3S, [k3sNode(flags, unknownValue)]);
-        assert.deepEqual(
-            found.map((violation) => violation.message),
-            [
-                'K3sNode "k3s-server-1" (server) --bind-address=0.0.0.0: 0.0.0.0 is the unspecified address (every interface)',
-                'K3sNode "k3s-server-1" (server) --advertise-address=203.0.113.5: 203.0.113.5 is a public address',
-            ],
-        );
-    });
-});
-
-describe("evaluate", () => {
-    it("checks every resource against every policy and names each offender", () => {
-        const found = evaluate([
-            awsGroup(awsTcp(22, 22, ["0.0.0.0/0"])),
-            azureRule({ sourceAddressPrefix: "*", destinationPortRange: "6443" }),
-            awsGroup(awsTcp(6443, 6443, ["10.0.0.0/8"])),
-        ]);
-        assert.deepEqual(
-            found.map(({ policy, resource, enforcement }) => ({ policy, resource, enforcement })),
-            [
-                { policy: SSH, resource: "k3s-sg", enforcement: "advisory" },
-                { policy: API, resource: "api-nsg-rule", enforcement: "mandatory" },
-            ],
-        );
-    });
-
-    it("runs validateResourceOfType helpers and validation arrays, skipping what does not apply", () => {
-        const seen: string[] = [];
-        const typed: HybridK3sPolicy = {
-            name: "typed",
-            description: "test",
-            enforcementLevel: "advisory",
-            validateResource: [
-                validateResourceOfType(SecurityGroup, (group, _args, reportViolation) => {
-                    reportViolation(`${group.ingress?.length ?? 0} ingress rules`);
-                }),
-                (args) => {
-                    seen.push(args.isType(SecurityGroup) ? `${args.name} is a SecurityGroup` : `${args.name} is not`);
-                },
-            ],
-        };
-        const bucket = { type: "aws:s3/bucket:Bucket", name: "bucket", props: {} };
-        const found = evaluate([awsGroup(awsTcp(22, 22, [])), bucket], {}, [typed]);
-        assert.deepEqual(found, [{ policy: "typed", resource: "k3s-sg", message: "1 ingress rules", enforcement: "advisory" }]);
-        assert.deepEqual(seen, ["k3s-sg is a SecurityGroup", "bucket is not"]);
-    });
-
-    it("refuses asynchronous validations rather than dropping their violations", () => {
-        const asynchronous: HybridK3sPolicy = {
-            name: "async",
-            description: "test",
-            enforcementLevel: "mandatory",
-            validateResource: async () => undefined,
-        };
-        assert.throws(() => evaluate([awsGroup()], {}, [asynchronous]), /asynchronously/);
-    });
-});
-
-describe("agreement with the policy engine", () => {
-    // The analyzer's own RPC handler (what `pulumi preview --policy-pack` calls per resource), fed the
-    // same inputs: it must report what evaluate() reports. It is internal, hence untyped.
-    type AnalyzeCall = (
-        call: { request: AnalyzeRequest },
-        callback: (error: unknown, response?: AnalyzeResponse) => void,
-    ) => Promise<void>;
-    const { makeAnalyzeRpcFun } = require("@pulumi/policy/server") as {
-        makeAnalyzeRpcFun: (pack: string, version: string, level: string, policies: ResourceValidationPolicy[]) => AnalyzeCall;
-    };
-
-    async function engineViolations(resource: PlannedResource): Promise<Array<[string, string, string]>> {
-        const analyze = makeAnalyzeRpcFun("hybrid-k3s", "0.1.0", "mandatory", policies);
-        const request = new AnalyzeRequest()
-            .setType(resource.type)
-            .setName(resource.name)
-            .setUrn(`urn:pulumi:dev::hybrid-k3s::${resource.type}::${resource.name}`)
-            .setProperties(Struct.fromJavaScript(resource.props as Parameters<typeof Struct.fromJavaScript>[0]))
-            .setOptions(new AnalyzerResourceOptions());
-        const response = await new Promise<AnalyzeResponse>((resolve, reject) => {
-            void analyze({ request }, (error, result) => (error || !result ? reject(error) : resolve(result)));
-        });
-        return response.getDiagnosticsList().map((diagnostic) => [
-            diagnostic.getPolicyname(),
-            diagnostic.getMessage(),
-            diagnostic.getEnforcementlevel() === EnforcementLevel.MANDATORY ? "mandatory" : "advisory",
-        ]);
-    }
-
-    // Each with the number of violations it must produce, so that agreeing on nothing proves nothing.
-    const fixtures: Array<[PlannedResource, number]> = [
-        [awsGroup(awsTcp(0, 65535, ["0.0.0.0/1", "128.0.0.0/1", unknownValue]), unknownValue as unknown as Props), 2],
-        [azureGroup({ ...azureRule({ sourceAddressPrefix: "Internet", destinationPortRanges: ["22", "6443"] }).props, name: "ops" }), 2],
-        [awsIngressRule({ ipProtocol: "-1", cidrIpv6: "::/0" }), 2],
-        [
-            {
-                type: "hybrid-k3s:k3s:K3sNode",
-                name: "k3s-server-1",
-                props: { role: "server", meshCidr: "10.0.0.0/24", flags: ["--bind-address=0.0.0.0", "--node-ip", unknownValue] },
-            },
-            1,
-        ],
-        [{ type: "aws:s3/bucket:Bucket", name: "not-applicable", props: { acl: unknownValue } }, 0],
-    ];
-    for (const [resource, count] of fixtures) {
-        it(`reports what evaluate() reports for ${resource.type} "${resource.name}"`, async () => {
-            const description = (name: string) => policies.find((policy) => policy.name === name)?.description;
-            const expected = evaluate([resource]).map((violation): [string, string, string] => [
-                violation.policy,
-                `${description(violation.policy)}\n${violation.message}`,
-                violation.enforcement,
-            ]);
-            assert.equal(expected.length, count);
-            assert.deepEqual(await engineViolations(resource), expected);
-        });
-    }
 });
