@@ -15,6 +15,7 @@ const spoke: NftRulesetFacts = {
     sshPort: 22,
     isHub: false,
     meshListenPort: 51830,
+    acceptMeshPort: false,
     isEdge: false,
 };
 
@@ -59,8 +60,8 @@ describe("nftables reader", () => {
         });
     }
 
-    it("refuses a WireGuard hub listening on 51820, flannel's wireguard-native port (today's default meshListenPort)", () => {
-        assert.deepEqual(leaks(renderNftRuleset({ ...spoke, isHub: true, meshListenPort: 51820 })), [
+    it("refuses a WireGuard hub listening on 51820, flannel's wireguard-native port (the config refuses it too)", () => {
+        assert.deepEqual(leaks(renderNftRuleset({ ...spoke, isHub: true, acceptMeshPort: true, meshListenPort: 51820 })), [
             'accepts from outside the mesh with "udp dport 51820 accept": 51820/udp',
         ]);
     });
