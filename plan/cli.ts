@@ -4,7 +4,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../components/config";
 import { PolicyViolation } from "../policy/policies";
-import { PlanResult, projectDir, readStackConfig, redactSecretInputs, redactText, runPlan } from "./plan";
+import { PlanResult, projectDir, readStackConfig, redactSecretInputs, runPlan } from "./plan";
+import { mapStrings, redactMeaning } from "./redact";
 
 interface CliOptions {
     stack: string;
@@ -32,7 +33,7 @@ function parseArgs(argv: string[]): CliOptions {
 export function writePlan(plan: PlanResult, outRoot: string, showSecrets: boolean): string {
     const dir = path.join(outRoot, plan.stack);
     fs.rmSync(dir, { recursive: true, force: true });
-    const shown = (text: string) => (showSecrets ? text : redactText(text, plan.secrets));
+    const shown = (text: string) => (showSecrets ? text : redactMeaning(text, plan.secrets));
     const write = (file: string, text: string, mode = 0o644) => {
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(file, shown(text), { mode });
@@ -45,7 +46,7 @@ export function writePlan(plan: PlanResult, outRoot: string, showSecrets: boolea
     for (const [node, script] of Object.entries(outputs.bootstrapScripts ?? {})) write(path.join(dir, "bootstrap", `${node}.sh`), script, 0o700);
     const resources = plan.resources.map((r) => ({ ...r, inputs: showSecrets ? r.inputs : redactSecretInputs(r.inputs) }));
     write(path.join(dir, "resources.json"), JSON.stringify(resources, null, 2) + "\n");
-    write(path.join(dir, "outputs.json"), JSON.stringify(plan.outputs, null, 2) + "\n");
+    write(path.join(dir, "outputs.json"), JSON.stringify(showSecrets ? plan.outputs : mapStrings(plan.outputs, shown), null, 2) + "\n");
     write(path.join(dir, "policy.json"), JSON.stringify(plan.violations, null, 2) + "\n");
     return dir;
 }

@@ -30,7 +30,7 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
 
     const cidrOf = (key: string): Cidr | undefined => {
         const cidr = parseCidr(setting<string>(key));
-        if (!cidr) problems.push(`${key}: "${setting<string>(key)}" is not an IPv4 CIDR with its network address (e.g. 10.0.0.0/24)`);
+        if (!cidr) problems.push(`${projectName}:${key}: "${setting<string>(key)}" is not an IPv4 CIDR with its network address (e.g. 10.0.0.0/24)`);
         return cidr;
     };
     const meshCidr = cidrOf("meshCidr");
@@ -137,10 +137,20 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
 /** Turns Pulumi's flat config (`hybrid-k3s:key` → string, objects as JSON) into the raw map parseClusterConfig reads. */
 export function rawConfigFromPulumi(all: Record<string, string>): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
+    const problems: string[] = [];
     for (const [fullKey, text] of Object.entries(all)) {
         if (!fullKey.startsWith(`${projectName}:`)) continue;
         const key = fullKey.slice(projectName.length + 1);
-        raw[key] = /^\s*[[{]/.test(text) ? JSON.parse(text) : text;
+        if (!/^\s*[[{]/.test(text)) {
+            raw[key] = text;
+            continue;
+        }
+        try {
+            raw[key] = JSON.parse(text);
+        } catch (err) {
+            problems.push(`${fullKey}: not valid JSON (${(err as Error).message}); write it as YAML in Pulumi.<stack>.yaml or set it with pulumi config set --path`);
+        }
     }
+    if (problems.length > 0) throw new ConfigError(problems);
     return raw;
 }

@@ -124,6 +124,25 @@ function wrap(text: string, width: number): string[] {
     return out;
 }
 
+/**
+ * The same bundle with each file's content passed through `edit`, re-encoded in place (the offline
+ * plan redacts what a file means, not how it is encoded). Text that is no bundle comes back as is.
+ */
+export function mapBundleContents(script: string, edit: (content: string) => string): string {
+    const lines = script.split("\n");
+    const out: string[] = [];
+    for (let i = 0; i < lines.length; i++) {
+        out.push(lines[i]);
+        if (!putLine.test(lines[i])) continue;
+        const end = lines.indexOf(delimiter, i + 1);
+        if (end < 0) throw new Error(`bundle: no ${delimiter} after ${lines[i]}`);
+        const content = Buffer.from(lines.slice(i + 1, end).join(""), "base64").toString("utf8");
+        out.push(...wrap(Buffer.from(edit(content), "utf8").toString("base64"), 76), delimiter);
+        i = end;
+    }
+    return out.join("\n");
+}
+
 /** Reads the files back out of a rendered bundle (the offline plan's view of what a host receives). */
 export function parseBundle(script: string): BundleFile[] {
     const files: BundleFile[] = [];
