@@ -1,0 +1,39 @@
+// Every example stack under examples/ plans: valid config, every host's files, the policy passes,
+// nothing held back (they describe running clusters).
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { firewallRulesetPath, k3sConfigPath, k3sVersionPath } from "../../components/paths";
+import { readStackConfig, runPlan } from "../../plan/plan";
+
+const examplesDir = path.join(__dirname, "../../examples");
+const examples = fs.readdirSync(examplesDir).flatMap((dir) =>
+    fs.readdirSync(path.join(examplesDir, dir)).flatMap((file) => {
+        const stack = /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1];
+        return stack ? [{ stack, dir: path.join(examplesDir, dir) }] : [];
+    }));
+
+describe("example stacks", function () {
+    this.timeout(120000);
+
+    it("are the ones the README describes", () => {
+        assert.deepEqual(examples.map((e) => e.stack).filter((s) => ["homelab", "large"].includes(s)).sort(), ["homelab", "large"]);
+    });
+
+    for (const { stack, dir } of examples) {
+        it(`${stack}: plans every host's files and passes the policy pack`, async () => {
+            const { config, secretKeys } = readStackConfig(stack, dir);
+            const plan = await runPlan(stack, config, secretKeys, "examples");
+            assert.deepEqual(Object.keys(plan.nodeFiles).sort(), plan.spec.nodes.map((n) => n.name).sort(), "every host receives files");
+            for (const node of plan.spec.nodes) {
+                const files = plan.nodeFiles[node.name];
+                assert.ok(files[firewallRulesetPath], `${node.name} gets its firewall`);
+                const runsK3s = node.roles.includes("server") || node.roles.includes("agent");
+                assert.equal(Boolean(files[k3sConfigPath]), runsK3s, `${node.name}: config.yaml exactly on k3s nodes`);
+                if (runsK3s) assert.equal(files[k3sVersionPath].content, `${plan.spec.k3s.version}\n`);
+            }
+            assert.deepEqual(plan.violations.filter((v) => v.enforcement === "mandatory"), []);
+            assert.deepEqual(plan.outputs.heldBack, []);
+        });
+    }
+});
