@@ -86,7 +86,7 @@ function requireNginxStream(): void {
     if (!streamLoaded) throw new Error("missing the nginx stream module: install with `apt-get install libnginx-mod-stream`");
 }
 
-describe("the edge proxies on a real network (rendered HAProxy and NGINX configs, mesh, firewalls)", function () {
+describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX configs, mesh, firewalls)", function () {
     this.timeout(120000);
     let lab: NetLab | undefined;
     let stranger: Namespace;

@@ -67,7 +67,7 @@ function unusedMeshAddress(nodes: NetNode[], hubConfig: string): string {
     }
 }
 
-describe("the mesh on a real network (namespaces, wireguard-go, nftables)", function () {
+describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)", function () {
     this.timeout(120000);
     let lab: NetLab | undefined;
     const hosts: NetHost[] = [];

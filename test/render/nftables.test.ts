@@ -134,7 +134,7 @@ describe("renderNftRuleset", () => {
     });
 });
 
-describe("nftables rulesets in the real nft", function () {
+describe("[root] nftables rulesets in the real nft", function () {
     this.timeout(30000);
     let lab: NetLab | undefined;
 

@@ -139,7 +139,7 @@ describe("renderSpokeConfig", () => {
     });
 });
 
-describe("wg-quick configs on a real WireGuard interface", function () {
+describe("[root] wg-quick configs on a real WireGuard interface", function () {
     this.timeout(30000);
     let lab: NetLab | undefined;
 
