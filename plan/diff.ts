@@ -104,7 +104,10 @@ function hostSection(host: string, before: PlanSnapshot, after: PlanSnapshot, st
     const state = !before.nodes.includes(host) ? "new host" : !after.nodes.includes(host) ? "removed" : "changes";
     const changed = files.filter((f) => f.before !== f.after);
     const lines = [`### ${host} (${state})`, ""];
-    if (steps.length > 0) lines.push(...stepTable(steps, waveOf), "");
+    const working = steps.filter((s) => s.runs !== "nothing");
+    const idle = steps.filter((s) => s.runs === "nothing" && isCustom(s, before, after));
+    if (working.length > 0) lines.push(...stepTable(working, waveOf), "");
+    if (idle.length > 0) lines.push(`Also ${idle.length} step(s) that run nothing here: ${idle.map((s) => `${s.op} \`${s.name}\``).join(", ")}`, "");
     if (changed.length > 0) {
         lines.push(`Files: ${changed.map((f) => `\`${f.path}\` ${fileChange(f)}`).join(", ")}`, "");
         lines.push("<details><summary>file diffs</summary>", "", "```diff", ...changed.flatMap((f) => unifiedDiff(f)), "```", "", "</details>");
@@ -188,8 +191,8 @@ function lineOps(a: string[], b: string[]): LineOp[] {
     let j = 0;
     while (i < a.length || j < b.length) {
         if (i < a.length && j < b.length && a[i] === b[j]) { ops.push({ kind: " ", line: a[i] }); i++; j++; }
-        else if (j < b.length && (i === a.length || lcs[i][j + 1] >= lcs[i + 1][j])) ops.push({ kind: "+", line: b[j++] });
-        else ops.push({ kind: "-", line: a[i++] });
+        else if (i < a.length && (j === b.length || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ kind: "-", line: a[i++] });
+        else ops.push({ kind: "+", line: b[j++] });
     }
     return ops;
 }

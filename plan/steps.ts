@@ -86,7 +86,7 @@ export function stepsBetween(before: ModelResource[], after: ModelResource[]): S
     // and the step generator decides each one then (step_generator.go GenerateSteps → generateSteps).
     for (const resource of after) {
         const old = olds.get(resource.urn);
-        const base = { urn: resource.urn, type: resource.type, name: resource.name, host: hostOf(resource), after: waitsFor(resource) };
+        const base = { ...identity(resource, hostOf), after: waitsFor(resource) };
         if (!old) {
             registered.push({ ...base, op: "create", runs: runsOnCreate(resource) });
             continue;
@@ -221,11 +221,17 @@ function deleteAntichainsOfSteps(deletes: Step[]): Step[][] {
 }
 
 function deleteStep(old: ModelResource, hostOf: (r: ModelResource) => string | undefined, replaced: boolean): Step {
-    const step: Step = { op: "delete", urn: old.urn, type: old.type, name: old.name, host: hostOf(old), runs: runsOnDelete(old), after: edgesOf(old) };
+    const step: Step = { op: "delete", ...identity(old, hostOf), runs: runsOnDelete(old), after: edgesOf(old) };
     if (replaced) step.replaced = true;
     // Deleting a protected resource is refused (step.go DeleteStep.Apply).
     if (old.options.protect) step.refused = "protected: the engine refuses to delete it";
     return step;
+}
+
+/** Who a step is about; `host` only when there is one, so steps stay the same through JSON. */
+function identity(resource: ModelResource, hostOf: (r: ModelResource) => string | undefined): Pick<Step, "urn" | "type" | "name" | "host"> {
+    const host = hostOf(resource);
+    return { urn: resource.urn, type: resource.type, name: resource.name, ...(host ? { host } : {}) };
 }
 
 /** A command runs its create script if it has one (commandController.go Create: `if input.Create == nil` return). */
