@@ -116,13 +116,14 @@ describe("step model: the engine's steps between two plans of prod", function ()
         assert.deepEqual(order.flat().slice(0, 3), ["k3s-soh-re-k3s-drain", "k3s-soh-re-k3s-upgrade", "k3s-soh-re-k3s-uncordon"], "the server first");
     });
 
-    it("SSH key rotation is a connection change: every command on existing hosts updates (DEFECT: drains and upgrades)", async () => {
+    it("SSH key rotation is a connection change: every command on existing hosts updates (DEFECT: upgrades re-run)", async () => {
         const keyKey = "hybrid-k3s:sshPrivateKey";
         const rotated = await plan({ ...prod.config, [keyKey]: "-----BEGIN OPENSSH PRIVATE KEY-----\nrotated\n-----END OPENSSH PRIVATE KEY-----\n" }, [...prod.secretKeys, keyKey]);
         const steps = realChanges(base, rotated);
         const existing = base.spec.nodes.filter((n) => n.provider === "existing").map((n) => n.name);
         assert.ok(steps.length > 0 && steps.every((s) => s.op === "update" && s.changed!.includes("connection")), steps.map(describeStep).join(", "));
-        assert.ok(steps.every((s) => existing.includes(s.host!) || s.name.endsWith("-k3s-upgrade") === false), "cloud hosts keep the generated key");
+        assert.ok(steps.every((s) => existing.includes(s.host!)), "cloud hosts and the server-side drains keep the generated key");
+        assert.deepEqual(steps.filter((s) => s.name.endsWith("-k3s-upgrade")).map((s) => s.host).sort(), existing.filter((n) => n !== "phy01").sort());
         const upgrade = steps.find((s) => s.name === "white-amd-k3s-upgrade");
         // DEFECT (issue 10 #6): an update-only step re-runs on any input change, so a key rotation upgrades nodes.
         assert.equal(upgrade?.runs, "update", "DEFECT: rotating the SSH key runs the upgrade script");
