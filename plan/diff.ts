@@ -43,7 +43,8 @@ export function diffPlans(before: PlanSnapshot, after: PlanSnapshot, baseLabel: 
 
 function renderMarkdown(before: PlanSnapshot, after: PlanSnapshot, steps: Step[], baseLabel: string): string {
     const waveOf = new Map(waves(steps).flatMap((wave, i) => wave.map((s) => [s, i + 1] as const)));
-    const real = steps.filter((s) => s.runs !== "nothing" || isCustom(s, before, after));
+    const isCustom = customUrns(before, after);
+    const real = steps.filter((s) => s.runs !== "nothing" || isCustom(s));
     const hosts = [...new Set([...before.nodes, ...after.nodes])];
     const texts = fileTexts(before, after);
     const changedHosts = hosts.filter((h) => steps.some((s) => s.host === h) || texts(h).some((f) => f.before !== f.after));
@@ -52,21 +53,21 @@ function renderMarkdown(before: PlanSnapshot, after: PlanSnapshot, steps: Step[]
     const lines = [
         `## hybrid-k3s plan: stack \`${after.stack}\` (${baseLabel} → this change)`,
         "",
-        steps.length === 0 ? "**No changes**: `pulumi up` would run no step." : `**${real.length} steps**: ${counts}${bookkeeping ? ` (+${bookkeeping} component steps that run nothing)` : ""}`,
+        steps.length === 0 ? "**No changes**: `pulumi up` would run no step." : `**${real.length} ${real.length === 1 ? "step" : "steps"}**: ${counts}${bookkeeping ? ` (+${bookkeeping} component steps that run nothing)` : ""}`,
         `**Hosts**: ${changedHosts.length} change, ${hosts.length - changedHosts.length} unchanged`,
         ...policyLines(after.violations),
         "",
     ];
-    for (const host of changedHosts) lines.push(sectionMarker, ...hostSection(host, before, after, steps.filter((s) => s.host === host), texts(host), waveOf), "");
+    for (const host of changedHosts) lines.push(sectionMarker, ...hostSection(host, before, after, steps.filter((s) => s.host === host), texts(host), waveOf, isCustom), "");
     const elsewhere = real.filter((s) => !s.host);
     if (elsewhere.length > 0) lines.push(sectionMarker, "### Not on a host", "", ...stepTable(elsewhere, waveOf), "");
     return lines.join("\n");
 }
 
 /** Components are bookkeeping; a custom resource's step counts even when its command runs nothing. */
-function isCustom(step: Step, before: PlanSnapshot, after: PlanSnapshot): boolean {
-    const resource = after.resources.find((r) => r.urn === step.urn) ?? before.resources.find((r) => r.urn === step.urn);
-    return Boolean(resource?.custom);
+function customUrns(before: PlanSnapshot, after: PlanSnapshot): (step: Step) => boolean {
+    const custom = new Set([...before.resources, ...after.resources].filter((r) => r.custom).map((r) => r.urn));
+    return (step) => custom.has(step.urn);
 }
 
 /** The verdict, mandatory violations first: they fail `pulumi preview --policy-pack`. */
@@ -100,12 +101,14 @@ function fileTexts(before: PlanSnapshot, after: PlanSnapshot): (host: string) =>
     };
 }
 
-function hostSection(host: string, before: PlanSnapshot, after: PlanSnapshot, steps: Step[], files: FileText[], waveOf: Map<Step, number>): string[] {
+function hostSection(
+    host: string, before: PlanSnapshot, after: PlanSnapshot, steps: Step[], files: FileText[], waveOf: Map<Step, number>, isCustom: (s: Step) => boolean,
+): string[] {
     const state = !before.nodes.includes(host) ? "new host" : !after.nodes.includes(host) ? "removed" : "changes";
     const changed = files.filter((f) => f.before !== f.after);
     const lines = [`### ${host} (${state})`, ""];
     const working = steps.filter((s) => s.runs !== "nothing");
-    const idle = steps.filter((s) => s.runs === "nothing" && isCustom(s, before, after));
+    const idle = steps.filter((s) => s.runs === "nothing" && isCustom(s));
     if (working.length > 0) lines.push(...stepTable(working, waveOf), "");
     if (idle.length > 0) lines.push(`Also ${idle.length} step(s) that run nothing here: ${idle.map((s) => `${s.op} \`${s.name}\``).join(", ")}`, "");
     if (changed.length > 0) {
@@ -123,10 +126,11 @@ function fileChange(file: FileText): string {
 }
 
 function stepTable(steps: Step[], waveOf: Map<Step, number>): string[] {
+    const wave = (s: Step) => waveOf.get(s) ?? 0;
     return [
         "| wave | step | resource | runs |",
         "|---|---|---|---|",
-        ...steps.map((s) => `| ${waveOf.get(s) ?? "–"} | ${symbol[s.op]} ${s.op}${s.replaced ? " (old half)" : ""} | \`${s.name}\` ${shortType(s.type)} | ${runsText(s)} |`),
+        ...[...steps].sort((a, b) => wave(a) - wave(b)).map((s) => `| ${waveOf.get(s) ?? "–"} | ${symbol[s.op]} ${s.op}${s.replaced ? " (old half)" : ""} | \`${s.name}\` ${shortType(s.type)} | ${runsText(s)} |`),
     ];
 }
 

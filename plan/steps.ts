@@ -196,13 +196,14 @@ function edgesOf(resource: ModelResource): string[] {
  */
 function deleteAntichains(condemned: ModelResource[]): ModelResource[][] {
     const left = new Map(condemned.map((r) => [r.urn, r]));
+    const position = new Map(condemned.map((r, i) => [r, i]));
     const antichains: ModelResource[][] = [];
     while (left.size > 0) {
         const free = [...left.values()].filter((r) => !edgesOf(r).some((urn) => urn !== r.urn && left.has(urn)));
         if (free.length === 0) throw new Error(`dependency cycle among ${[...left.keys()].join(", ")}`);
         for (const r of free) left.delete(r.urn);
         // Program order within an antichain keeps the output stable (the engine's is a set's order).
-        antichains.push(free.sort((a, b) => condemned.indexOf(b) - condemned.indexOf(a)));
+        antichains.push(free.sort((a, b) => position.get(b)! - position.get(a)!));
     }
     return antichains.reverse();
 }
