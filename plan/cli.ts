@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { ConfigError } from "../components/config";
 import { PolicyViolation } from "../policy/policies";
-import { diffPlans, PlanSnapshot, snapshotOf } from "./diff";
+import { diffPlans, PlanSnapshot, sectionMarker, snapshotOf } from "./diff";
 import { defaultSeed, PlanResult, projectDir, readStackConfig, redactSecretInputs, redactText, runPlan } from "./plan";
 
 interface CliOptions {
@@ -69,7 +69,7 @@ export function writePlan(plan: PlanResult, outRoot: string, showSecrets: boolea
 }
 
 function summary(plan: PlanResult, dir: string): string {
-    const lines = [`hybrid-k3s offline plan: stack ${plan.stack}, cluster ${plan.spec.clusterName}, ${plan.spec.mesh.kind} mesh ${plan.spec.mesh.cidr}`, ""];
+    const lines = [`hybrid-k3s offline plan: stack ${plan.stack}, cluster ${plan.spec.clusterName}, ${plan.spec.mesh.kind} mesh ${plan.spec.mesh.cidr}, seed ${plan.seed}`, ""];
     const planned = new Map((plan.outputs.nodes as Array<{ name: string; publicAddress?: string }>).map((n) => [n.name, n.publicAddress]));
     const publicOf = (n: PlanResult["spec"]["nodes"][number]) =>
         n.existing ? (n.existing.behindNat ? "behind NAT" : n.existing.address ?? "") : `${planned.get(n.name)} (placeholder)`;
@@ -111,7 +111,9 @@ async function main(): Promise<number> {
         const diff = diffPlans(base.snapshot, snapshotOf(plan), `${options.base} (${base.commit.slice(0, 10)})`);
         fs.writeFileSync(path.join(dir, "steps.json"), JSON.stringify(diff.records, null, 2) + "\n");
         fs.writeFileSync(path.join(dir, "diff.md"), diff.markdown);
-        console.log(`\nsteps from ${options.base}: ${diff.records.length} (${dir}/steps.json), the per-host diff in ${dir}/diff.md`);
+        // On the terminal: the summary and each host's steps; file diffs stay in diff.md.
+        console.log(`\n${diff.markdown.replace(/<details>[\s\S]*?<\/details>\n*/g, "").split(`${sectionMarker}\n`).join("").trimEnd()}`);
+        console.log(`\nsteps.json (${diff.records.length} steps in engine order) and diff.md (with file diffs) in ${dir}`);
     }
     return planExitCode(plan.violations);
 }
@@ -142,6 +144,8 @@ function planAtRef(ref: string, options: CliOptions): { snapshot: PlanSnapshot; 
     const tree = path.join(scratch, "tree");
     git("worktree", "add", "--detach", "--quiet", tree, commit);
     try {
+        // This checkout's dependencies (a ref that tracked a node_modules link gets ours instead).
+        fs.rmSync(path.join(tree, "node_modules"), { recursive: true, force: true });
         fs.symlinkSync(path.join(projectDir, "node_modules"), path.join(tree, "node_modules"));
         fs.cpSync(path.join(projectDir, "plan"), path.join(tree, "plan"), { recursive: true });
         // The stack's config at the ref; --dir pointing elsewhere means "this config file", on both sides.

@@ -103,6 +103,8 @@ export function stepsBetween(before: ModelResource[], after: ModelResource[]): S
             registered.push({ ...base, op: "update", runs: resource.custom ? runsOnUpdate(old, resource) : "nothing", changed: diff.changed, ...because(diff) });
         } else {
             replaced.add(resource.urn);
+            // The replacement is created from the program's inputs, ignoreChanges not applied: the engine
+            // re-runs Check on goal.Properties before it (continueStepsFromDiff, "recompute the default values").
             // The program's choice wins over the provider's (continueStepsFromDiff: goal.DeleteBeforeReplace); every
             // provider this program uses answers create-before-delete.
             const deleteBeforeReplace = resource.options.deleteBeforeReplace ?? false;
