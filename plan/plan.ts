@@ -160,7 +160,11 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
     const secretOutputs = await secretOutputNames(programOutputs);
     for (const key of secretKeys) mocks.generatedSecrets.set(config[key], `config ${key}`);
 
-    const resources = mocks.resources.map((r): PlannedResource => {
+    // Registrations arrive in an order that varies with promise timing; construction order does not, and is a
+    // valid engine order too (a resource can only depend on resources constructed before it).
+    const constructedAt = new Map([...parents.values()].map((id, index) => [id, index]));
+    const recorded = [...mocks.resources].sort((a, b) => (constructedAt.get(`${a.type}::${a.name}`) ?? -1) - (constructedAt.get(`${b.type}::${b.name}`) ?? -1));
+    const resources = recorded.map((r): PlannedResource => {
         const id = `${r.type}::${r.name}`;
         const registered = registrations.get(id);
         if (!registered) throw new Error(`${id} reached the mocks without a registration`);
@@ -170,7 +174,7 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
         };
     });
     const violations = planVerdict(resources);
-    return { stack, spec, nodeFiles: filesByNode(mocks.resources, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets, seed };
+    return { stack, spec, nodeFiles: filesByNode(recorded, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets, seed };
 }
 
 type Registration = Pick<PlannedResource, "urn" | "custom" | "parentUrn" | "providerUrn" | "dependencies" | "propertyDependencies" | "options">;

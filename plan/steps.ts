@@ -44,25 +44,25 @@ const commandType = "command:remote:Command";
 /**
  * Inputs whose change the provider answers with a replacement (its Diff's replaceKeys), for the types
  * this program uses. Commands need no row: their `triggers` arrive as replaceOnChanges from the SDK.
+ * Bridged AWS/random/tls resources replace on their Terraform schema's ForceNew/RequiresReplace
+ * attributes (pulumi-terraform-bridge maps them to replaceKeys). "read" rows were checked in the
+ * source named; the others are the providers' documented behaviour, not re-read here.
  */
 const replacementInputs: Record<string, { inputs: string[]; source: string }> = {
     "aws:ec2/instance:Instance": {
         inputs: ["ami", "subnetId", "keyName", "availabilityZone", "privateIp", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "placementGroup", "ebsOptimized", "hibernation"],
         // instanceType, userData (without userDataReplaceOnChange), tags, metadataOptions update in place.
-        source: "hashicorp/terraform-provider-aws internal/service/ec2/ec2_instance.go ResourceInstance (ForceNew)",
+        source: "read: hashicorp/terraform-provider-aws internal/service/ec2/ec2_instance.go ResourceInstance",
     },
-    "aws:ec2/keyPair:KeyPair": { inputs: ["publicKey", "keyName"], source: "terraform-provider-aws internal/service/ec2/ec2_key_pair.go ResourceKeyPair (ForceNew)" },
-    "aws:ec2/securityGroup:SecurityGroup": { inputs: ["vpcId", "description", "name"], source: "terraform-provider-aws internal/service/ec2/vpc_security_group.go ResourceSecurityGroup (ForceNew)" },
-    "aws:ec2/eip:Eip": { inputs: ["domain"], source: "terraform-provider-aws internal/service/ec2/ec2_eip.go ResourceEIP (ForceNew)" },
-    "aws:ec2/vpc:Vpc": { inputs: ["cidrBlock"], source: "terraform-provider-aws internal/service/ec2/vpc_.go ResourceVPC (ForceNew)" },
-    "aws:ec2/subnet:Subnet": { inputs: ["vpcId", "cidrBlock", "availabilityZone"], source: "terraform-provider-aws internal/service/ec2/vpc_subnet.go ResourceSubnet (ForceNew)" },
-    "azure-native:compute:VirtualMachine": {
-        inputs: ["location", "resourceGroupName", "vmName"],
-        source: "pulumi/pulumi-azure-native provider/pkg/provider: URL path parameters and location force a new resource",
-    },
-    "random:index/randomPassword:RandomPassword": { inputs: ["length", "special", "keepers"], source: "terraform-provider-random internal/provider/resource_password.go (RequiresReplace on every attribute)" },
-    "random:index/randomBytes:RandomBytes": { inputs: ["length", "keepers"], source: "terraform-provider-random internal/provider/resource_bytes.go (RequiresReplace)" },
-    "tls:index/privateKey:PrivateKey": { inputs: ["algorithm", "ecdsaCurve", "rsaBits"], source: "terraform-provider-tls internal/provider/resource_private_key.go (RequiresReplace)" },
+    "aws:ec2/keyPair:KeyPair": { inputs: ["publicKey", "keyName", "keyNamePrefix"], source: "read: terraform-provider-aws internal/service/ec2/ec2_key_pair.go resourceKeyPair" },
+    "aws:ec2/securityGroup:SecurityGroup": { inputs: ["vpcId", "description", "name", "namePrefix"], source: "read: terraform-provider-aws internal/service/ec2/vpc_security_group.go resourceSecurityGroup" },
+    "aws:ec2/eip:Eip": { inputs: ["domain", "address", "publicIpv4Pool"], source: "read: terraform-provider-aws internal/service/ec2/ec2_eip.go resourceEIP (instance re-associates in place)" },
+    "aws:ec2/subnet:Subnet": { inputs: ["vpcId", "cidrBlock", "availabilityZone"], source: "read: terraform-provider-aws internal/service/ec2/vpc_subnet.go resourceSubnet" },
+    "aws:ec2/vpc:Vpc": { inputs: ["cidrBlock"], source: "terraform-provider-aws internal/service/ec2/vpc_.go resourceVPC" },
+    "azure-native:compute:VirtualMachine": { inputs: ["location", "resourceGroupName", "vmName"], source: "pulumi-azure-native: URL path parameters and location force a new resource" },
+    "random:index/randomPassword:RandomPassword": { inputs: ["length", "special", "keepers"], source: "terraform-provider-random resource_password.go (RequiresReplace)" },
+    "random:index/randomBytes:RandomBytes": { inputs: ["length", "keepers"], source: "terraform-provider-random resource_bytes.go (RequiresReplace)" },
+    "tls:index/privateKey:PrivateKey": { inputs: ["algorithm", "ecdsaCurve", "rsaBits"], source: "terraform-provider-tls resource_private_key.go (RequiresReplace)" },
 };
 
 /** Components that name the node their children act on, and the input that names it. */
