@@ -122,8 +122,8 @@ export function stepsBetween(before: ModelResource[], after: ModelResource[]): S
                     replaced.add(urn);
                     deletedFirst.add(urn);
                 }
-                const firstDeleted = [...dependents].reverse().map((urn) => deleteStep(olds.get(urn)!, hostOf, true));
-                const rootDelete = deleteStep(old, hostOf, true);
+                const firstDeleted = [...dependents].reverse().map((urn) => deleteStep(olds.get(urn)!, hostOf, true, deletedFirst));
+                const rootDelete = deleteStep(old, hostOf, true, deletedFirst);
                 rootDelete.after.push(...dependents);
                 for (const step of [...firstDeleted, rootDelete]) registered.push({ ...step, deleteBeforeReplace: true });
             }
@@ -134,7 +134,8 @@ export function stepsBetween(before: ModelResource[], after: ModelResource[]): S
     // resources and the old halves of create-before-delete replacements (deployment_executor.go
     // performPostSteps → step_generator.go GenerateDeletes, ScheduleDeletes).
     const condemned = before.filter((r) => !deletedFirst.has(r.urn) && (!news.has(r.urn) || replaced.has(r.urn)));
-    const deletes = deleteAntichains(condemned).flat().map((r) => deleteStep(r, hostOf, replaced.has(r.urn)));
+    const deleted = new Set([...deletedFirst, ...condemned.map((r) => r.urn)]);
+    const deletes = deleteAntichains(condemned).flat().map((r) => deleteStep(r, hostOf, replaced.has(r.urn), deleted));
     return [...orderByWaves(registered), ...deletes];
 }
 
@@ -223,11 +224,15 @@ function deleteAntichainsOfSteps(deletes: Step[]): Step[][] {
     return antichains.reverse().map((wave) => wave.filter((s) => s.runs !== "nothing"));
 }
 
-function deleteStep(old: ModelResource, hostOf: (r: ModelResource) => string | undefined, replaced: boolean): Step {
-    const step: Step = { op: "delete", ...identity(old, hostOf), runs: runsOnDelete(old), after: edgesOf(old) };
+/**
+ * step.go DeleteStep.Apply: a protected resource is refused (unless it is the old half of a replacement),
+ * retainOnDelete skips the provider, and so does deletedWith a resource deleted in the same run.
+ */
+function deleteStep(old: ModelResource, hostOf: (r: ModelResource) => string | undefined, replaced: boolean, deleted: Set<string>): Step {
+    const skipped = old.options.retainOnDelete || (old.options.deletedWith !== undefined && deleted.has(old.options.deletedWith));
+    const step: Step = { op: "delete", ...identity(old, hostOf), runs: skipped ? "nothing" : runsOnDelete(old), after: edgesOf(old) };
     if (replaced) step.replaced = true;
-    // Deleting a protected resource is refused (step.go DeleteStep.Apply).
-    if (old.options.protect) step.refused = "protected: the engine refuses to delete it";
+    else if (old.options.protect) step.refused = "protected: the engine refuses to delete it";
     return step;
 }
 
@@ -255,9 +260,9 @@ function runsOnUpdate(old: ModelResource, resource: ModelResource): StepRuns {
     return effective("create") !== undefined ? "create" : "nothing";
 }
 
-/** Delete runs the stored (old) delete script (commandController.go Delete); retainOnDelete skips the provider (step.go DeleteStep). */
+/** Delete runs the stored (old) delete script (commandController.go Delete). */
 function runsOnDelete(old: ModelResource): StepRuns {
-    if (!old.custom || old.options.retainOnDelete) return "nothing";
+    if (!old.custom) return "nothing";
     if (old.type !== commandType) return "provider";
     return input(old, "delete") !== undefined ? "delete" : "nothing";
 }

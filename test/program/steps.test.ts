@@ -181,7 +181,7 @@ describe("step model: engine rules on small graphs", () => {
         assert.deepEqual(waves(steps).map((w) => w.map((s) => `${s.op} ${s.name}`)), [["delete a"], ["replace a"], ["replace b"]], "b's delete runs nothing");
     });
 
-    it("ignoreChanges keeps the old script for an update, an update script wins over create, protect refuses a delete", () => {
+    it("ignoreChanges keeps the old script for an update, update wins over create, protect refuses a delete, retainOnDelete skips it", () => {
         const before = command("c", { create: "old", stdin: "1" }, { ignoreChanges: ["create"] });
         const after = command("c", { create: "new", stdin: "2" }, { ignoreChanges: ["create"] });
         const [update] = changes(stepsBetween([before], [after]));
@@ -190,6 +190,8 @@ describe("step model: engine rules on small graphs", () => {
         assert.equal(changes(stepsBetween([command("c", { create: "x", update: "u", stdin: "1" })], [withUpdate]))[0].runs, "update");
         const protectedOne = command("c", { create: "x" }, { options: { replaceOnChanges: [], protect: true, retainOnDelete: false } });
         assert.match(changes(stepsBetween([protectedOne], []))[0].refused ?? "", /protected/);
+        const retained = command("c", { create: "x", delete: "rm" }, { options: { replaceOnChanges: [], protect: false, retainOnDelete: true } });
+        assert.equal(changes(stepsBetween([retained], []))[0].runs, "nothing", "retainOnDelete skips the delete script");
     });
 });
 
