@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { ConfigError } from "../components/config";
 import { PolicyViolation } from "../policy/policies";
-import { diffPlans, PlanSnapshot, sectionMarker, snapshotOf } from "./diff";
+import { diffPlans, emptySnapshot, PlanSnapshot, sectionMarker, snapshotOf } from "./diff";
 import { defaultSeed, PlanResult, projectDir, readStackConfig, redactSecretInputs, redactText, runPlan } from "./plan";
 
 interface CliOptions {
@@ -150,6 +150,8 @@ function planAtRef(ref: string, options: CliOptions): { snapshot: PlanSnapshot; 
         fs.cpSync(path.join(projectDir, "plan"), path.join(tree, "plan"), { recursive: true });
         // The stack's config at the ref; --dir pointing elsewhere means "this config file", on both sides.
         const dir = options.dir === projectDir ? tree : options.dir;
+        // A stack the ref does not have yet (the change adds it): everything is a create.
+        if (!fs.existsSync(path.join(dir, `Pulumi.${options.stack}.yaml`))) return { snapshot: emptySnapshot(options.stack), commit };
         const snapshotFile = path.join(scratch, "base.json");
         const child = spawnSync(process.execPath, ["--import=tsx", path.join(tree, "plan", "cli.ts"), "--stack", options.stack, "--dir", dir, "--seed", options.seed, "--snapshot", snapshotFile],
             { cwd: tree, encoding: "utf8" });

@@ -15,6 +15,11 @@ export function snapshotOf(plan: PlanResult): PlanSnapshot {
     };
 }
 
+/** The "before" of a stack that does not exist yet: its first `pulumi up` creates everything. */
+export function emptySnapshot(stack: string): PlanSnapshot {
+    return { stack, resources: [], nodeFiles: {}, violations: [], secrets: new Map(), nodes: [] };
+}
+
 /** steps.json: what each step is and where it runs, in engine order. */
 export interface StepRecord {
     op: StepOp;

@@ -1,6 +1,6 @@
 // The sticky PR comment, built from real plans of the prod stack (and one of 300 hosts).
 import { strict as assert } from "assert";
-import { diffPlans, PlanSnapshot, snapshotOf } from "../../plan/diff";
+import { diffPlans, emptySnapshot, PlanSnapshot, snapshotOf } from "../../plan/diff";
 import { buildComment, commentMarker, githubCommentLimit } from "../../plan/comment";
 import { PlannedResource, planVerdict, PlanResult, readStackConfig, runPlan } from "../../plan/plan";
 
@@ -35,6 +35,11 @@ describe("PR comment: one sticky comment per stack from diff.md", function () {
         assert.match(text, /\| ~ update \| `phy01-mesh` \(Command\) \| its `create` script \(stdin changed\) \|/);
         assert.match(text, /\+# rpi4\n\+PublicKey = /, "the hub's new peer in its wg0.conf diff");
         assert.ok(text.length < githubCommentLimit);
+        // Under a tighter limit the new host keeps its step table and drops its (long) file diffs.
+        const tight = comment(snapshotOf(base), snapshotOf(grown), 5000).text;
+        assert.ok(tight.length <= 5000, `${tight.length}`);
+        assert.deepEqual(hostsIn(tight), ["phy01", "rpi4"]);
+        assert.match(tight, /### rpi4 \(new host\)[\s\S]*`rpi4-k3s-files`[\s\S]*_file diffs in the artifact_/);
     });
 
     it("a k3s bump shows only upgrade steps, on every k3s node", async () => {
@@ -89,8 +94,7 @@ describe("PR comment: one sticky comment per stack from diff.md", function () {
         ];
         const big = await runPlan("big", { "hybrid-k3s:clusterName": "big", "hybrid-k3s:meshCidr": "10.100.0.0/16", "hybrid-k3s:nodes": JSON.stringify(hosts) }, []);
         // Its first `pulumi up`: a new stack, every host created.
-        const empty: PlanSnapshot = { stack: "big", resources: [], nodeFiles: {}, violations: [], secrets: new Map(), nodes: [] };
-        const { text, diff, steps } = comment(empty, snapshotOf(big));
+        const { text, diff, steps } = comment(emptySnapshot("big"), snapshotOf(big));
         assert.ok(diff.length > githubCommentLimit, `the full diff (${diff.length} characters) needs cutting`);
         assert.ok(text.length < githubCommentLimit, `${text.length} characters`);
         const summary = diff.slice(0, diff.indexOf("<!-- section -->")).trim();
