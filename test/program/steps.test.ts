@@ -60,6 +60,21 @@ describe("step model: the engine's steps between two plans of prod", function ()
         assert.deepEqual(waves(steps), []);
     });
 
+    it("a first up creates everything, no step in a wave before a step it waits for; tearing down reverses it", () => {
+        const up = stepsBetween([], base.resources);
+        assert.ok(up.every((s) => s.op === "create"));
+        const waveIndex = new Map(waves(up).flatMap((wave, i) => wave.map((s) => [s.urn, i] as const)));
+        for (const [urn, i] of waveIndex) {
+            const step = up.find((s) => s.urn === urn)!;
+            for (const dep of step.after) assert.ok((waveIndex.get(dep) ?? -1) < i, `${step.name} runs with or before ${dep}`);
+        }
+        assert.ok(waveIndex.get(up.find((s) => s.name === "phy01-mesh" && s.type === "command:remote:Command")!.urn)! <
+            waveIndex.get(up.find((s) => s.name === "white-amd-mesh" && s.type === "command:remote:Command")!.urn)!, "the hub's mesh first");
+        const down = stepsBetween(base.resources, []);
+        const position = new Map(down.map((s, i) => [s.urn, i]));
+        for (const step of down) for (const dep of step.after) assert.ok(position.get(step.urn)! < (position.get(dep) ?? Infinity), `${step.name} deleted before ${dep}`);
+    });
+
     it("adding a node behind NAT: only the hub's mesh step and the new host's own steps, in order", async () => {
         const grown = await plan(withNodes((n) => n.push({ name: "rpi4", provider: "existing", arch: "arm64", roles: ["agent"], behindNat: true })));
         const steps = realChanges(base, grown);
