@@ -29,7 +29,6 @@ export interface StepRecord {
 }
 
 export interface PlanDiff {
-    steps: Step[];
     records: StepRecord[];
     markdown: string;
 }
@@ -43,7 +42,7 @@ const symbol: Record<StepOp, string> = { same: " ", create: "+", update: "~", re
 export function diffPlans(before: PlanSnapshot, after: PlanSnapshot, baseLabel: string): PlanDiff {
     const steps = changes(stepsBetween(before.resources, after.resources));
     const records = steps.map(({ op, type, name, host }): StepRecord => (host ? { op, type, name, host } : { op, type, name }));
-    return { steps, records, markdown: renderMarkdown(before, after, steps, baseLabel) };
+    return { records, markdown: renderMarkdown(before, after, steps, baseLabel) };
 }
 
 function renderMarkdown(before: PlanSnapshot, after: PlanSnapshot, steps: Step[], baseLabel: string): string {
