@@ -1,10 +1,15 @@
-// `npm run plan -- --stack prod [--out out] [--show-secrets]`: the offline plan on the terminal and in
-// out/<stack>/. Exit 1 on invalid config or a mandatory policy violation.
+// `npm run plan -- --stack prod [--out out] [--show-secrets] [--seed S] [--base <git ref>]`: the offline
+// plan on the terminal and in out/<stack>/; with --base, also the steps `pulumi up` would run to go
+// from the ref's version of the stack to this one (steps.json, diff.md). Exit 1 on invalid config or a
+// mandatory policy violation.
+import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { ConfigError } from "../components/config";
 import { PolicyViolation } from "../policy/policies";
-import { PlanResult, projectDir, readStackConfig, redactSecretInputs, runPlan } from "./plan";
+import { diffPlans, emptySnapshot, PlanSnapshot, sectionMarker, snapshotOf } from "./diff";
+import { defaultSeed, PlanResult, projectDir, readStackConfig, redactSecretInputs, runPlan } from "./plan";
 import { mapStrings, redactMeaning } from "./redact";
 
 interface CliOptions {
@@ -13,19 +18,32 @@ interface CliOptions {
     dir: string;
     out: string;
     showSecrets: boolean;
+    seed: string;
+    /** Git ref whose version of the stack is the "before" of the step model. */
+    base?: string;
+    /** Internal (used by --base): write the plan as JSON here, secrets included, and nothing else. */
+    snapshot?: string;
 }
 
+const usage = "usage: npm run plan -- [--stack prod] [--dir .] [--out out] [--show-secrets] [--seed S] [--base <git ref>]";
+
 function parseArgs(argv: string[]): CliOptions {
-    const options: CliOptions = { stack: "prod", dir: projectDir, out: path.join(projectDir, "out"), showSecrets: false };
+    const options: CliOptions = { stack: "prod", dir: projectDir, out: path.join(projectDir, "out"), showSecrets: false, seed: defaultSeed };
+    const value = (i: number) => {
+        if (argv[i] === undefined || argv[i].startsWith("--")) throw new Error(`${argv[i - 1]} needs a value; ${usage}`);
+        return argv[i];
+    };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
-        if (arg === "--stack" || arg === "-s") options.stack = argv[++i];
-        else if (arg === "--out") options.out = path.resolve(argv[++i]);
-        else if (arg === "--dir") options.dir = path.resolve(argv[++i]);
+        if (arg === "--stack" || arg === "-s") options.stack = value(++i);
+        else if (arg === "--out") options.out = path.resolve(value(++i));
+        else if (arg === "--dir") options.dir = path.resolve(value(++i));
         else if (arg === "--show-secrets") options.showSecrets = true;
-        else throw new Error(`unknown argument ${arg}; usage: npm run plan -- [--stack prod] [--dir .] [--out out] [--show-secrets]`);
+        else if (arg === "--seed") options.seed = value(++i);
+        else if (arg === "--base") options.base = value(++i);
+        else if (arg === "--snapshot") options.snapshot = path.resolve(value(++i));
+        else throw new Error(`unknown argument ${arg}; ${usage}`);
     }
-    if (!options.stack) throw new Error("--stack needs a stack name");
     return options;
 }
 
@@ -52,7 +70,7 @@ export function writePlan(plan: PlanResult, outRoot: string, showSecrets: boolea
 }
 
 function summary(plan: PlanResult, dir: string): string {
-    const lines = [`hybrid-k3s offline plan: stack ${plan.stack}, cluster ${plan.spec.clusterName}, ${plan.spec.mesh.kind} mesh ${plan.spec.mesh.cidr}`, ""];
+    const lines = [`hybrid-k3s offline plan: stack ${plan.stack}, cluster ${plan.spec.clusterName}, ${plan.spec.mesh.kind} mesh ${plan.spec.mesh.cidr}, seed ${plan.seed}`, ""];
     const planned = new Map((plan.outputs.nodes as Array<{ name: string; publicAddress?: string }>).map((n) => [n.name, n.publicAddress]));
     const publicOf = (n: PlanResult["spec"]["nodes"][number]) =>
         n.existing ? (n.existing.behindNat ? "behind NAT" : n.existing.address ?? "") : `${planned.get(n.name)} (placeholder)`;
@@ -80,11 +98,70 @@ function table(rows: string[][]): string[] {
 
 async function main(): Promise<number> {
     const options = parseArgs(process.argv.slice(2));
+    // The base is planned first: a ref that cannot be planned fails before anything is written.
+    const base = options.base === undefined ? undefined : planAtRef(options.base, options);
     const { config, secretKeys } = readStackConfig(options.stack, options.dir);
-    const plan = await runPlan(options.stack, config, secretKeys);
+    const plan = await runPlan(options.stack, config, secretKeys, options.seed);
+    if (options.snapshot) {
+        writeSnapshot(snapshotOf(plan), options.snapshot);
+        return 0;
+    }
     const dir = writePlan(plan, options.out, options.showSecrets);
     console.log(summary(plan, dir));
+    if (base) {
+        const diff = diffPlans(base.snapshot, snapshotOf(plan), `${options.base} (${base.commit.slice(0, 10)})`);
+        fs.writeFileSync(path.join(dir, "steps.json"), JSON.stringify(diff.records, null, 2) + "\n");
+        fs.writeFileSync(path.join(dir, "diff.md"), diff.markdown);
+        // On the terminal: the summary and each host's steps; file diffs stay in diff.md.
+        console.log(`\n${diff.markdown.replace(/<details>[\s\S]*?<\/details>\n*/g, "").split(`${sectionMarker}\n`).join("").trimEnd()}`);
+        console.log(`\nsteps.json (${diff.records.length} steps in engine order) and diff.md (with file diffs) in ${dir}`);
+    }
     return planExitCode(plan.violations);
+}
+
+/** A plan's JSON form: secrets travel as entries, in a file only its owner reads. */
+function writeSnapshot(snapshot: PlanSnapshot, file: string): void {
+    fs.writeFileSync(file, JSON.stringify({ ...snapshot, secrets: [...snapshot.secrets] }), { mode: 0o600 });
+}
+
+function readSnapshot(file: string): PlanSnapshot {
+    const raw = JSON.parse(fs.readFileSync(file, "utf8")) as Omit<PlanSnapshot, "secrets"> & { secrets: Array<[string, string]> };
+    return { ...raw, secrets: new Map(raw.secrets) };
+}
+
+/**
+ * Plans the stack as it is at a git ref: a temporary worktree of the ref (its program and its
+ * Pulumi.<stack>.yaml) run by a child process with the same seed. The plan tooling (plan/) is this
+ * checkout's on both sides, so the mocks' values and the recorder agree and only the program differs.
+ */
+function planAtRef(ref: string, options: CliOptions): { snapshot: PlanSnapshot; commit: string } {
+    const git = (...args: string[]) => {
+        const result = spawnSync("git", args, { cwd: projectDir, encoding: "utf8" });
+        if (result.status !== 0) throw new Error(`git ${args.join(" ")}: ${result.stderr.trim() || `exit ${result.status}`}`);
+        return result.stdout.trim();
+    };
+    const commit = git("rev-parse", "--verify", "--end-of-options", `${ref}^{commit}`);
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-base-"));
+    const tree = path.join(scratch, "tree");
+    git("worktree", "add", "--detach", "--quiet", tree, commit);
+    try {
+        // This checkout's dependencies (a ref that tracked a node_modules link gets ours instead).
+        fs.rmSync(path.join(tree, "node_modules"), { recursive: true, force: true });
+        fs.symlinkSync(path.join(projectDir, "node_modules"), path.join(tree, "node_modules"));
+        fs.cpSync(path.join(projectDir, "plan"), path.join(tree, "plan"), { recursive: true });
+        // The stack's config at the ref; --dir pointing elsewhere means "this config file", on both sides.
+        const dir = options.dir === projectDir ? tree : options.dir;
+        // A stack the ref does not have yet (the change adds it): everything is a create.
+        if (!fs.existsSync(path.join(dir, `Pulumi.${options.stack}.yaml`))) return { snapshot: emptySnapshot(options.stack), commit };
+        const snapshotFile = path.join(scratch, "base.json");
+        const child = spawnSync(process.execPath, ["--import=tsx", path.join(tree, "plan", "cli.ts"), "--stack", options.stack, "--dir", dir, "--seed", options.seed, "--snapshot", snapshotFile],
+            { cwd: tree, encoding: "utf8" });
+        if (child.status !== 0) throw new Error(`planning ${options.stack} at ${ref} (${commit.slice(0, 10)}) failed:\n${child.stderr.trim()}`);
+        return { snapshot: readSnapshot(snapshotFile), commit };
+    } finally {
+        git("worktree", "remove", "--force", tree);
+        fs.rmSync(scratch, { recursive: true, force: true });
+    }
 }
 
 /** A mandatory violation fails the plan, as it would fail `pulumi preview --policy-pack policy`. */

@@ -13,6 +13,43 @@ export const projectDir = path.resolve(__dirname, "..");
 
 /** The SDK's own "wait until the RPC queue drains" (what a real run does before exiting); internal, so not in its typings. */
 const waitForRegistrations: () => Promise<void> = require("@pulumi/pulumi/runtime/settings").waitForRPCs;
+/** The resource monitor the SDK talks to (the mock one once setMocks ran); internal, so not in its typings. */
+const currentMonitor: () => ResourceMonitor = require("@pulumi/pulumi/runtime/settings").getMonitor;
+
+/** Generated values come from this seed unless told otherwise: two plans of one config are byte-identical. */
+export const defaultSeed = "hybrid-k3s";
+
+/** The fields of the SDK's RegisterResourceRequest (proto/resource_pb) that the engine's step generator reads. */
+interface RegisterResourceRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getCustom(): boolean;
+    getProvider(): string;
+    getDependenciesList(): string[];
+    getPropertydependenciesMap(): { entries(): Iterable<[string, { getUrnsList(): string[] }]> };
+    getDeletebeforereplace(): boolean;
+    getDeletebeforereplacedefined(): boolean;
+    getReplaceonchangesList(): string[];
+    getIgnorechangesList(): string[];
+    getProtect(): boolean;
+    getRetainondelete(): boolean;
+    getDeletedwith(): string;
+}
+
+interface ResourceMonitor {
+    registerResource(req: RegisterResourceRequest, callback: (err: unknown, resp: { getUrn(): string } | undefined) => void): void;
+}
+
+/** Resource options the engine's step generator acts on (pkg/resource/deploy/step_generator.go). */
+export interface EngineOptions {
+    /** Set only when the program set it (else the provider decides, as the engine's DeleteBeforeReplace *bool does). */
+    deleteBeforeReplace?: boolean;
+    replaceOnChanges: string[];
+    protect: boolean;
+    retainOnDelete: boolean;
+    deletedWith?: string;
+}
 
 export interface PlannedResource {
     type: string;
@@ -23,6 +60,21 @@ export interface PlannedResource {
     /** Inputs whose changes the engine ignores (resource option ignoreChanges). */
     ignoreChanges: string[];
     inputs: unknown;
+    /** The URN the engine gives it: stack, project, the parent chain's types and the name. */
+    urn: string;
+    /** A provider-managed resource (false: a component, which runs nothing). */
+    custom: boolean;
+    parentUrn?: string;
+    /** The explicit provider's URN, if any (the engine orders a resource after its provider). */
+    providerUrn?: string;
+    /**
+     * URNs the engine orders it after, as the SDK sends them (RegisterResourceRequest.dependencies):
+     * dependsOn and every input's source, a component expanded to the custom resources under it.
+     */
+    dependencies: string[];
+    /** Input name → the URNs its value came from (RegisterResourceRequest.propertyDependencies). */
+    propertyDependencies: Record<string, string[]>;
+    options: EngineOptions;
 }
 
 export interface PlanResult {
@@ -38,6 +90,8 @@ export interface PlanResult {
     violations: PolicyViolation[];
     /** Generated or configured secret value → what it is, for redaction. */
     secrets: Map<string, string>;
+    /** The seed generated values came from. */
+    seed: string;
 }
 
 /** Reads Pulumi.<stack>.yaml into the flat `namespace:key` → string map the Pulumi runtime keeps. */
@@ -69,10 +123,11 @@ export function specForStack(config: Record<string, string>): ClusterSpec {
 }
 
 /** Runs the program under mocks and collects what it would do. `seed` makes generated values repeatable. */
-export async function runPlan(stack: string, config: Record<string, string>, secretKeys: string[], seed?: string): Promise<PlanResult> {
+export async function runPlan(stack: string, config: Record<string, string>, secretKeys: string[], seed = defaultSeed): Promise<PlanResult> {
     const spec = specForStack(config);
     const mocks = new PlanMocks(seed);
     pulumi.runtime.setMocks(mocks, projectName, stack, false);
+    const registrations = recordRegistrations(currentMonitor(), stack);
     pulumi.runtime.setAllConfig(config, secretKeys);
     const parents = new Map<pulumi.Resource, string>();
     const parentOf = new Map<string, string | undefined>();
@@ -107,12 +162,64 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
     const secretOutputs = await secretOutputNames(programOutputs);
     for (const key of secretKeys) mocks.generatedSecrets.set(config[key], `config ${key}`);
 
-    const resources = mocks.resources.map((r): PlannedResource => ({
-        type: r.type, name: r.name, parent: parentOf.get(`${r.type}::${r.name}`), dependsOn: dependsOnOf.get(`${r.type}::${r.name}`) ?? [],
-        ignoreChanges: ignoreChangesOf.get(`${r.type}::${r.name}`) ?? [], inputs: r.inputs,
-    }));
+    // Registrations arrive in an order that varies with promise timing; construction order does not, and is a
+    // valid engine order too (a resource can only depend on resources constructed before it).
+    const constructedAt = new Map([...parents.values()].map((id, index) => [id, index]));
+    const recorded = [...mocks.resources].sort((a, b) => (constructedAt.get(`${a.type}::${a.name}`) ?? -1) - (constructedAt.get(`${b.type}::${b.name}`) ?? -1));
+    const resources = recorded.map((r): PlannedResource => {
+        const id = `${r.type}::${r.name}`;
+        const registered = registrations.get(id);
+        if (!registered) throw new Error(`${id} reached the mocks without a registration`);
+        return {
+            type: r.type, name: r.name, parent: parentOf.get(id), dependsOn: dependsOnOf.get(id) ?? [],
+            ignoreChanges: ignoreChangesOf.get(id) ?? [], inputs: r.inputs, ...registered,
+        };
+    });
     const violations = planVerdict(resources);
-    return { stack, spec, nodeFiles: filesByNode(mocks.resources, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets };
+    return { stack, spec, nodeFiles: filesByNode(recorded, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets, seed };
+}
+
+type Registration = Pick<PlannedResource, "urn" | "custom" | "parentUrn" | "providerUrn" | "dependencies" | "propertyDependencies" | "options">;
+
+/**
+ * Records every registration as the engine receives it, keyed by `type::name`. The mock monitor's URNs
+ * name only the immediate parent's type; the engine's carry the whole chain, the stack left out
+ * (step_generator.go generateURN), so they are rebuilt here and every URN the SDK sent is translated.
+ */
+function recordRegistrations(monitor: ResourceMonitor, stack: string): Map<string, Registration> {
+    const byId = new Map<string, Registration>();
+    const engineUrnOf = new Map<string, string>();
+    const chainOf = new Map<string, string>();
+    const translate = (mockUrn: string) => engineUrnOf.get(mockUrn) ?? mockUrn;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => register(req, (err, resp) => {
+        if (resp) {
+            const parent = req.getParent();
+            const parentChain = parent ? chainOf.get(parent) : undefined;
+            const chain = parentChain && parentChain !== "pulumi:pulumi:Stack" ? `${parentChain}$${req.getType()}` : req.getType();
+            const urn = `urn:pulumi:${stack}::${projectName}::${chain}::${req.getName()}`;
+            chainOf.set(resp.getUrn(), chain);
+            engineUrnOf.set(resp.getUrn(), urn);
+            // A provider reference is "<urn>::<id>".
+            const provider = req.getProvider();
+            byId.set(`${req.getType()}::${req.getName()}`, {
+                urn, custom: req.getCustom(),
+                parentUrn: parent ? translate(parent) : undefined,
+                providerUrn: provider ? translate(provider.slice(0, provider.lastIndexOf("::"))) : undefined,
+                dependencies: req.getDependenciesList().map(translate),
+                propertyDependencies: Object.fromEntries([...req.getPropertydependenciesMap().entries()].map(([key, deps]) => [key, deps.getUrnsList().map(translate)])),
+                options: {
+                    deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
+                    replaceOnChanges: req.getReplaceonchangesList(),
+                    protect: req.getProtect(),
+                    retainOnDelete: req.getRetainondelete(),
+                    deletedWith: req.getDeletedwith() ? translate(req.getDeletedwith()) : undefined,
+                },
+            });
+        }
+        callback(err, resp);
+    });
+    return byId;
 }
 
 /** The policy pack's verdict on planned resources, seen as the engine would show them to it. */
