@@ -1,6 +1,6 @@
 // The step model: what a real `pulumi up` would run between two plans of the prod stack, and in
-// which order. Assertions marked DEFECT (issue 10) describe what the engine would really do with the
-// program as it is; the fixes of issue 10 must flip them.
+// which order, and what the program does about the engine's order (decommission, deleteBeforeReplace,
+// version-aware rolling steps, a kubeconfig read again when its server is replaced).
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -76,7 +76,10 @@ describe("step model: the engine's steps between two plans of prod", function ()
     });
 
     it("adding a node behind NAT: only the hub's mesh step and the new host's own steps, in order", async () => {
-        const grown = await plan(withNodes((n) => n.push({ name: "rpi4", provider: "existing", arch: "arm64", roles: ["agent"], behindNat: true })));
+        const grown = await plan(withNodes((n) => n.push({
+            name: "rpi4", provider: "existing", arch: "arm64", roles: ["agent"], behindNat: true, enrolled: true,
+            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        })));
         const steps = realChanges(base, grown);
         const updates = steps.filter((s) => s.op === "update");
         assert.deepEqual(updates.map(describeStep), ["update phy01-mesh@phy01 runs create"], "the hub re-runs its mesh bundle, nothing else changes");
@@ -91,24 +94,25 @@ describe("step model: the engine's steps between two plans of prod", function ()
         assert.deepEqual(JSON.parse(JSON.stringify(all)), all, "steps are plain JSON");
     });
 
-    it("removing a node behind NAT: deletes last, in reverse dependency order (DEFECT: the hub drops it first)", async () => {
-        const steps = changes(stepsBetween(base.resources, (await plan(without("lenovo-laptop"))).resources));
-        const firstDelete = steps.findIndex((s) => s.op === "delete");
-        assert.ok(steps.slice(firstDelete).every((s) => s.op === "delete"), "nothing but deletes after the first delete");
-        assert.ok(steps.slice(0, firstDelete).every((s) => s.op !== "delete"));
-        const remove = indexOf(steps, "delete", "lenovo-laptop-k3s-remove");
-        const uninstall = indexOf(steps, "delete", "lenovo-laptop-k3s-files");
-        assert.ok(remove < uninstall && uninstall < indexOf(steps, "delete", "lenovo-laptop-firewall") && uninstall < indexOf(steps, "delete", "lenovo-laptop-mesh"));
-        assert.equal(steps[remove].runs, "delete", "drain and delete-node run on the server");
-        assert.equal(steps[uninstall].runs, "delete", "the uninstall runs on the node");
-        assert.equal(steps[indexOf(steps, "delete", "lenovo-laptop-mesh")].runs, "nothing", "leaving the mesh runs nothing on the node");
-        // DEFECT (issue 10 #2): the hub's mesh update runs before the node's teardown, so drain and the
-        // uninstall (reached through the hub) target a peer the hub no longer routes.
-        assert.ok(indexOf(steps, "update", "phy01-mesh") < remove, "DEFECT: the hub's mesh update runs before the node's teardown");
-        assert.ok(waveOf(steps, "phy01-mesh") < waveOf(steps, "lenovo-laptop-k3s-remove"));
+    it("removing a node behind NAT: decommissioned while the hub still routes it, then dropped with nothing left to run on it", async () => {
+        const decommissioned = await plan(withNodes((n) => { node(n, "lenovo-laptop").decommission = true; }));
+        const leaving = changes(stepsBetween(base.resources, decommissioned.resources));
+        assert.ok(!leaving.some((s) => s.name === "phy01-mesh"), "the hub keeps its peer during the teardown");
+        const remove = indexOf(leaving, "update", "lenovo-laptop-k3s-remove");
+        const uninstall = indexOf(leaving, "update", "lenovo-laptop-k3s-files");
+        const leave = indexOf(leaving, "create", "lenovo-laptop-leave");
+        assert.ok(remove < uninstall && uninstall < leave, "drain and delete the Node, then uninstall, then take the firewall and the mesh down");
+        assert.equal(leaving[remove].runs, "create", "the drain runs on the server now, not at delete time");
+        assert.ok(waveOf(leaving, "lenovo-laptop-k3s-remove") < waveOf(leaving, "lenovo-laptop-k3s-files") && waveOf(leaving, "lenovo-laptop-k3s-files") < waveOf(leaving, "lenovo-laptop-leave"));
+        assert.ok(leaving.filter((s) => s.host && s.host !== "lenovo-laptop").every((s) => s.name === "lenovo-laptop-k3s-remove"), "nobody else is touched");
+        // Dropped from the config afterwards: the hub drops the peer, and no delete runs a script on the host that left.
+        const dropped = realChanges(decommissioned, await plan(without("lenovo-laptop")));
+        assert.deepEqual(dropped.filter((s) => s.op !== "delete").map(describeStep), ["update phy01-mesh@phy01 runs create"]);
+        const scripts = dropped.filter((s) => s.op === "delete" && s.type === "command:remote:Command" && s.runs !== "nothing");
+        assert.deepEqual(scripts.map(describeStep), [], "every delete of the node's steps runs nothing");
     });
 
-    it("removing a cloud node: its commands are deleted before its VM, the VM before its network", async () => {
+    it("dropping a node without decommission: deletes run last, after the hub's update, so only a host reachable on its own address can be torn down", async () => {
         const steps = changes(stepsBetween(base.resources, (await plan(without("azure-amd"))).resources));
         const at = (type: string, name: string) => steps.findIndex((s) => s.op === "delete" && s.type === type && s.name === name);
         const vm = at("azure-native:compute:VirtualMachine", "azure-amd");
@@ -116,22 +120,30 @@ describe("step model: the engine's steps between two plans of prod", function ()
         assert.ok(at("command:remote:Command", "azure-amd-k3s-files") < vm && at("command:remote:Command", "azure-amd-cloud-init") < vm);
         assert.ok(vm < at("azure-native:network:NetworkInterface", "azure-amd"));
         assert.ok(steps.filter((s) => s.op !== "delete").every((s) => steps.indexOf(s) < at("command:remote:Command", "azure-amd-k3s-remove")));
-        // DEFECT (issue 10 #2): as behind NAT, the hub drops the peer before the teardown runs over the mesh.
-        assert.ok(indexOf(steps, "update", "phy01-mesh") < at("command:remote:Command", "azure-amd-k3s-remove"), "DEFECT: the hub's mesh update runs before the node's teardown");
+        assert.ok(indexOf(steps, "update", "phy01-mesh") < at("command:remote:Command", "azure-amd-k3s-remove"), "the engine's order: the hub drops the peer first");
+        // Harmless for a cloud VM: the teardown reaches it on its public address, not through the hub (NAT hosts decommission first).
+        const files = base.resources.find((r) => r.type === "command:remote:Command" && r.name === "azure-amd-k3s-files")!;
+        const connection = (files.inputs as { connection: { value?: { proxy?: unknown; host?: string } } }).connection;
+        const target = (connection.value ?? connection) as { proxy?: unknown; host?: string };
+        assert.equal(target.proxy, undefined);
+        assert.match(String(target.host), /^198\.18\./);
     });
 
-    it("a k3s version bump: only the upgrade steps of every k3s node, their update scripts, one node after another", async () => {
-        const bumped = await plan({ ...prod.config, "hybrid-k3s:k3sVersion": "v1.31.2+k3s1" });
+    it("a k3s version bump: the version file everywhere at once, then the upgrade steps of every k3s node, one node after another", async () => {
+        const bumped = await plan({ ...prod.config, "hybrid-k3s:k3sVersion": "v1.36.2+k3s1" });
         const steps = realChanges(base, bumped);
         const k3sNodes = base.spec.nodes.filter((n) => n.roles.includes("server") || n.roles.includes("agent")).map((n) => n.name);
-        const expected = k3sNodes.flatMap((n) => ["drain", "upgrade", "uncordon"].map((step) => `update ${n}-k3s-${step}@${n} runs update`));
+        const expected = k3sNodes.flatMap((n) => [`update ${n}-k3s-files@${n} runs create`, ...["drain", "upgrade", "uncordon"].map((step) => `update ${n}-k3s-${step}@${n} runs update`)]);
         assert.deepEqual(steps.map(describeStep).sort(), expected.sort());
-        const order = waves(steps).map((w) => w.map((s) => s.name));
-        assert.ok(order.every((w) => w.length === 1), "one step at a time (batch size 1)");
+        const rolling = steps.filter((s) => !s.name.endsWith("-k3s-files"));
+        const order = waves(rolling).map((w) => w.map((s) => s.name));
+        assert.ok(order.every((w) => w.length === 1), "one upgrade step at a time (batch size 1)");
         assert.deepEqual(order.flat().slice(0, 3), ["k3s-soh-re-k3s-drain", "k3s-soh-re-k3s-upgrade", "k3s-soh-re-k3s-uncordon"], "the server first");
+        // The files step ships the new version file only; its install keeps the running release (test/render/k3s.test.ts).
+        for (const n of k3sNodes) assert.deepEqual(Object.keys(bumped.nodeFiles[n]).filter((f) => bumped.nodeFiles[n][f].content !== base.nodeFiles[n][f].content), ["/etc/hybrid-k3s/k3s-version"]);
     });
 
-    it("SSH key rotation is a connection change: every command on existing hosts updates (DEFECT: upgrades re-run)", async () => {
+    it("SSH key rotation is a connection change: every command on existing hosts updates, and the rolling steps find nothing to do", async () => {
         const keyKey = "hybrid-k3s:sshPrivateKey";
         const rotated = await plan({ ...prod.config, [keyKey]: "-----BEGIN OPENSSH PRIVATE KEY-----\nrotated\n-----END OPENSSH PRIVATE KEY-----\n" }, [...prod.secretKeys, keyKey]);
         const steps = realChanges(base, rotated);
@@ -140,29 +152,30 @@ describe("step model: the engine's steps between two plans of prod", function ()
         assert.ok(steps.every((s) => existing.includes(s.host!)), "cloud hosts and the server-side drains keep the generated key");
         assert.deepEqual(steps.filter((s) => s.name.endsWith("-k3s-upgrade")).map((s) => s.host).sort(), existing.filter((n) => n !== "phy01").sort());
         const upgrade = steps.find((s) => s.name === "white-amd-k3s-upgrade");
-        // DEFECT (issue 10 #6): an update-only step re-runs on any input change, so a key rotation upgrades nodes.
-        assert.equal(upgrade?.runs, "update", "DEFECT: rotating the SSH key runs the upgrade script");
+        // The engine re-runs an update-only step on any input change; each of these scripts checks the
+        // running version first and does nothing when it already is the target (test/render/k3s.test.ts).
+        assert.equal(upgrade?.runs, "update");
+        const scriptOf = (name: string) => JSON.stringify(rotated.resources.find((r) => r.type === "command:remote:Command" && r.name === name)!.inputs);
+        assert.match(scriptOf("white-amd-k3s-upgrade"), /install-k3s\.sh upgrade/);
+        assert.match(scriptOf("white-amd-k3s-drain"), /kubeletVersion/);
         assert.equal(steps.find((s) => s.name === "white-amd-k3s-files")?.runs, "create", "the bundle re-runs its create script");
         assert.ok(!steps.some((s) => s.op === "replace"), "no connection change replaces anything");
     });
 
-    it("VM replacement: the instance is replaced, its dependents follow (DEFECT: old and new coexist, kubeconfig kept)", async () => {
+    it("VM replacement: the old machine goes first, its successor gets every file again and the kubeconfig is read again", async () => {
         const pinned = (ami: string) => withNodes((n) => { node(n, "k3s-soh-re").ami = ami; });
         const [old, next] = [await plan(pinned("ami-0123456789abcdef0")), await plan(pinned("ami-0fedcba9876543210"))];
         const steps = changes(stepsBetween(old.resources, next.resources));
-        const instance = steps.find((s) => s.type === "aws:ec2/instance:Instance" && s.name === "k3s-soh-re")!;
+        const instance = steps.find((s) => s.type === "aws:ec2/instance:Instance" && s.name === "k3s-soh-re" && !s.replaced)!;
         assert.equal(instance.op, "replace");
         assert.deepEqual(instance.replaceKeys, ["ami"]);
+        assert.equal(instance.deleteBeforeReplace, true, "old and new never share a name, mesh address and WireGuard key");
+        const oldHalf = steps.findIndex((s) => s.op === "delete" && s.urn === instance.urn);
+        assert.ok(oldHalf >= 0 && oldHalf < steps.indexOf(instance), "the old instance is deleted before the new one is created");
         const fed = steps.filter((s) => s.becauseOf?.includes(instance.urn)).map((s) => `${s.op} ${s.name}`).sort();
-        assert.ok(fed.includes("update k3s-soh-re") && fed.includes("replace k3s-soh-re-cloud-init"), `EIP re-associated, cloud-init waited for again: ${fed.join(", ")}`);
-        for (const concern of ["mesh", "firewall", "k3s-files"]) assert.ok(fed.includes(`update k3s-soh-re-${concern}`), `${concern} re-ships to the new machine`);
-        // DEFECT (issue 10 #4): create-before-delete: the old instance is deleted only at the very end, after the
-        // new one came up with the same mesh address, WireGuard key and node name.
-        assert.equal(instance.deleteBeforeReplace, false, "DEFECT: no deleteBeforeReplace on the instance");
-        const oldHalf = steps.findIndex((s) => s.op === "delete" && s.replaced && s.urn === instance.urn);
-        assert.ok(oldHalf > steps.findIndex((s) => s.name === "k3s-soh-re-k3s-files"), "DEFECT: the old VM outlives the new one's k3s install");
-        // DEFECT (issue 10 #5): the kubeconfig is read once; a replaced server keeps the old one.
-        assert.ok(!steps.some((s) => s.name === "soh-k3s-kubeconfig"), "DEFECT: the kubeconfig is not read again");
+        assert.ok(fed.includes("replace k3s-soh-re-cloud-init"), `cloud-init waited for again: ${fed.join(", ")}`);
+        for (const concern of ["mesh", "firewall", "k3s-files"]) assert.ok(steps.some((s) => s.op === "update" && s.name === `k3s-soh-re-${concern}`), `${concern} re-ships to the new machine`);
+        assert.ok(steps.some((s) => s.op === "replace" && s.name === "k3s-soh-re-k3s-kubeconfig"), "the kubeconfig is read from the new server");
     });
 
     it("an app added: its namespace, gateway, route and certificate are created, nothing on a host changes; removed: the namespace stays", async () => {
@@ -170,12 +183,13 @@ describe("step model: the engine's steps between two plans of prod", function ()
         const added = await plan({ ...prod.config, "hybrid-k3s:apps": JSON.stringify([...apps, { host: "grafana.soh.re", namespace: "grafana", service: "grafana", port: 3000 }]) });
         const steps = realChanges(base, added);
         assert.deepEqual(steps.map((s) => `${s.op} ${s.type.split(":").pop()}`).sort(),
-            ["create Certificate", "create Gateway", "create Namespace", "create VirtualService"], steps.map(describeStep).join(", "));
+            ["create Certificate", "create Gateway", "create NamespacePatch", "create VirtualService"], steps.map(describeStep).join(", "));
         assert.ok(steps.every((s) => s.host === undefined && s.runs === "provider"));
-        // Removing it again: the objects go, the Namespace is retained (retainOnDelete), so nothing runs for it.
+        // Removing it again: the objects go; the namespace is a server-side-apply patch, whose delete
+        // only gives up our fields (pulumi-kubernetes Patch resources), so the namespace itself stays.
         const removed = realChanges(added, base);
         assert.deepEqual(removed.map((s) => `${s.op} ${s.type.split(":").pop()} ${s.runs}`).sort(),
-            ["delete Certificate provider", "delete Gateway provider", "delete Namespace nothing", "delete VirtualService provider"]);
+            ["delete Certificate provider", "delete Gateway provider", "delete NamespacePatch provider", "delete VirtualService provider"]);
     });
 });
 
