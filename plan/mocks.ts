@@ -119,7 +119,11 @@ export class PlanMocks implements pulumi.runtime.Mocks {
      * @param seed makes every generated value a function of (seed, resource name): two plans of one
      * stack then differ only where the program's inputs differ (what blast-radius checks compare).
      */
-    constructor(private readonly seed?: string) {}
+    constructor(
+        private readonly seed?: string,
+        /** A first preview: providers have computed nothing yet, so only the inputs come back. */
+        private readonly preview = false,
+    ) {}
 
     private bytes(label: string, length: number): Buffer {
         if (this.seed === undefined) return randomBytes(length);
@@ -137,14 +141,15 @@ export class PlanMocks implements pulumi.runtime.Mocks {
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
         this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
         if (args.custom === false) this.components.set(args.name, args.inputs);
-        const outputs = this.outputsFor(args);
+        const outputs = this.preview ? {} : this.outputsFor(args);
         for (const key of this.additionalSecretOutputs.get(`${args.type}::${args.name}`) ?? []) {
             if (key in outputs && !pulumi.Output.isInstance(outputs[key])) outputs[key] = this.secret(`${args.name}.${key}`, String(outputs[key]));
         }
         const state = { ...args.inputs, ...outputs };
         // A replacement is a new machine with a new id (what the host's files key on), like the real providers.
         const replaceInputs = (replaceKeysOf[args.type] ?? []).map((k) => JSON.stringify(args.inputs[k] ?? null)).join("|");
-        return { id: args.custom === false ? undefined : placeholderId(`${args.name}-`, `${args.type}|${replaceInputs}`, 8), state };
+        // A resource a preview would create has no id yet.
+        return { id: args.custom === false || this.preview ? undefined : placeholderId(`${args.name}-`, `${args.type}|${replaceInputs}`, 8), state };
     }
 
     private outputsFor(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {

@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { parse as parseYaml } from "yaml";
 import { ClusterSpec, parseClusterConfig, projectName, rawConfigFromPulumi, settings } from "../components/config";
 import { parseBundle } from "../components/render/bundle";
@@ -122,11 +123,15 @@ export function specForStack(config: Record<string, string>): ClusterSpec {
     return parseClusterConfig(rawConfigFromPulumi(config));
 }
 
-/** Runs the program under mocks and collects what it would do. `seed` makes generated values repeatable. */
-export async function runPlan(stack: string, config: Record<string, string>, secretKeys: string[], seed = defaultSeed): Promise<PlanResult> {
+/**
+ * Runs the program under mocks and collects what it would do. `seed` makes generated values repeatable.
+ * `preview`: as the first `pulumi preview` of a new stack sees it, every provider-computed output
+ * unknown (the mocks return inputs only); outputs and host files are then not resolved.
+ */
+export async function runPlan(stack: string, config: Record<string, string>, secretKeys: string[], seed = defaultSeed, preview = false): Promise<PlanResult> {
     const spec = specForStack(config);
-    const mocks = new PlanMocks(seed);
-    pulumi.runtime.setMocks(mocks, projectName, stack, false);
+    const mocks = new PlanMocks(seed, preview);
+    pulumi.runtime.setMocks(mocks, projectName, stack, preview);
     const registrations = recordRegistrations(currentMonitor(), stack);
     pulumi.runtime.setAllConfig(config, secretKeys);
     const parents = new Map<pulumi.Resource, string>();
@@ -158,8 +163,8 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
     });
     // Outputs can resolve before every resource is registered; wait for the RPC queue to drain.
     await waitForRegistrations();
-    const resolvedOutputs = await resolveOutputs(programOutputs);
-    const secretOutputs = await secretOutputNames(programOutputs);
+    const resolvedOutputs = preview ? {} : await resolveOutputs(programOutputs);
+    const secretOutputs = preview ? [] : await secretOutputNames(programOutputs);
     for (const key of secretKeys) mocks.generatedSecrets.set(config[key], `config ${key}`);
 
     // Registrations arrive in an order that varies with promise timing; construction order does not, and is a
@@ -176,7 +181,7 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
         };
     });
     const violations = planVerdict(resources);
-    return { stack, spec, nodeFiles: filesByNode(recorded, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets, seed };
+    return { stack, spec, nodeFiles: preview ? {} : filesByNode(recorded, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets, seed };
 }
 
 type Registration = Pick<PlannedResource, "urn" | "custom" | "parentUrn" | "providerUrn" | "dependencies" | "propertyDependencies" | "options">;
@@ -262,9 +267,13 @@ function filesByNode(recorded: RecordedResource[], parentOf: Map<string, string 
     return nodeFiles;
 }
 
-/** Secret wrappers → plain values (for policies and file extraction, which see what the engine sees). */
+/**
+ * Secret wrappers → plain values, and values unknown in a preview → the engine's unknown sentinel
+ * (for policies and file extraction, which see what the engine sends them).
+ */
 export function unwrapSecrets(value: unknown): unknown {
     if (isSecretValue(value)) return unwrapSecrets(value.value);
+    if (value !== null && typeof value === "object" && (value as { __pulumiUnknown?: boolean }).__pulumiUnknown === true) return unknownValue;
     if (Array.isArray(value)) return value.map(unwrapSecrets);
     if (value !== null && typeof value === "object") {
         return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
