@@ -2,7 +2,10 @@
 // call a StackRunner and get back plain summaries and StackRunnerErrors with a reason they can
 // answer on. AutomationStackRunner is the real one: the Automation API's LocalWorkspace on this
 // project's directory, with the CrossGuard pack in ./policy attached to every preview and update.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
+import * as YAML from "yaml";
 import {
     CommandError,
     ConcurrentUpdateError,
@@ -90,6 +93,11 @@ export interface StackRunner {
     getConfig(stack: string, key: string): Promise<string | undefined>;
     /** Sets a plaintext config value in the stack's settings file. */
     setConfig(stack: string, key: string, value: string): Promise<void>;
+    /**
+     * Changes whenever the stack does: a new history entry (an update from anywhere) or an edit of
+     * its settings file. A saved plan is only applied while this is what it was at the preview.
+     */
+    fingerprint(stack: string): Promise<string>;
 }
 
 export type StackRunnerFailure = "invalid-stack-name" | "not-found" | "busy" | "policy-violation" | "failed";
@@ -122,6 +130,18 @@ export function validateStackName(name: string): void {
         "invalid-stack-name",
         `"${name}" is not a stack name: use letters, digits, "-", "_" and "." (starting with a letter or digit), optionally as org/project/stack.`,
     );
+}
+
+/** Where LocalWorkspace keeps a stack's config: Pulumi.<last part of the name>.yaml|yml|json. */
+function stackSettingsFiles(stackName: string): string[] {
+    const short = stackName.split("/").pop();
+    return [".yaml", ".yml", ".json"].map((ext) => path.join(PROJECT_DIR, `Pulumi.${short}${ext}`));
+}
+
+/** A setting's default as Pulumi.yaml declares it (`config.<key>.default`), the one home of defaults. */
+export function projectDefault(key: string): unknown {
+    const project = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as { config?: Record<string, { default?: unknown }> };
+    return project.config?.[key]?.default;
 }
 
 /** The outputs with every secret value replaced by "[secret]": what may reach chat or logs. */
@@ -197,6 +217,14 @@ export class AutomationStackRunner implements StackRunner {
 
     async setConfig(stackName: string, key: string, value: string): Promise<void> {
         await this.read(stackName, `Setting ${key}`, (stack) => stack.setConfig(key, { value, secret: false }));
+    }
+
+    async fingerprint(stackName: string): Promise<string> {
+        const last = await this.lastUpdate(stackName);
+        const settings = stackSettingsFiles(stackName).filter((file) => fs.existsSync(file)).map((file) => fs.readFileSync(file));
+        const digest = createHash("sha256");
+        settings.forEach((content) => digest.update(content));
+        return `v${last?.version ?? 0}:${digest.digest("hex")}`;
     }
 
     /** An operation that is not a preview or an update: validated name, mapped errors. */
