@@ -66,6 +66,8 @@ function safeMessage(err: unknown): string {
     return "the bot hit an internal error; the details are in its log.";
 }
 
+const STOPPED = "stopped by `/k3s cancel` (resource operations already in flight were finished; `/k3s status` shows where the stack is).";
+
 const sha256File = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
 export class K3sBot {
@@ -173,7 +175,7 @@ export class K3sBot {
         this.audit({ user, channel, command, stack: approval.stack, planHash: approval.planHash, result: "approved" });
         const label = `${approval.command} of \`${approval.stack}\` (plan ${shortHash(approval.planHash)})`;
         const queued = this.queue.enqueue(approval.stack, label, () => this.apply(approval));
-        this.spawn(this.options.chat.update(approval.channel, approval.messageTs, { text: `${approval.summaryText}\n:white_check_mark: Approved by ${who(user)}. ${queuePositionText("Update", queued.ahead)}` }));
+        this.spawn(this.options.chat.update(approval.channel, approval.messageTs, { text: `${approval.summaryText}\n:white_check_mark: Plan \`${shortHash(approval.planHash)}\` approved by ${who(user)}. ${queuePositionText("Update", queued.ahead)}` }));
         this.spawn(queued.done.catch((err) => this.dropped(err, approval)));
     }
 
@@ -232,7 +234,7 @@ export class K3sBot {
     }
 
     private enqueuePreview(command: StackCommand, user: SlackUser, channel: string, forApproval: boolean): string {
-        const label = command.verb === "upgrade" ? `upgrade of \`${command.stack}\` to ${command.version}` : `${command.verb} of \`${command.stack}\``;
+        const label = command.verb === "upgrade" ? `Upgrade of \`${command.stack}\` to ${command.version}` : `${command.verb === "up" ? "Up" : "Preview"} of \`${command.stack}\``;
         const queued = this.queue.enqueue(command.stack, `${label} by ${who(user)}`, () => this.preview(command, label, user, channel, forApproval));
         this.audit({ user, channel, command: command.verb, stack: command.stack, result: "queued", detail: `position ${queued.position + 1}` });
         this.spawn(
@@ -246,7 +248,7 @@ export class K3sBot {
                 }
             }),
         );
-        return queuePositionText(label[0].toUpperCase() + label.slice(1), queued.ahead);
+        return queuePositionText(label, queued.ahead);
     }
 
     /** A preview; with `forApproval`, one that saves its plan and ends in a summary with Approve/Cancel. */
@@ -254,13 +256,16 @@ export class K3sBot {
         const { chat, runner } = this.options;
         const { stack } = command;
         const header = `*${label}* requested by ${who(user)}`;
-        const parent = await chat.post(channel, { text: `${header}: previewing…` });
-        const progress = new ThreadProgress(chat, channel, parent, `Preview of \`${stack}\``, this.options.progress);
+        // Registered before the first await, so a cancel or a shutdown at any point reaches this run.
         const controller = new AbortController();
         this.running.set(stack, controller);
         const planFile = forApproval ? path.join(this.options.planDir, `${randomUUID()}.json`) : undefined;
         let handedOver = false;
+        let parent: string | undefined;
+        let progress: ThreadProgress | undefined;
         try {
+            parent = await chat.post(channel, { text: `${header}: previewing…` });
+            progress = new ThreadProgress(chat, channel, parent, `Preview of \`${stack}\``, this.options.progress);
             await progress.start();
             await this.learnSecrets(stack);
             let intro = "";
@@ -270,6 +275,8 @@ export class K3sBot {
                 intro = `\nk3sVersion: ${previous} → ${command.version} (set on the stack; \`/k3s upgrade ${stack} <version>\` sets it back)`;
             }
             const fingerprint = forApproval ? await runner.fingerprint(stack) : "";
+            // The SDK only forwards an abort that happens while the CLI runs; one before must stop here.
+            controller.signal.throwIfAborted();
             const summary = await runner.preview(stack, {
                 savePlanTo: planFile,
                 onOutput: progress.line,
@@ -277,6 +284,7 @@ export class K3sBot {
                 signal: controller.signal,
             });
             await progress.finish("Preview finished.");
+            controller.signal.throwIfAborted();
             const summaryText = `${header}${intro}\n${previewText(summary)}`;
             if (!planFile) {
                 await chat.update(channel, parent, { text: summaryText });
@@ -310,9 +318,11 @@ export class K3sBot {
             }, this.options.policy.approvalTimeoutMs);
             this.timers.add(timer);
         } catch (err) {
-            const message = safeMessage(err);
-            await progress.finish(`Failed: ${message}`);
-            await chat.update(channel, parent, { text: `${header}: ${message}` });
+            const message = controller.signal.aborted ? STOPPED : safeMessage(err);
+            await progress?.finish(`Failed: ${message}`);
+            if (parent) {
+                await chat.update(channel, parent, { text: `${header}: ${message}` });
+            }
             this.audit({ user, channel, command: command.verb, stack, result: "failed", detail: message });
         } finally {
             this.running.delete(stack);
@@ -350,6 +360,7 @@ export class K3sBot {
             }
             await progress.start();
             await this.learnSecrets(stack);
+            controller.signal.throwIfAborted();
             const summary = await runner.up(stack, {
                 plan: approval.planFile,
                 onOutput: progress.line,
@@ -360,7 +371,7 @@ export class K3sBot {
             this.audit({ ...entry, result: "succeeded", detail: changesText(summary.changes) });
             await chat.update(channel, messageTs, { text: `${approval.summaryText}\n:white_check_mark: Applied plan \`${shortHash(approval.planHash)}\`, approved by ${who(approver)}: ${changesText(summary.changes)}.` });
         } catch (err) {
-            const message = safeMessage(err);
+            const message = controller.signal.aborted ? STOPPED : safeMessage(err);
             await progress.finish(`Failed: ${message}`);
             this.audit({ ...entry, result: "failed", detail: message });
             await chat.update(channel, messageTs, { text: `${approval.summaryText}\n:x: The update failed: ${message}` });

@@ -155,7 +155,7 @@ export class FakePulumiCommand {
             }
         }
         // SIGINT from an aborted run: the CLI stops and exits non-zero, as a cancelled update does.
-        const aborted = new Promise<"aborted">((resolve) => signal?.addEventListener("abort", () => resolve("aborted")));
+        const aborted = new Promise<"aborted">((resolve) => (signal?.aborted ? resolve("aborted") : signal?.addEventListener("abort", () => resolve("aborted"))));
         if ((await Promise.race([reply.holdUntil ?? Promise.resolve(), aborted])) === "aborted" || signal?.aborted) {
             throw createCommandError(new CommandResult("", "error: update canceled\n", 255));
         }
@@ -167,7 +167,7 @@ export class FakePulumiCommand {
     }
 
     /** Realistic answers for every command the runner's paths run; a test overrides the verbs it is about. */
-    private defaultReply(args: string[]): CliReply {
+    defaultReply(args: string[]): CliReply {
         const { state } = this;
         switch (verbOf(args)) {
             case "stack select":
@@ -179,6 +179,8 @@ export class FakePulumiCommand {
                     events: [event({ preludeEvent: { config: {} } }), sshWarning, summaryEvent({ create: 1, same: 40 }, 12.5)],
                 };
             case "up":
+                // A finished update is a new history entry: the stack's version moves on.
+                state.historyVersion += 1;
                 return {
                     outputChunks: ["Updating (dev)\n", "Resources:\n    + 1 created\n"],
                     events: [summaryEvent({ create: 1, same: 40 }, 95.25)],
