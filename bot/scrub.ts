@@ -7,15 +7,23 @@ const MASK = "[secret]";
 /** Shorter values would mask ordinary words (a secret "true" or "1" protects nothing anyway). */
 const MIN_VALUE = 6;
 /** Lines of a multi-line secret (a kubeconfig's key line) are masked on their own from this length. */
-const MIN_FRAGMENT = 12;
+const MIN_LINE = 12;
+/** So are its words (a key inside a kubeconfig or a config file): long enough not to be ordinary words. */
+const MIN_WORD = 16;
 
 export class SecretScrubber {
     private readonly needles = new Set<string>();
 
-    /** Remembers a secret value (any JSON value): the whole, each string in it, each long line; plain, JSON-escaped, base64. */
+    /**
+     * Remembers a secret value (any JSON value): the whole, each string in it, each long line and
+     * long word of those; each plain, JSON-escaped and base64.
+     */
     learn(value: unknown): void {
         for (const text of strings(value).filter((s) => s.length >= MIN_VALUE)) {
-            const forms = [text, ...text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length >= MIN_FRAGMENT)];
+            const lines = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length >= MIN_LINE);
+            // Words split on blanks and quotes only (base64 ends in "="), plus the value of a key=value word.
+            const words = text.split(/[\s"'`,;]+/).flatMap((word) => [word, word.replace(/^[\w.-]+[=:]/, "")]).filter((word) => word.length >= MIN_WORD);
+            const forms = [text, ...lines, ...words];
             for (const form of forms) {
                 const b64 = Buffer.from(form).toString("base64");
                 for (const needle of [form, JSON.stringify(form).slice(1, -1), b64, b64.replace(/=+$/, ""), Buffer.from(form).toString("base64url")]) {
