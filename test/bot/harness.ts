@@ -18,6 +18,7 @@ import { SecretScrubber } from "../../bot/scrub";
 import { createSlackApp, registerBot } from "../../bot/slack";
 import { FakePulumiCommand } from "./fakePulumi";
 
+export { PROJECT_DIR as PROJECT_ROOT } from "./fakePulumi";
 export const SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 export const TEAM = "T0TEAM";
 export const OPS = "C0OPS";
