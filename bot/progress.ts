@@ -3,6 +3,9 @@
 // `intervalMs` after the previous edit finished; lines that arrive meanwhile go into the next edit.
 import { Chat } from "./chat";
 
+/** Well under Slack's 40,000-character message limit, and still readable on a phone. */
+const MAX_CHARS = 3500;
+
 export interface ThreadProgressOptions {
     intervalMs?: number;
     /** The tail of the output that is shown; the whole output is in the stack's history. */
@@ -40,7 +43,8 @@ export class ThreadProgress {
 
     readonly line = (line: string): void => {
         this.lines.push(line);
-        if (this.lines.length > this.maxLines) {
+        // Whole lines are dropped, never cut: a cut could split a secret the scrubber would then miss.
+        while (this.lines.length > 1 && (this.lines.length > this.maxLines || this.lines.join("\n").length > MAX_CHARS)) {
             this.lines.shift();
         }
         this.dirty = true;
