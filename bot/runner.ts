@@ -2,8 +2,12 @@
 // call a StackRunner and get back plain summaries and StackRunnerErrors with a reason they can
 // answer on. AutomationStackRunner is the real one: the Automation API's LocalWorkspace on this
 // project's directory, with the CrossGuard pack in ./policy attached to every preview and update.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
+import * as YAML from "yaml";
 import {
+    CommandError,
     ConcurrentUpdateError,
     EngineEvent,
     LocalWorkspace,
@@ -47,12 +51,53 @@ export interface RunSummary {
     durationMs?: number;
 }
 
+/** Options of a preview or an update; every field is optional. */
+export interface RunOptions {
+    /** Receives the CLI's progress output line by line (the CLI masks the secrets it knows). */
+    onOutput?: (line: string) => void;
+    /** Tags the update in the stack's history (`--message`): the bot puts the Slack user here. */
+    message?: string;
+    /** Aborting sends the CLI SIGINT, which stops the run gracefully (the SDK's cmd.ts `exec`). */
+    signal?: AbortSignal;
+}
+
+export interface PreviewOptions extends RunOptions {
+    /** Save the update plan here (`preview --save-plan`); an `up` with this plan does exactly these steps. */
+    savePlanTo?: string;
+}
+
+export interface UpOptions extends RunOptions {
+    /** Apply only this saved plan (`up --plan`); the engine fails the update if it would step outside it. */
+    plan?: string;
+}
+
+/** The newest entry of `pulumi stack history`, read without secrets. */
+export interface LastUpdate {
+    version: number;
+    kind: string;
+    result: string;
+    startTime: Date;
+    endTime?: Date;
+    /** The update's `--message`; the bot's runs say who asked and who approved. */
+    message: string;
+}
+
 export interface StackRunner {
-    /** `onOutput` receives the CLI's progress output line by line (secrets are masked by the CLI). */
-    preview(stack: string, onOutput?: (line: string) => void): Promise<RunSummary>;
-    up(stack: string, onOutput?: (line: string) => void): Promise<RunSummary>;
+    preview(stack: string, options?: PreviewOptions): Promise<RunSummary>;
+    up(stack: string, options?: UpOptions): Promise<RunSummary>;
     /** Secret values come back in plaintext: pass them through redactOutputs before showing or logging them. */
     outputs(stack: string): Promise<StackOutputs>;
+    /** Undefined for a stack that was never updated. */
+    lastUpdate(stack: string): Promise<LastUpdate | undefined>;
+    /** A stack config value (`<project>:<key>`), undefined when the stack does not set it. */
+    getConfig(stack: string, key: string): Promise<string | undefined>;
+    /** Sets a plaintext config value in the stack's settings file. */
+    setConfig(stack: string, key: string, value: string): Promise<void>;
+    /**
+     * Changes whenever the stack does: a new history entry (an update from anywhere) or an edit of
+     * its settings file. A saved plan is only applied while this is what it was at the preview.
+     */
+    fingerprint(stack: string): Promise<string>;
 }
 
 export type StackRunnerFailure = "invalid-stack-name" | "not-found" | "busy" | "policy-violation" | "failed";
@@ -87,6 +132,18 @@ export function validateStackName(name: string): void {
     );
 }
 
+/** Where LocalWorkspace keeps a stack's config: Pulumi.<last part of the name>.yaml|yml|json. */
+function stackSettingsFiles(stackName: string): string[] {
+    const short = stackName.split("/").pop();
+    return [".yaml", ".yml", ".json"].map((ext) => path.join(PROJECT_DIR, `Pulumi.${short}${ext}`));
+}
+
+/** A setting's default as Pulumi.yaml declares it (`config.<key>.default`), the one home of defaults. */
+export function projectDefault(key: string): unknown {
+    const project = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as { config?: Record<string, { default?: unknown }> };
+    return project.config?.[key]?.default;
+}
+
 /** The outputs with every secret value replaced by "[secret]": what may reach chat or logs. */
 export function redactOutputs(outputs: StackOutputs): Record<string, unknown> {
     return Object.fromEntries(Object.entries(outputs).map(([name, { value, secret }]) => [name, secret ? "[secret]" : value]));
@@ -103,54 +160,95 @@ export interface AutomationStackRunnerOptions {
 }
 
 /** What every preview and update runs with: the policy pack attached, output streamed, events collected. */
-function engineOptions(events: EngineEventCollector, onOutput?: (chunk: string) => void) {
-    return { policyPacks: [POLICY_PACK_DIR], onOutput, onEvent: events.record, color: "never" as const };
+function engineOptions(events: EngineEventCollector, options: RunOptions, onOutput?: (chunk: string) => void) {
+    return { policyPacks: [POLICY_PACK_DIR], onOutput, onEvent: events.record, color: "never" as const, message: options.message, signal: options.signal };
 }
 
 export class AutomationStackRunner implements StackRunner {
     constructor(private readonly options: AutomationStackRunnerOptions = {}) {}
 
-    async preview(stackName: string, onOutput?: (line: string) => void): Promise<RunSummary> {
-        return this.run(stackName, "preview", async (stack, events, onOutputChunk) => {
-            const result = await stack.preview(engineOptions(events, onOutputChunk));
+    async preview(stackName: string, options: PreviewOptions = {}): Promise<RunSummary> {
+        const { savePlanTo, ...run } = options;
+        return this.run(stackName, "preview", run, async (stack, engine) => {
+            const result = await stack.preview({ ...engine, plan: savePlanTo });
             return result.changeSummary;
-        }, onOutput);
+        });
     }
 
-    async up(stackName: string, onOutput?: (line: string) => void): Promise<RunSummary> {
-        return this.run(stackName, "update", async (stack, events, onOutputChunk) => {
+    async up(stackName: string, options: UpOptions = {}): Promise<RunSummary> {
+        const { plan, ...run } = options;
+        return this.run(stackName, "update", run, async (stack, engine, events) => {
             const result = await stack.up({
-                ...engineOptions(events, onOutputChunk),
+                ...engine,
+                plan,
                 // Otherwise the summary is read with `stack history --show-secrets`: plaintext config we never use.
                 showSecrets: false,
             });
             // The summary event is this run's own; the history entry is the fallback (info() may find none).
             return events.summary?.resourceChanges ?? result.summary?.resourceChanges ?? {};
-        }, onOutput);
+        });
     }
 
     async outputs(stackName: string): Promise<StackOutputs> {
+        return this.read(stackName, "Reading the outputs", (stack) => stack.outputs());
+    }
+
+    async lastUpdate(stackName: string): Promise<LastUpdate | undefined> {
+        return this.read(stackName, "Reading the history", async (stack) => {
+            // history() defaults to --show-secrets; the entry's config is never needed here.
+            const [entry] = await stack.history(1, 1, false);
+            return entry && { version: entry.version, kind: entry.kind, result: entry.result, startTime: entry.startTime, endTime: entry.endTime, message: entry.message ?? "" };
+        });
+    }
+
+    async getConfig(stackName: string, key: string): Promise<string | undefined> {
+        return this.read(stackName, `Reading ${key}`, async (stack) => {
+            try {
+                return (await stack.getConfig(key)).value;
+            } catch (err) {
+                // `pulumi config get` exits 1 with this text when the stack does not set the key.
+                if (err instanceof CommandError && /configuration key .* not found/.test(err.message)) {
+                    return undefined;
+                }
+                throw err;
+            }
+        });
+    }
+
+    async setConfig(stackName: string, key: string, value: string): Promise<void> {
+        await this.read(stackName, `Setting ${key}`, (stack) => stack.setConfig(key, { value, secret: false }));
+    }
+
+    async fingerprint(stackName: string): Promise<string> {
+        const last = await this.lastUpdate(stackName);
+        const settings = stackSettingsFiles(stackName).filter((file) => fs.existsSync(file)).map((file) => fs.readFileSync(file));
+        const digest = createHash("sha256");
+        settings.forEach((content) => digest.update(content));
+        return `v${last?.version ?? 0}:${digest.digest("hex")}`;
+    }
+
+    /** An operation that is not a preview or an update: validated name, mapped errors. */
+    private async read<T>(stackName: string, what: string, operation: (stack: Stack) => Promise<T>): Promise<T> {
         validateStackName(stackName);
         try {
-            const stack = await this.stack(stackName);
-            return await stack.outputs();
+            return await operation(await this.stack(stackName));
         } catch (err) {
-            throw toStackRunnerError(err, stackName, "Reading the outputs", []);
+            throw toStackRunnerError(err, stackName, what, []);
         }
     }
 
     private async run(
         stackName: string,
         kind: RunSummary["kind"],
-        operation: (stack: Stack, events: EngineEventCollector, onOutputChunk?: (chunk: string) => void) => Promise<OpMap>,
-        onOutput: ((line: string) => void) | undefined,
+        options: RunOptions,
+        operation: (stack: Stack, engine: ReturnType<typeof engineOptions>, events: EngineEventCollector) => Promise<OpMap>,
     ): Promise<RunSummary> {
         validateStackName(stackName);
         const events = new EngineEventCollector();
-        const lines = onOutput ? new LineSplitter(onOutput) : undefined;
+        const lines = options.onOutput ? new LineSplitter(options.onOutput) : undefined;
         try {
             const stack = await this.stack(stackName);
-            const changes = await operation(stack, events, lines?.write);
+            const changes = await operation(stack, engineOptions(events, options, lines?.write), events);
             const durationSeconds = events.summary?.durationSeconds;
             return {
                 stack: stackName,

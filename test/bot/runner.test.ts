@@ -1,168 +1,27 @@
 // Contract test: AutomationStackRunner drives the real Automation API (LocalWorkspace, Stack, the
-// event-log tailing, the SDK's CLI-error classification); only the `pulumi` binary is faked. The
-// fake records each argument list the SDK would run and answers as the CLI does.
+// event-log tailing, the SDK's CLI-error classification); only the `pulumi` binary is faked
+// (test/bot/fakePulumi.ts).
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ConcurrentUpdateError, EngineEvent, PulumiCommand } from "@pulumi/pulumi/automation";
-import { SemVer } from "semver";
+import { ConcurrentUpdateError, PulumiCommand } from "@pulumi/pulumi/automation";
 import { AutomationStackRunner, redactOutputs, StackRunnerError } from "../../bot/runner";
-
-// @internal in the SDK (absent from its .d.ts), so typed here by hand. They are the real ones, so
-// which stderr becomes ConcurrentUpdateError or StackNotFoundError is decided by the SDK's own code.
-const { CommandResult } = require("@pulumi/pulumi/automation/cmd") as {
-    CommandResult: new (stdout: string, stderr: string, code: number) => object;
-};
-const { createCommandError } = require("@pulumi/pulumi/automation/errors") as {
-    createCommandError: (result: object) => Error;
-};
-
-const PROJECT_DIR = path.resolve(__dirname, "../..");
-const POLICY_PACK_DIR = path.join(PROJECT_DIR, "policy");
-
-// Below 3.205 the SDK tails an event-log file instead of starting a gRPC event server.
-const FILE_EVENT_LOG_CLI_VERSION = new SemVer("3.204.0");
-
-// What the CLI prints (stderr) in the cases the runner must tell apart.
-const CLOUD_CONFLICT = "error: [409] Conflict: Another update is currently in progress.\n";
-const DIY_LOCKED = "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n";
-const NO_SUCH_STACK = (stack: string) => `error: no stack named '${stack}' found\n`;
-
-const KUBECONFIG = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: LS0tQ0EtREFUQS0tLQ==\n    server: https://10.0.0.2:6443\nusers:\n- user:\n    client-key-data: TOP-SECRET-CLIENT-KEY\n";
-const APP_URLS = ["https://app.example.org"];
-
-interface CliCall {
-    args: string[];
-    cwd: string;
-}
-
-interface CliReply {
-    stdout?: string;
-    stderr?: string;
-    code?: number;
-    /** Streamed to onOutput in these chunks, as stdout arrives from a real process. */
-    outputChunks?: string[];
-    /** Written to the `--event-log` file, one JSON line each, as the engine does. */
-    events?: EngineEvent[];
-}
-
-/** "preview", "up", "stack select", "stack output", ...: what a canned reply is keyed by. */
-type CliVerb = string;
-const verbOf = (args: string[]): CliVerb => (args[0] === "stack" ? `stack ${args[1]}` : args[0]);
-
-const valueAfter = (args: string[], flag: string): string | undefined => {
-    const at = args.indexOf(flag);
-    return at < 0 ? undefined : args[at + 1];
-};
-
-let sequence = 0;
-const event = (body: Omit<EngineEvent, "sequence" | "timestamp">): EngineEvent => ({ sequence: sequence++, timestamp: 1_700_000_000, ...body });
-
-const summaryEvent = (resourceChanges: Record<string, number>, durationSeconds: number): EngineEvent =>
-    event({ summaryEvent: { maybeCorrupt: false, durationSeconds, resourceChanges, policyPacks: { "hybrid-k3s": "0.1.0" } } });
-
-const sshWarning = event({
-    policyEvent: {
-        resourceUrn: "urn:pulumi:dev::hybrid-k3s::aws:ec2/securityGroup:SecurityGroup::k3s-sg",
-        message: "SSH (22) is open to 0.0.0.0/0\n",
-        color: "never",
-        policyName: "ssh-open-to-internet",
-        policyPackName: "hybrid-k3s",
-        policyPackVersion: "0.1.0",
-        policyPackVersionTag: "0.1.0",
-        enforcementLevel: "warning",
-    },
-});
-
-const apiPortViolation = event({
-    policyEvent: {
-        resourceUrn: "urn:pulumi:dev::hybrid-k3s::aws:ec2/securityGroup:SecurityGroup::k3s-sg",
-        message: "port 6443 (API port) is open to 0.0.0.0/0",
-        color: "never",
-        policyName: "no-api-port-open-to-internet",
-        policyPackName: "hybrid-k3s",
-        policyPackVersion: "0.1.0",
-        policyPackVersionTag: "0.1.0",
-        enforcementLevel: "mandatory",
-    },
-});
-
-/** Realistic answers for every command the runner's paths run; a test overrides the verbs it is about. */
-function defaultReply(args: string[]): CliReply {
-    switch (verbOf(args)) {
-        case "stack select":
-        case "stack init":
-            return {};
-        case "preview":
-            return {
-                outputChunks: ["Previewing update (dev)\n\n     Type    Name\n", " +   aws:ec2:Instance  aws-arm   create\n\nResources:\n    + 1 to cre", "ate\n    40 unchanged"],
-                events: [event({ preludeEvent: { config: {} } }), sshWarning, summaryEvent({ create: 1, same: 40 }, 12.5)],
-            };
-        case "up":
-            return {
-                outputChunks: ["Updating (dev)\n", "Resources:\n    + 1 created\n"],
-                events: [summaryEvent({ create: 1, same: 40 }, 95.25)],
-            };
-        case "stack output":
-            // The CLI masks secrets unless --show-secrets; the SDK compares both to find them.
-            return args.includes("--show-secrets")
-                ? { stdout: JSON.stringify({ kubeconfig: KUBECONFIG, appUrls: APP_URLS }) }
-                : { stdout: JSON.stringify({ kubeconfig: "[secret]", appUrls: APP_URLS }) };
-        case "stack history":
-            return {
-                stdout: JSON.stringify([
-                    {
-                        version: 7,
-                        kind: "update",
-                        startTime: "2025-01-01T10:00:00.000Z",
-                        message: "",
-                        environment: { "exec.kind": "auto.local" },
-                        config: {},
-                        result: "succeeded",
-                        endTime: "2025-01-01T10:01:35.000Z",
-                        resourceChanges: { create: 1, same: 40 },
-                    },
-                ]),
-            };
-        default:
-            throw new Error(`the fake CLI was not told how to answer: pulumi ${args.join(" ")}`);
-    }
-}
-
-/** Stands in for PulumiCommand, whose `run` the SDK calls for every CLI invocation. */
-class FakePulumiCommand {
-    readonly command = "pulumi";
-    readonly version = FILE_EVENT_LOG_CLI_VERSION;
-    readonly calls: CliCall[] = [];
-
-    constructor(private readonly overrides: Record<CliVerb, CliReply> = {}) {}
-
-    async run(args: string[], cwd: string, _env: Record<string, string>, onOutput?: (chunk: string) => void): Promise<object> {
-        this.calls.push({ args: [...args], cwd });
-        const reply = this.overrides[verbOf(args)] ?? defaultReply(args);
-        const eventLog = valueAfter(args, "--event-log");
-        if (eventLog !== undefined && reply.events) {
-            fs.writeFileSync(eventLog, reply.events.map((e) => JSON.stringify(e) + "\n").join(""));
-        }
-        reply.outputChunks?.forEach((chunk) => onOutput?.(chunk));
-        const result = new CommandResult(reply.stdout ?? "", reply.stderr ?? "", reply.code ?? 0);
-        if ((reply.code ?? 0) !== 0) {
-            throw createCommandError(result);
-        }
-        return result;
-    }
-
-    verbs(): CliVerb[] {
-        return this.calls.map((call) => verbOf(call.args));
-    }
-
-    call(verb: CliVerb): CliCall {
-        const found = this.calls.find((call) => verbOf(call.args) === verb);
-        assert.ok(found, `expected a "pulumi ${verb}" call, got: ${this.verbs().join(", ")}`);
-        return found;
-    }
-}
+import {
+    APP_URLS,
+    apiPortViolation,
+    CLOUD_CONFLICT,
+    DIY_LOCKED,
+    FakePulumiCommand,
+    FILE_EVENT_LOG_CLI_VERSION,
+    KUBECONFIG,
+    NO_SUCH_STACK,
+    POLICY_PACK_DIR,
+    PROJECT_DIR,
+    sshWarning,
+    summaryEvent,
+    valueAfter,
+} from "./fakePulumi";
 
 async function rejection(promise: Promise<unknown>): Promise<StackRunnerError> {
     try {
@@ -178,7 +37,7 @@ describe("bot/runner: AutomationStackRunner against the real Automation API", ()
     it("previews the selected stack on the project directory with the policy pack attached", async () => {
         const cli = new FakePulumiCommand();
         const lines: string[] = [];
-        const summary = await new AutomationStackRunner({ pulumiCommand: cli }).preview("dev", (line) => lines.push(line));
+        const summary = await new AutomationStackRunner({ pulumiCommand: cli }).preview("dev", { onOutput: (line) => lines.push(line) });
 
         assert.deepEqual(cli.verbs(), ["stack select", "preview"]);
         assert.ok(cli.calls.every((call) => call.cwd === PROJECT_DIR), "every CLI call runs in the project directory");
@@ -242,6 +101,52 @@ describe("bot/runner: AutomationStackRunner against the real Automation API", ()
             policyViolations: [],
             durationMs: 95_250,
         });
+    });
+
+    it("saves the preview's plan and applies only that plan, each run tagged with its message", async () => {
+        const cli = new FakePulumiCommand();
+        const runner = new AutomationStackRunner({ pulumiCommand: cli });
+        const planDir = fs.mkdtempSync(path.join(os.tmpdir(), "plans-"));
+        const planFile = path.join(planDir, "p1.json");
+        try {
+            await runner.preview("dev", { savePlanTo: planFile, message: "slack: <@U1> asked" });
+            await runner.up("dev", { plan: planFile, message: "slack: <@U1> asked, <@U2> approved" });
+        } finally {
+            fs.rmSync(planDir, { recursive: true, force: true });
+        }
+
+        const preview = cli.call("preview").args;
+        assert.equal(valueAfter(preview, "--save-plan"), planFile);
+        assert.equal(valueAfter(preview, "--message"), "slack: <@U1> asked");
+        const up = cli.call("up").args;
+        assert.equal(valueAfter(up, "--plan"), planFile);
+        assert.equal(valueAfter(up, "--message"), "slack: <@U1> asked, <@U2> approved");
+    });
+
+    it("reads the last update without secrets, and config values, a missing key as undefined", async () => {
+        const cli = new FakePulumiCommand();
+        cli.state.historyMessage = "slack: <@U1> asked";
+        cli.state.config["hybrid-k3s:k3sVersion"] = "v1.31.1+k3s1";
+        const runner = new AutomationStackRunner({ pulumiCommand: cli });
+
+        assert.deepEqual(await runner.lastUpdate("dev"), {
+            version: 7,
+            kind: "update",
+            result: "succeeded",
+            startTime: new Date("2025-01-01T10:00:00.000Z"),
+            endTime: new Date("2025-01-01T10:01:35.000Z"),
+            message: "slack: <@U1> asked",
+        });
+        assert.deepEqual(cli.call("stack history").args, ["stack", "history", "--json", "--page-size", "1", "--page", "1", "--stack", "dev"]);
+        assert.equal(await runner.getConfig("dev", "hybrid-k3s:k3sVersion"), "v1.31.1+k3s1");
+        assert.equal(await runner.getConfig("dev", "hybrid-k3s:meshKind"), undefined);
+    });
+
+    it("sets a config value as plaintext, the value after --", async () => {
+        const cli = new FakePulumiCommand();
+        await new AutomationStackRunner({ pulumiCommand: cli }).setConfig("dev", "hybrid-k3s:k3sVersion", "v1.32.0+k3s1");
+        assert.deepEqual(cli.call("config set").args, ["config", "set", "hybrid-k3s:k3sVersion", "--stack", "dev", "--plaintext", "--non-interactive", "--", "v1.32.0+k3s1"]);
+        assert.equal(cli.state.config["hybrid-k3s:k3sVersion"], "v1.32.0+k3s1");
     });
 
     for (const [backend, stderr] of [["Pulumi Cloud", CLOUD_CONFLICT], ["a DIY backend", DIY_LOCKED]]) {
