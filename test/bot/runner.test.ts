@@ -126,7 +126,7 @@ describe("bot/runner: AutomationStackRunner against the real Automation API", ()
     it("reads the last update without secrets, and config values, a missing key as undefined", async () => {
         const cli = new FakePulumiCommand();
         cli.state.historyMessage = "slack: <@U1> asked";
-        cli.state.config["hybrid-k3s:k3sVersion"] = "v1.31.1+k3s1";
+        cli.state.config["hybrid-k3s:k3sVersion"] = "v1.36.1+k3s1";
         const runner = new AutomationStackRunner({ pulumiCommand: cli });
 
         assert.deepEqual(await runner.lastUpdate("dev"), {
@@ -138,15 +138,15 @@ describe("bot/runner: AutomationStackRunner against the real Automation API", ()
             message: "slack: <@U1> asked",
         });
         assert.deepEqual(cli.call("stack history").args, ["stack", "history", "--json", "--page-size", "1", "--page", "1", "--stack", "dev"]);
-        assert.equal(await runner.getConfig("dev", "hybrid-k3s:k3sVersion"), "v1.31.1+k3s1");
+        assert.equal(await runner.getConfig("dev", "hybrid-k3s:k3sVersion"), "v1.36.1+k3s1");
         assert.equal(await runner.getConfig("dev", "hybrid-k3s:meshKind"), undefined);
     });
 
     it("sets a config value as plaintext, the value after --", async () => {
         const cli = new FakePulumiCommand();
-        await new AutomationStackRunner({ pulumiCommand: cli }).setConfig("dev", "hybrid-k3s:k3sVersion", "v1.32.0+k3s1");
-        assert.deepEqual(cli.call("config set").args, ["config", "set", "hybrid-k3s:k3sVersion", "--stack", "dev", "--plaintext", "--non-interactive", "--", "v1.32.0+k3s1"]);
-        assert.equal(cli.state.config["hybrid-k3s:k3sVersion"], "v1.32.0+k3s1");
+        await new AutomationStackRunner({ pulumiCommand: cli }).setConfig("dev", "hybrid-k3s:k3sVersion", "v1.37.0+k3s1");
+        assert.deepEqual(cli.call("config set").args, ["config", "set", "hybrid-k3s:k3sVersion", "--stack", "dev", "--plaintext", "--non-interactive", "--", "v1.37.0+k3s1"]);
+        assert.equal(cli.state.config["hybrid-k3s:k3sVersion"], "v1.37.0+k3s1");
     });
 
     for (const [backend, stderr] of [["Pulumi Cloud", CLOUD_CONFLICT], ["a DIY backend", DIY_LOCKED]]) {

@@ -81,7 +81,7 @@ describe("bot: no secret value in any Slack call or the audit log (stand-in Slac
         );
         assert.equal(
             texts.find((t) => t.startsWith("*prod*:")),
-            "*prod*: 1 node(s), k3s v1.31.1+k3s1 (project default)\n• `phy01` existing/amd64: hub, server (mesh 10.0.0.1)\nLast update: #7 update succeeded at 2025-01-01T10:00:00.000Z, not run by this bot",
+            "*prod*: 1 node(s), k3s v1.36.1+k3s1 (project default)\n• `phy01` existing/amd64: hub, server (mesh 10.0.0.1)\nLast update: #7 update succeeded at 2025-01-01T10:00:00.000Z, not run by this bot",
         );
         assert.equal(texts.at(-1), '*Preview of `prod`* requested by <@U0ALICE>: The preview of stack "prod" failed; the Pulumi output is in the runner\'s log.');
     });

@@ -234,12 +234,12 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
 
     it("upgrade sets k3sVersion on that stack, previews the rolling upgrade, and on an unprotected stack the requester approves", async () => {
         harness = await Harness.start();
-        assert.equal(await harness.reply(ALICE, OPS, "upgrade dev v1.32.0+k3s1"), "Upgrade of `dev` to v1.32.0+k3s1: starting now; progress in the thread.");
+        assert.equal(await harness.reply(ALICE, OPS, "upgrade dev v1.37.0+k3s1"), "Upgrade of `dev` to v1.37.0+k3s1: starting now; progress in the thread.");
         const { approvalId, messageTs } = await waitFor("the Approve button", () => approvalButton(harness.slack));
-        assert.deepEqual(harness.cli.call("config set").args, ["config", "set", "hybrid-k3s:k3sVersion", "--stack", "dev", "--plaintext", "--non-interactive", "--", "v1.32.0+k3s1"]);
+        assert.deepEqual(harness.cli.call("config set").args, ["config", "set", "hybrid-k3s:k3sVersion", "--stack", "dev", "--plaintext", "--non-interactive", "--", "v1.37.0+k3s1"]);
         const verbs = harness.cli.verbs();
         assert.ok(verbs.indexOf("config set") < verbs.indexOf("preview"), "the preview sees the new version");
-        assert.match(updatesOf(harness, messageTs)[0].params.text, /^\*Upgrade of `dev` to v1\.32\.0\+k3s1\* requested by <@U0ALICE>\nk3sVersion: v1\.31\.1\+k3s1 \(project default\) → v1\.32\.0\+k3s1 \(set on the stack; `\/k3s upgrade dev <version>` sets it back\)\n\*Steps:\*/);
+        assert.match(updatesOf(harness, messageTs)[0].params.text, /^\*Upgrade of `dev` to v1\.37\.0\+k3s1\* requested by <@U0ALICE>\nk3sVersion: v1\.36\.1\+k3s1 \(project default\) → v1\.37\.0\+k3s1 \(set on the stack; `\/k3s upgrade dev <version>` sets it back\)\n\*Steps:\*/);
         assert.match(updatesOf(harness, messageTs)[0].params.text, /anyone listed under `up` may approve/);
 
         await harness.click(ALICE, OPS, APPROVE_ACTION, approvalId, messageTs);
