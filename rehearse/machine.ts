@@ -1,0 +1,133 @@
+// One booted Debian machine: an overlay root on the cached base image, booted by systemd-nspawn
+// (systemd as PID 1) inside a network namespace the lab made. The owner's console is nsenter;
+// Pulumi reaches it only over SSH.
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { sleep } from "../test/net/netns";
+import { run, RunResult } from "./shell";
+
+/** Every run's machines live under here, in a folder named after the run (hk3s-<pid>-...). */
+export const machinesRoot = "/var/tmp/hk3s-rehearsal";
+
+export class Machine {
+    readonly dir: string;
+    readonly root: string;
+    private nspawn?: ChildProcess;
+    private leaderPid?: number;
+    private mounted = false;
+
+    constructor(readonly name: string, private readonly runPrefix: string, private readonly netns: string, private readonly baseImage: string) {
+        this.dir = join(machinesRoot, runPrefix, name);
+        this.root = join(this.dir, "merged");
+    }
+
+    /** Mounts the overlay (or, where overlayfs is refused, copies the base with reflinks where possible). */
+    async createRoot(): Promise<void> {
+        for (const sub of ["upper", "work", "merged"]) mkdirSync(join(this.dir, sub), { recursive: true });
+        const overlay = await run("mount", ["-t", "overlay", "overlay", "-o",
+            `lowerdir=${this.baseImage},upperdir=${join(this.dir, "upper")},workdir=${join(this.dir, "work")}`, this.root], { allowFailure: true });
+        if (overlay.code === 0) this.mounted = true;
+        else await run("cp", ["-a", "--reflink=auto", `${this.baseImage}/.`, this.root]);
+    }
+
+    get booted(): boolean {
+        return this.leaderPid !== undefined;
+    }
+
+    /** Boots systemd and waits until it reports running (or degraded, reported by the checks). */
+    async boot(): Promise<void> {
+        const log = openSync(join(this.dir, "console.log"), "a");
+        this.nspawn = spawn("systemd-nspawn", [
+            "-D", this.root, "--register=no", "--keep-unit", `--network-namespace-path=/run/netns/${this.netns}`,
+            `--machine=${this.runPrefix}-${this.name}`.slice(0, 64), `--hostname=${this.name}`, "--console=read-only", "-b",
+        ], { stdio: ["ignore", log, log], detached: true });
+        closeSync(log);
+        const nspawn = this.nspawn;
+        for (let waited = 0; this.leaderPid === undefined; waited += 50) {
+            if (nspawn.exitCode !== null || waited > 15000) throw new Error(`${this.name}: systemd-nspawn did not start: ${this.consoleTail()}`);
+            const child = spawnSync("ps", ["-o", "pid=", "--ppid", String(nspawn.pid)], { encoding: "utf8" }).stdout.trim();
+            if (child) this.leaderPid = Number(child.split("\n")[0]);
+            else await sleep(50);
+        }
+        const state = await this.exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: 90000 });
+        if (!/running|degraded/.test(state.stdout)) throw new Error(`${this.name}: systemd did not finish booting (${state.stdout.trim()}): ${this.consoleTail()}`);
+    }
+
+    /** Runs a command on the machine as its owner at the console would (root, no SSH). */
+    exec(argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+        if (this.leaderPid === undefined) throw new Error(`${this.name} is not running`);
+        return run("nsenter", ["-t", String(this.leaderPid), "-a", ...argv], { allowFailure: true, timeoutMs: options.timeoutMs ?? 60000, input: options.input });
+    }
+
+    /** Pulls the plug: PID 1 dies with everything in the machine, nothing is shut down cleanly. */
+    async powerOff(): Promise<void> {
+        const nspawn = this.nspawn;
+        if (this.leaderPid !== undefined) signal(this.leaderPid, "SIGKILL");
+        this.leaderPid = undefined;
+        for (let waited = 0; nspawn && nspawn.exitCode === null && nspawn.signalCode === null && waited < 10000; waited += 50) await sleep(50);
+        this.nspawn = undefined;
+    }
+
+    /** Synchronous, for exit handlers: stop the machine and remove its root. */
+    destroy(): void {
+        if (this.leaderPid !== undefined) signal(this.leaderPid, "SIGKILL");
+        if (this.nspawn?.pid !== undefined) signal(this.nspawn.pid, "SIGKILL");
+        this.leaderPid = undefined;
+        if (this.mounted) spawnSync("umount", ["-l", this.root]);
+        this.mounted = false;
+        rmSync(this.dir, { recursive: true, force: true });
+    }
+
+    consoleTail(): string {
+        const file = join(this.dir, "console.log");
+        return existsSync(file) ? readFileSync(file, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(-15).join("\n") : "";
+    }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+    try {
+        process.kill(pid, name);
+    } catch {
+        // already gone
+    }
+}
+
+/** A crashed earlier run cannot clean up: stop its machines and remove their roots (live runs are left alone). */
+export function reapDeadMachines(): void {
+    if (!existsSync(machinesRoot)) return;
+    const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((line) => line.split(" ")[1]).filter(Boolean);
+    for (const run of readdirSync(machinesRoot)) {
+        const owner = /^hk3s-(\d+)-/.exec(run)?.[1];
+        if (owner === undefined || isAlive(Number(owner))) continue;
+        const dir = join(machinesRoot, run);
+        nspawnPidsUnder(dir).forEach((pid) => signal(pid, "SIGKILL"));
+        for (const mount of mounts.filter((m) => m.startsWith(`${dir}/`)).sort().reverse()) spawnSync("umount", ["-l", mount]);
+        rmSync(dir, { recursive: true, force: true });
+    }
+    for (const propagate of existsSync("/run/systemd/nspawn/propagate") ? readdirSync("/run/systemd/nspawn/propagate") : []) {
+        const owner = /^hk3s-(\d+)-/.exec(propagate)?.[1];
+        if (owner !== undefined && !isAlive(Number(owner))) rmSync(join("/run/systemd/nspawn/propagate", propagate), { recursive: true, force: true });
+    }
+}
+
+/** systemd-nspawn processes booting a root under dir, found by their command line. */
+function nspawnPidsUnder(dir: string): number[] {
+    return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+        try {
+            const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+            return argv[0].endsWith("systemd-nspawn") && argv.some((arg) => arg.startsWith(`${dir}/`));
+        } catch {
+            return false;
+        }
+    }).map(Number);
+}
+
+function isAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (error) {
+        return (error as NodeJS.ErrnoException).code === "EPERM";
+    }
+}
