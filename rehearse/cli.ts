@@ -81,6 +81,7 @@ async function main(): Promise<number> {
     const ran: string[] = [];
     try {
         const rehearsal = await Rehearsal.start(options.stack, lab, checks, log, options.k3sBinary);
+        rehearsal.beforeFirstUp = requested.filter((s) => options.scenario !== "all" || !s.blockedBy).flatMap((s) => (s.beforeFirstUp ? [s.beforeFirstUp] : []));
         for (const scenario of requested) {
             const blocked = scenario.blockedBy?.(rehearsal);
             if (blocked && options.scenario === "all") {

@@ -2,7 +2,7 @@
 // scripts would install, so no machine needs the internet. Built once and cached, keyed by a hash
 // of the package list, because debootstrap is the slow part of a rehearsal.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "./shell";
 
@@ -11,7 +11,8 @@ const mirror = "http://deb.debian.org/debian";
 
 /** What the plan's scripts install (mesh, firewall, k3s install, edge) plus what sshd, systemd and the checks need. */
 export const basePackages = [
-    "systemd", "systemd-sysv", "dbus", "iproute2", "iputils-ping", "procps", "kmod",
+    // netbase: /etc/protocols, which nft needs to resolve names like ipv6-icmp (every standard and cloud image has it).
+    "systemd", "systemd-sysv", "dbus", "iproute2", "iputils-ping", "procps", "kmod", "netbase",
     "openssh-server", "openssh-client", "sudo", "curl", "ca-certificates",
     "nftables", "wireguard-tools", "wireguard-go",
     "haproxy", "nginx-light", "libnginx-mod-stream",
@@ -39,6 +40,10 @@ export async function ensureBaseImage(log: (line: string) => void): Promise<stri
     writeFileSync(join(building, ".complete"), `${new Date().toISOString()} ${(Date.now() - started) / 1000}s\n`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(building, dir);
+    // Images for other package lists are stale now: keep the cache to one image.
+    for (const entry of readdirSync(cacheRoot)) {
+        if (entry.startsWith(`base-${suite}-`) && !entry.includes(".building") && join(cacheRoot, entry) !== dir) rmSync(join(cacheRoot, entry), { recursive: true, force: true });
+    }
     log(`base image: built in ${Math.round((Date.now() - started) / 1000)} s`);
     return dir;
 }

@@ -40,18 +40,29 @@ export class Machine {
         const log = openSync(join(this.dir, "console.log"), "a");
         this.nspawn = spawn("systemd-nspawn", [
             "-D", this.root, "--register=no", "--keep-unit", `--network-namespace-path=/run/netns/${this.netns}`,
+            // --private-network would grant it; a network namespace we made ourselves does not (wg-quick needs it).
+            "--capability=CAP_NET_ADMIN",
             `--machine=${this.runPrefix}-${this.name}`.slice(0, 64), `--hostname=${this.name}`, "--console=read-only", "-b",
-        ], { stdio: ["ignore", log, log], detached: true });
+        ], {
+            stdio: ["ignore", log, log], detached: true,
+            // Likewise /proc/sys/net is writable only for nspawn's own private network (the hub's PostUp sets ip_forward).
+            env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" },
+        });
         closeSync(log);
         const nspawn = this.nspawn;
         for (let waited = 0; this.leaderPid === undefined; waited += 50) {
             if (nspawn.exitCode !== null || waited > 15000) throw new Error(`${this.name}: systemd-nspawn did not start: ${this.consoleTail()}`);
-            const child = spawnSync("ps", ["-o", "pid=", "--ppid", String(nspawn.pid)], { encoding: "utf8" }).stdout.trim();
-            if (child) this.leaderPid = Number(child.split("\n")[0]);
-            else await sleep(50);
+            this.leaderPid = containerInit(nspawn.pid!);
+            if (this.leaderPid === undefined) await sleep(50);
         }
-        const state = await this.exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: 90000 });
-        if (!/running|degraded/.test(state.stdout)) throw new Error(`${this.name}: systemd did not finish booting (${state.stdout.trim()}): ${this.consoleTail()}`);
+        // Until PID 1 has exec'd systemd and opened its bus, systemctl says "offline": ask again.
+        let state = "";
+        for (let waited = 0; waited < 90000; waited += 250) {
+            state = (await this.exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: 90000 })).stdout.trim();
+            if (state !== "offline" && state !== "") break;
+            await sleep(250);
+        }
+        if (!/running|degraded/.test(state)) throw new Error(`${this.name}: systemd did not finish booting (${state}): ${this.consoleTail()}`);
     }
 
     /** Runs a command on the machine as its owner at the console would (root, no SSH). */
@@ -83,6 +94,19 @@ export class Machine {
         const file = join(this.dir, "console.log");
         return existsSync(file) ? readFileSync(file, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(-15).join("\n") : "";
     }
+}
+
+/** The child of systemd-nspawn that is PID 1 in its own PID namespace (nspawn forks helpers too). */
+function containerInit(nspawnPid: number): number | undefined {
+    const children = spawnSync("ps", ["-o", "pid=", "--ppid", String(nspawnPid)], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.trim());
+    return children.map(Number).find((pid) => {
+        try {
+            const ids = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1].trim().split(/\s+/) ?? [];
+            return ids.length > 1 && ids[ids.length - 1] === "1";
+        } catch {
+            return false;
+        }
+    });
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

@@ -41,6 +41,8 @@ export class Rehearsal {
     private mirrorVersions = new Set<string>();
     private knownHosts: PlannedHost[] = [];
     private readonly configOf = new WeakMap<PlanResult, StackConfig>();
+    /** Set by the CLI from the scenarios it runs. */
+    beforeFirstUp: Array<(r: Rehearsal) => Promise<void>> = [];
     /** The stack config (as the user keeps it) the applied state was planned from. */
     currentConfig: StackConfig;
 
@@ -98,7 +100,9 @@ export class Rehearsal {
         // Hosts of both states: a removed node's deletes and a new node's creates run on them.
         this.knownHosts = [...this.hostsOf(next), ...(this.applied ? this.hostsOf(this.applied) : [])];
         const steps = this.stepModel.steps(this.applied?.resources, next.resources);
-        const result = await this.executor.up(title, this.stepModel.waves(steps), this.applied?.resources, next.resources);
+        // Cloud VMs, keys and charts count as done: only the remote commands run here.
+        const commands = steps.filter((s) => s.type === "command:remote:Command");
+        const result = await this.executor.up(title, this.stepModel.waves(commands), this.applied?.resources, next.resources);
         this.log(summaryTable(`${title}: steps run`, result.runs));
         if (result.ok) {
             this.applied = next;

@@ -13,6 +13,8 @@ export interface Scenario {
     name: string;
     /** Why it cannot pass yet (a program change in flight), or undefined when it can. */
     blockedBy?: (r: Rehearsal) => string | undefined;
+    /** Runs on the freshly booted machines before the first up (what the hosts already do). */
+    beforeFirstUp?: (r: Rehearsal) => Promise<void>;
     run: (r: Rehearsal) => Promise<void>;
 }
 
@@ -33,6 +35,7 @@ async function firstUp(r: Rehearsal): Promise<void> {
         await Promise.all(hosts.map((h) => r.boot(h, plan)));
         return `${hosts.length} machines`;
     });
+    for (const hook of r.beforeFirstUp) await r.checks.check("the hosts' life before the cluster is set up", () => hook(r));
     // The plan's host keys are only known once the existing machines made theirs: plan again with them.
     const keyed = await r.plan();
     await r.checks.check("owners run the bootstrap scripts on existing hosts", async () => runBootstraps(r, keyed, hosts.filter((h) => h.provider === "existing")));
@@ -58,7 +61,10 @@ async function runBootstraps(r: Rehearsal, plan: PlanResult, owners: PlannedHost
     const failures: string[] = [];
     await Promise.all(owners.map(async (h) => {
         const result = await r.lab.host(h.name).machine.exec(["sh", "-s"], { input: scripts[h.name], timeoutMs: 120000 });
-        if (result.code !== 0) failures.push(`${h.name}: ${result.stderr.trim().split("\n").pop()}`);
+        if (result.code !== 0) {
+            const journal = await r.lab.host(h.name).machine.exec(["journalctl", "-n", "8", "--no-pager", "-o", "cat"]);
+            failures.push(`${h.name}: ${result.stderr.trim().split("\n").pop()}\n${journal.stdout}`);
+        }
     }));
     return allOf("bootstrap scripts", failures, owners.length);
 }
@@ -76,7 +82,7 @@ async function joinAsOperator(r: Rehearsal): Promise<void> {
 }
 
 /** Every unit's last start and restart count, to prove an up touched nothing. */
-async function snapshotUnits(r: Rehearsal, hosts: PlannedHost[]): Promise<Map<string, string>> {
+export async function snapshotUnits(r: Rehearsal, hosts: PlannedHost[]): Promise<Map<string, string>> {
     const plan = r.applied!;
     const out = new Map<string, string>();
     await Promise.all(hosts.map(async (h) => {

@@ -3,7 +3,7 @@
 // the hub where the connection has a proxy, and dial retries as @pulumi/command makes them.
 import { createHash } from "node:crypto";
 import { ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sleep } from "../test/net/netns";
 import { run, RunResult } from "./shell";
@@ -96,9 +96,9 @@ export class SshClient {
         return file;
     }
 
-    /** Host blocks first: ssh takes the first value it finds for each option. */
+    /** Host blocks first: ssh takes the first value it finds for each option. Atomic: running ssh processes read it. */
     private writeConfig(): void {
-        writeFileSync(this.configFile, [...this.hostBlocks.values(), [
+        writeFileSync(`${this.configFile}.new`, [...this.hostBlocks.values(), [
             "Host *",
             "    BatchMode yes",
             `    UserKnownHostsFile ${this.knownHostsFile}`,
@@ -109,5 +109,6 @@ export class SshClient {
             "    ServerAliveCountMax 6",
             "    LogLevel ERROR",
         ].join("\n"), ""].join("\n"), { mode: 0o600 });
+        renameSync(`${this.configFile}.new`, this.configFile);
     }
 }
