@@ -42,6 +42,9 @@ export class Machine {
             "-D", this.root, "--register=no", "--keep-unit", `--network-namespace-path=/run/netns/${this.netns}`,
             // --private-network would grant it; a network namespace we made ourselves does not (wg-quick needs it).
             "--capability=CAP_NET_ADMIN",
+            // A real host's systemd has a hard open-files limit of 2^20 (k3s's unit and haproxy raise theirs);
+            // nspawn would pass down ours.
+            "--rlimit=RLIMIT_NOFILE=1024:1048576",
             `--machine=${this.runPrefix}-${this.name}`.slice(0, 64), `--hostname=${this.name}`, "--console=read-only", "-b",
         ], {
             stdio: ["ignore", log, log], detached: true,

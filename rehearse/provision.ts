@@ -15,6 +15,21 @@ export interface MachineDisk {
     hosts: Array<[string, string]>;
     /** Extra CA (PEM) trusted by curl: the mirror's, when it stands in for github.com over HTTPS. */
     trustedCa?: string;
+    /** Set when this machine's open-files hard limit is below a real host's: the most HAProxy may use. */
+    haproxyMaxconn?: number;
+}
+
+/** What systemd gives services on a real host (DefaultLimitNOFILE's hard value). */
+export const realHostOpenFiles = 524288;
+
+/**
+ * The hard open-files limit machines inherit from this host (a container or sandbox may cap it), and
+ * the HAProxy maxconn that fits (HAProxy needs about two descriptors per connection); undefined when
+ * the host gives as much as a real one.
+ */
+export function haproxyMaxconnForHost(): { limit: number; maxconn?: number } {
+    const limit = Number(/^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1]);
+    return { limit, maxconn: limit >= realHostOpenFiles ? undefined : Math.floor((limit - 100) / 2) };
 }
 
 const standinDir = join(__dirname, "standin");
@@ -36,6 +51,14 @@ export async function provisionDisk(root: string, disk: MachineDisk): Promise<st
             "# Rehearsal stand-in: this x86_64 machine plays an arm64 host, so `uname -m` says aarch64.",
             'if [ "$#" -eq 1 ] && [ "$1" = -m ]; then echo aarch64; else exec /usr/bin/uname "$@"; fi', "",
         ].join("\n"), 0o755);
+    }
+    if (disk.haproxyMaxconn) {
+        // Rehearsal adaptation, announced at start: this host caps open files below a real host's, and
+        // the plan's maxconn would need more. -n on the command line lowers it; the config stays as shipped.
+        put("/etc/systemd/system/haproxy.service.d/rehearsal-open-files.conf", [
+            "# Rehearsal adaptation (not shipped by hybrid-k3s): the rehearsal host's open-files limit is below a real host's.",
+            "[Service]", `Environment="EXTRAOPTS=-S /run/haproxy-master.sock -n ${disk.haproxyMaxconn}"`, "",
+        ].join("\n"));
     }
     if (disk.cloud) {
         put("/var/lib/cloud/seed/rehearsal/user-data", disk.cloud.userData, 0o600);

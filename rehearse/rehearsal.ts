@@ -8,7 +8,7 @@ import { PlannedResource, PlanResult, projectDir, readStackConfig, runPlan, spec
 import { Executor, summaryTable, UpResult } from "./executor";
 import { RehearsalLab, runnerAddress } from "./lab";
 import { buildMirror, interceptedHosts, mirrorCertificate } from "./mirror";
-import { MachineDisk } from "./provision";
+import { haproxyMaxconnForHost, MachineDisk, realHostOpenFiles } from "./provision";
 import { SshClient, SshConnection } from "./ssh";
 import { DependencyStepModel, Step, StepModel } from "./steps";
 import { CheckLog } from "./checks";
@@ -60,6 +60,11 @@ export class Rehearsal {
         const { config, secretKeys } = readStackConfig(stack, dir);
         const rehearsal = new Rehearsal(stack, config, secretKeys, lab, checks, log, k3sBinary);
         await rehearsal.startMirror();
+        const { limit, maxconn } = haproxyMaxconnForHost();
+        if (maxconn) {
+            log(`NOTE rehearsal adaptation: this host's hard open-files limit is ${limit} (a real host's systemd gives ${realHostOpenFiles}); ` +
+                `HAProxy on the machines runs with -n ${maxconn}, overriding the shipped config's maxconn`);
+        }
         return rehearsal;
     }
 
@@ -89,6 +94,7 @@ export class Rehearsal {
             node: host.name, arm64: host.arch === "arm64", cloud: cloudSeed(host, plan),
             hosts: this.intercepting ? interceptedHosts.map((name) => [name, runnerAddress]) : [],
             trustedCa: this.intercepting ? this.tls?.caPem : undefined,
+            haproxyMaxconn: haproxyMaxconnForHost().maxconn,
         };
         const placed = await this.lab.addHost(host.name, host.publicAddress, host.meshAddress, disk);
         if (placed.hostKey) this.hostKeys.set(host.name, placed.hostKey);
@@ -104,6 +110,10 @@ export class Rehearsal {
         const commands = steps.filter((s) => s.type === "command:remote:Command");
         const result = await this.executor.up(title, this.stepModel.waves(commands), this.applied?.resources, next.resources);
         this.log(summaryTable(`${title}: steps run`, result.runs));
+        for (const failed of result.runs.filter((run) => run.result === "failed" && run.step.host)) {
+            const journal = await this.lab.host(failed.step.host!).machine.exec(["journalctl", "-n", "25", "--no-pager", "-o", "short-monotonic"]);
+            this.log(`  journal of ${failed.step.host} after ${failed.step.name} failed:\n${journal.stdout.replace(/^/gm, "    ")}`);
+        }
         if (result.ok) {
             this.applied = next;
             this.currentConfig = this.configOf.get(next) ?? this.currentConfig;
