@@ -67,6 +67,12 @@ export async function unitActive(machine: Machine, unit: string): Promise<boolea
     return (await machine.exec(["systemctl", "is-active", "--quiet", unit])).code === 0;
 }
 
+/** The unit's last journal lines, for failure details. */
+export async function unitJournal(machine: Machine, unit: string, lines = 3): Promise<string> {
+    const out = (await machine.exec(["journalctl", "-u", unit, "-n", String(lines), "--no-pager", "-o", "cat"])).stdout.trim();
+    return out.split("\n").join(" | ");
+}
+
 /** When a unit last became active (monotonic µs; 0 = never), and how often systemd restarted it. */
 export async function unitStarts(machine: Machine, unit: string): Promise<{ activeSince: number; restarts: number }> {
     const out = (await machine.exec(["systemctl", "show", "-p", "ActiveEnterTimestampMonotonic", "-p", "NRestarts", unit])).stdout;

@@ -3,7 +3,7 @@
 // ports from the internet, and k3s's own node list.
 import { PlanResult } from "../plan/plan";
 import { firewallUnitName } from "../components/render/units";
-import { allOf, pings, tcpOpen, unitActive, waitUntil } from "./checks";
+import { allOf, pings, tcpOpen, unitActive, unitJournal, waitUntil } from "./checks";
 import { PlannedHost, Rehearsal } from "./rehearsal";
 import { strangerAddress } from "./lab";
 
@@ -36,7 +36,7 @@ export async function healthChecks(r: Rehearsal, when: string, options: { operat
         await Promise.all(hosts.map(async (h) => {
             for (const unit of [...unitsOf(plan, h), ...[edgeUnitOf(plan, h)].filter((u): u is string => !!u)]) {
                 total++;
-                if (!(await unitActive(machine(h), unit))) failures.push(`${h.name} ${unit}`);
+                if (!(await unitActive(machine(h), unit))) failures.push(`${h.name} ${unit} (${await unitJournal(machine(h), unit)})`);
             }
         }));
         return allOf("units", failures, total);
@@ -78,9 +78,11 @@ export async function healthChecks(r: Rehearsal, when: string, options: { operat
             if (!(await tcpOpen(machine(h), s.meshAddress, apiPort))) failures.push(`${h.name}→${s.name}`);
         }));
         if (options.operator) {
+            // The operator is a spoke too: after a hub reboot it needs its next keepalive to be known again.
             for (const s of servers) {
-                const probe = await r.lab.net.probeTcp(r.lab.runner, s.meshAddress, apiPort);
-                if (probe.state !== "open") failures.push(`operator (pulumi runner)→${s.name}: ${probe.state}`);
+                let state = "";
+                await waitUntil("operator", 40000, async () => (state = (await r.lab.net.probeTcp(r.lab.runner, s.meshAddress, apiPort)).state) === "open")
+                    .catch(() => failures.push(`operator (pulumi runner)→${s.name}: ${state}`));
             }
         }
         return allOf("probes", failures, probes.length + (options.operator ? servers.length : 0)) + (options.operator ? " (and the operator)" : "");
