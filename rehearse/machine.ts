@@ -2,7 +2,7 @@
 // (systemd as PID 1) inside a network namespace the lab made. The owner's console is nsenter;
 // Pulumi reaches it only over SSH.
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sleep } from "../test/net/netns";
 import { run, RunResult } from "./shell";
@@ -38,7 +38,12 @@ export class Machine {
     /** Boots systemd and waits until it reports running (or degraded, reported by the checks). */
     async boot(): Promise<void> {
         const log = openSync(join(this.dir, "console.log"), "a");
-        this.nspawn = spawn("systemd-nspawn", [
+        // Each machine in a cgroup of its own: nspawn puts the container under its caller's cgroup, so
+        // machines started from one process would share one tree and their systemds would race on it
+        // (units failing with 219/CGROUP when two machines start the same unit at once).
+        const cgroups = this.cgroupDirs();
+        const enter = cgroups.map((dir) => `mkdir -p ${dir} && echo $$ > ${dir}/cgroup.procs`).join(" && ");
+        this.nspawn = spawn("sh", ["-c", `${enter || "true"} && exec "$0" "$@"`, "systemd-nspawn",
             "-D", this.root, "--register=no", "--keep-unit", `--network-namespace-path=/run/netns/${this.netns}`,
             // --private-network would grant it; a network namespace we made ourselves does not (wg-quick needs it).
             "--capability=CAP_NET_ADMIN",
@@ -68,6 +73,11 @@ export class Machine {
         if (!/running|degraded/.test(state)) throw new Error(`${this.name}: systemd did not finish booting (${state}): ${this.consoleTail()}`);
     }
 
+    /** This machine's cgroup in each hierarchy systemd uses (hybrid: name=systemd and the unified one). */
+    private cgroupDirs(): string[] {
+        return cgroupHierarchies().map((root) => join(root, `${this.runPrefix}-${this.name}`));
+    }
+
     /** Runs a command on the machine as its owner at the console would (root, no SSH). */
     exec(argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
         if (this.leaderPid === undefined) throw new Error(`${this.name} is not running`);
@@ -88,6 +98,7 @@ export class Machine {
         if (this.leaderPid !== undefined) signal(this.leaderPid, "SIGKILL");
         if (this.nspawn?.pid !== undefined) signal(this.nspawn.pid, "SIGKILL");
         this.leaderPid = undefined;
+        for (const dir of this.cgroupDirs()) removeCgroup(dir);
         if (this.mounted) spawnSync("umount", ["-l", this.root]);
         this.mounted = false;
         rmSync(this.dir, { recursive: true, force: true });
@@ -97,6 +108,30 @@ export class Machine {
         const file = join(this.dir, "console.log");
         return existsSync(file) ? readFileSync(file, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(-15).join("\n") : "";
     }
+}
+
+function cgroupHierarchies(): string[] {
+    return ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"].filter((dir) => existsSync(join(dir, "cgroup.procs")))
+        .filter((dir, i, all) => dir !== "/sys/fs/cgroup" || all.length === 1);
+}
+
+/** Removes an empty cgroup tree, deepest first (its processes must be gone). */
+function removeCgroup(dir: string): void {
+    if (!existsSync(dir)) return;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) removeCgroup(join(dir, entry.name));
+    // The last processes may take a moment to leave it.
+    for (let waited = 0; waited < 1000; waited += 50) {
+        try {
+            rmdirSync(dir);
+            return;
+        } catch {
+            sleepSync(50);
+        }
+    }
+}
+
+function sleepSync(ms: number): void {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** The child of systemd-nspawn that is PID 1 in its own PID namespace (nspawn forks helpers too). */
@@ -131,6 +166,12 @@ export function reapDeadMachines(): void {
         nspawnPidsUnder(dir).forEach((pid) => signal(pid, "SIGKILL"));
         for (const mount of mounts.filter((m) => m.startsWith(`${dir}/`)).sort().reverse()) spawnSync("umount", ["-l", mount]);
         rmSync(dir, { recursive: true, force: true });
+    }
+    for (const root of cgroupHierarchies()) {
+        for (const entry of readdirSync(root)) {
+            const owner = /^hk3s-(\d+)-/.exec(entry)?.[1];
+            if (owner !== undefined && !isAlive(Number(owner))) removeCgroup(join(root, entry));
+        }
     }
     for (const propagate of existsSync("/run/systemd/nspawn/propagate") ? readdirSync("/run/systemd/nspawn/propagate") : []) {
         const owner = /^hk3s-(\d+)-/.exec(propagate)?.[1];
