@@ -110,9 +110,10 @@ export class Machine {
     }
 }
 
+/** The unified hierarchy alone, or (hybrid setups) systemd's named one and the unified one. */
 function cgroupHierarchies(): string[] {
-    return ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"].filter((dir) => existsSync(join(dir, "cgroup.procs")))
-        .filter((dir, i, all) => dir !== "/sys/fs/cgroup" || all.length === 1);
+    if (existsSync("/sys/fs/cgroup/cgroup.procs")) return ["/sys/fs/cgroup"];
+    return ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"].filter((dir) => existsSync(join(dir, "cgroup.procs")));
 }
 
 /** Removes an empty cgroup tree, deepest first (its processes must be gone). */
