@@ -1,0 +1,158 @@
+/* The stand-in's server: the node list (kept on disk, like k3s's datastore) and its line protocol. */
+
+struct node {
+    char name[256], ip[64], version[64], roles[64];
+    int cordoned;
+    long last_seen;
+};
+
+static struct node nodes[MAX_NODES];
+static int node_count;
+static char state_path[600];
+
+static void save_nodes(void) {
+    char tmp[620];
+    snprintf(tmp, sizeof tmp, "%s.new", state_path);
+    FILE *file = fopen(tmp, "w");
+    if (!file) fatal("cannot write %s: %s", tmp, strerror(errno));
+    for (int i = 0; i < node_count; i++) {
+        fprintf(file, "%s %s %s %s %d %ld\n", nodes[i].name, nodes[i].ip, nodes[i].version, nodes[i].roles, nodes[i].cordoned, nodes[i].last_seen);
+    }
+    fclose(file);
+    rename(tmp, state_path);
+}
+
+static void load_nodes(void) {
+    FILE *file = fopen(state_path, "r");
+    if (!file) return;
+    struct node n;
+    while (node_count < MAX_NODES && fscanf(file, "%255s %63s %63s %63s %d %ld", n.name, n.ip, n.version, n.roles, &n.cordoned, &n.last_seen) == 6) {
+        nodes[node_count++] = n;
+    }
+    fclose(file);
+}
+
+static struct node *find_node(const char *name) {
+    for (int i = 0; i < node_count; i++) if (!strcmp(nodes[i].name, name)) return &nodes[i];
+    return NULL;
+}
+
+static void register_node(const char *name, const char *ip, const char *version, const char *roles) {
+    struct node *n = find_node(name);
+    if (!n) {
+        if (node_count == MAX_NODES) return;
+        n = &nodes[node_count++];
+        memset(n, 0, sizeof *n);
+        copy(n->name, sizeof n->name, name);
+    }
+    copy(n->ip, sizeof n->ip, ip);
+    copy(n->version, sizeof n->version, version);
+    copy(n->roles, sizeof n->roles, roles);
+    n->last_seen = time(NULL);
+    save_nodes();
+}
+
+static void answer_request(struct settings *s, int fd, char *line, const char *self) {
+    char a[256] = "", b[256] = "", c[64] = "", d[64] = "", e[64] = "";
+    int words = sscanf(line, "%*s %255s %255s %63s %63s %63s", a, b, c, d, e);
+    struct node *n;
+    if (!strncmp(line, "READYZ", 6)) {
+        dprintf(fd, "ok\n");
+    } else if (!strncmp(line, "REGISTER ", 9) && words == 5) {
+        char expected[32];
+        snprintf(expected, sizeof expected, "%lx", digest(s->token));
+        if (strcmp(a, expected)) {
+            logline("refused node %s: token mismatch", b);
+            dprintf(fd, "ERR unauthorized: token does not match this cluster\n");
+        } else {
+            register_node(b, c, d, !strcmp(e, "server") ? "control-plane,master" : "<none>");
+            dprintf(fd, "OK\n");
+        }
+    } else if (!strncmp(line, "GET ", 4) && words >= 1) {
+        if ((n = find_node(a))) dprintf(fd, "node/%s\n", n->name);
+    } else if (!strncmp(line, "LIST", 4)) {
+        long now = time(NULL);
+        dprintf(fd, "%-24s %-30s %-22s %-5s %s\n", "NAME", "STATUS", "ROLES", "AGE", "VERSION");
+        for (int i = 0; i < node_count; i++) {
+            n = &nodes[i];
+            int ready = !strcmp(n->name, self) || now - n->last_seen < NOT_READY_AFTER_SECONDS;
+            char status[40];
+            snprintf(status, sizeof status, "%s%s", ready ? "Ready" : "NotReady", n->cordoned ? ",SchedulingDisabled" : "");
+            dprintf(fd, "%-24s %-30s %-22s %-5s %s\n", n->name, status, n->roles, "1m", n->version);
+        }
+    } else if ((!strncmp(line, "CORDON ", 7) || !strncmp(line, "DELETE ", 7)) && words >= 1) {
+        if (!(n = find_node(a))) {
+            dprintf(fd, "ERR notfound\n");
+        } else if (line[0] == 'C') {
+            n->cordoned = atoi(b);
+            save_nodes();
+            dprintf(fd, "OK\n");
+        } else {
+            *n = nodes[--node_count];
+            save_nodes();
+            dprintf(fd, "OK\n");
+        }
+    } else {
+        dprintf(fd, "ERR unknown request\n");
+    }
+}
+
+static void serve_connection(struct settings *s, int fd) {
+    struct timeval timeout = {.tv_sec = 2};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char line[1024];
+    ssize_t got = 0, n;
+    while (got < (ssize_t)sizeof line - 1 && (n = read(fd, line + got, sizeof line - 1 - got)) > 0) {
+        got += n;
+        if (memchr(line, '\n', got)) break;
+    }
+    line[got > 0 ? got : 0] = 0;
+    if (got > 0) answer_request(s, fd, line, s->node_name);
+    close(fd);
+}
+
+/* As k3s's writeKubeConfig: server https://<bind address or 127.0.0.1>:6443, mode 0600 unless set. */
+static void write_kubeconfig(struct settings *s) {
+    const char *path = "/etc/rancher/k3s/k3s.yaml";
+    mkdir("/etc/rancher", 0755);
+    mkdir("/etc/rancher/k3s", 0755);
+    FILE *file = fopen(path, "w");
+    if (!file) fatal("cannot write %s: %s", path, strerror(errno));
+    fprintf(file,
+            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: c3RhbmQtaW4gazNzOiBubyBDQQo=\n"
+            "    server: https://%s:6443\n  name: default\ncontexts:\n- context:\n    cluster: default\n    user: default\n"
+            "  name: default\ncurrent-context: default\nkind: Config\npreferences: {}\nusers:\n- name: default\n  user:\n"
+            "    client-certificate-data: c3RhbmQtaW4gazNzOiBubyBjZXJ0aWZpY2F0ZQo=\n    client-key-data: c3RhbmQtaW4gazNzOiBubyBrZXkK\n",
+            s->bind_address[0] ? s->bind_address : "127.0.0.1");
+    fclose(file);
+    chmod(path, s->kubeconfig_mode[0] ? strtol(s->kubeconfig_mode, NULL, 8) : 0600);
+    logline("wrote kubeconfig %s", path);
+}
+
+_Noreturn static void run_server(struct settings *s) {
+    load_token(s);
+    if (!s->token[0]) fatal("no token: this stand-in needs --token or --token-file (ours always sets one)");
+    if (s->server[0]) {
+        char request[1024], answer[256] = "";
+        snprintf(request, sizeof request, "REGISTER %lx %s %s %s server", digest(s->token), s->node_name, s->node_ip[0] ? s->node_ip : "-", K3S_VERSION);
+        if (ask(s->server, request, answer, sizeof answer) || strncmp(answer, "OK", 2)) fatal("cannot join server %s: %s", s->server, answer[0] ? answer : "unreachable");
+    }
+    char dir[560];
+    snprintf(dir, sizeof dir, "%s/server", s->data_dir);
+    mkdir("/var/lib/rancher", 0755);
+    mkdir(s->data_dir, 0700);
+    mkdir(dir, 0700);
+    snprintf(state_path, sizeof state_path, "%s/stand-in-nodes", dir);
+    load_nodes();
+    int api = listen_on(s->bind_address[0] ? s->bind_address : "0.0.0.0", 6443);
+    int kubelet = listen_on("0.0.0.0", 10250);
+    register_node(s->node_name, s->node_ip[0] ? s->node_ip : "-", K3S_VERSION, "control-plane,master");
+    write_kubeconfig(s);
+    notify_ready();
+    for (;;) {
+        struct pollfd wait[2] = {{.fd = api, .events = POLLIN}, {.fd = kubelet, .events = POLLIN}};
+        if (poll(wait, 2, -1) <= 0) continue;
+        if (wait[0].revents & POLLIN) serve_connection(s, accept(api, NULL, NULL));
+        if (wait[1].revents & POLLIN) close(accept(kubelet, NULL, NULL));
+    }
+}
