@@ -106,6 +106,7 @@ export class Machine {
 
     consoleTail(): string {
         const file = join(this.dir, "console.log");
+        // eslint-disable-next-line no-control-regex -- strips terminal escape codes
         return existsSync(file) ? readFileSync(file, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(-15).join("\n") : "";
     }
 }

@@ -306,7 +306,7 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 assert.match(instance.userData, new RegExp(`^#cloud-config\\n(.*\\n)*hostname: ${spec.name}\\n`));
                 assert.match(instance.userData, /^preserve_hostname: false$/m);
                 // The host key Pulumi pins is installed before sshd's first start; its private half keeps the user data secret.
-                assert.match(instance.userData, /^ssh_deletekeys: true\nssh_genkeytypes: \[\]\nssh_keys:\n  ed25519_private: \|\n    host private key placeholder\n  ed25519_public: ssh-ed25519 AAAA/m);
+                assert.match(instance.userData, /^ssh_deletekeys: true\nssh_genkeytypes: \[\]\nssh_keys:\n {2}ed25519_private: \|\n {4}host private key placeholder\n {2}ed25519_public: ssh-ed25519 AAAA/m);
                 const raw = mocks.resources.find((r) => r.type === "aws:ec2/instance:Instance" && r.name === spec.name)!.inputs;
                 assert.ok(isSecretValue(raw.userData), `${spec.name}: user data holding a host key is secret`);
                 assert.deepEqual(instance.tags, { Name: spec.name, cluster: spec.name.startsWith("zt-") ? "test-zt" : "test" });

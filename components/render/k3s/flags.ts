@@ -39,6 +39,7 @@ export function extraFlagProblem(flag: string): string | undefined {
         if (secretName.test(argKey)) return `"${flag}" would put a secret in the k3s config; ship it in a 0600 file`;
     }
     if (/(^|[^0-9.])0\.0\.0\.0(?![0-9.])|\[::\]|(^|[=,])::($|[,/])/.test(value)) return `"${flag}" names a wildcard address; k3s must stay on the mesh address`;
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
     if (/[\x00-\x1f\x7f]/.test(value)) return `"${flag}" contains a control character`;
     return undefined;
 }
