@@ -16,7 +16,15 @@ function argument(name: string, fallback: number): number {
 export function syntheticConfig(count: number): Record<string, string> {
     const nodes: Array<Record<string, unknown>> = [
         { name: "hub", provider: "existing", arch: "amd64", roles: ["hub", "edge"], address: "203.0.113.10", meshAddress: meshAddress(0) },
-        { name: "server", provider: "aws", arch: "arm64", roles: ["server", "ingress"], region: "us-east-1", instanceType: "t4g.medium", meshAddress: meshAddress(1) },
+        {
+            name: "server",
+            provider: "aws",
+            arch: "arm64",
+            roles: ["server", "ingress"],
+            region: "us-east-1",
+            instanceType: "t4g.medium",
+            meshAddress: meshAddress(1),
+        },
     ];
     for (let i = 2; i < count; i++) nodes.push(agent(i));
     return {
@@ -34,9 +42,20 @@ function meshAddress(i: number): string {
 function agent(i: number): Record<string, unknown> {
     const name = `agent-${i}`;
     switch (i % 3) {
-        case 0: return { name, provider: "aws", arch: "arm64", roles: ["agent"], region: ["us-east-1", "eu-west-1"][i % 2], instanceType: "t4g.small", meshAddress: meshAddress(i) };
-        case 1: return { name, provider: "azure", arch: "amd64", roles: ["agent"], location: "eastus", size: "Standard_B2s", meshAddress: meshAddress(i) };
-        default: return { name, provider: "existing", arch: "amd64", roles: ["agent"], behindNat: true, meshAddress: meshAddress(i) };
+        case 0:
+            return {
+                name,
+                provider: "aws",
+                arch: "arm64",
+                roles: ["agent"],
+                region: ["us-east-1", "eu-west-1"][i % 2],
+                instanceType: "t4g.small",
+                meshAddress: meshAddress(i),
+            };
+        case 1:
+            return { name, provider: "azure", arch: "amd64", roles: ["agent"], location: "eastus", size: "Standard_B2s", meshAddress: meshAddress(i) };
+        default:
+            return { name, provider: "existing", arch: "amd64", roles: ["agent"], behindNat: true, meshAddress: meshAddress(i) };
     }
 }
 
@@ -55,7 +74,9 @@ async function main(): Promise<void> {
     const { plan, seconds } = await timedPlan(config);
     const real = plan.resources.filter((r) => r.custom).length;
     console.log(`nodes: ${count}`);
-    console.log(`plan time: ${seconds.toFixed(1)} s for ${plan.resources.length} resources (${real} real, ${(real / count).toFixed(1)} per node), ${plan.violations.filter((v) => v.enforcement === "mandatory").length} mandatory violations`);
+    console.log(
+        `plan time: ${seconds.toFixed(1)} s for ${plan.resources.length} resources (${real} real, ${(real / count).toFixed(1)} per node), ${plan.violations.filter((v) => v.enforcement === "mandatory").length} mandatory violations`,
+    );
     const bringUp = waves(stepsBetween([], plan.resources));
     console.log(`bring-up depth: ${bringUp.length} waves; the widest runs ${Math.max(...bringUp.map((w) => w.length))} steps at once`);
 
@@ -65,12 +86,17 @@ async function main(): Promise<void> {
     const { plan: after, seconds: secondsAfter } = await timedPlan(grown);
     const steps = working(stepsBetween(plan.resources, after.resources));
     const elsewhere = steps.filter((s) => s.host !== added.name);
-    console.log(`blast radius of adding a node: ${elsewhere.length} step(s) elsewhere (${elsewhere.map((s) => `${s.op} ${s.name}`).join(", ")}), ${steps.length - elsewhere.length} on the new node; second plan ${secondsAfter.toFixed(1)} s`);
+    console.log(
+        `blast radius of adding a node: ${elsewhere.length} step(s) elsewhere (${elsewhere.map((s) => `${s.op} ${s.name}`).join(", ")}), ${steps.length - elsewhere.length} on the new node; second plan ${secondsAfter.toFixed(1)} s`,
+    );
 }
 
 if (require.main === module) {
-    main().then(() => process.exit(0), (err: unknown) => {
-        console.error(err instanceof Error ? err.stack : err);
-        process.exit(1);
-    });
+    main().then(
+        () => process.exit(0),
+        (err: unknown) => {
+            console.error(err instanceof Error ? err.stack : err);
+            process.exit(1);
+        },
+    );
 }

@@ -38,7 +38,9 @@ export function loadAccessFile(file: string): AccessPolicy {
     try {
         text = fs.readFileSync(file, "utf8");
     } catch (err) {
-        throw new AccessFileError(`access file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); set BOT_ACCESS_FILE to the YAML file described in docs/bot.md.`);
+        throw new AccessFileError(
+            `access file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); set BOT_ACCESS_FILE to the YAML file described in docs/bot.md.`,
+        );
     }
     return parseAccessFile(text, file);
 }
@@ -63,7 +65,9 @@ export function parseAccessFile(text: string, source: string): AccessPolicy {
 
     const stacks = new Map<string, StackAccess>();
     if (!isRecord(doc.stacks) || Object.keys(doc.stacks).length === 0) {
-        problems.push("stacks: missing or empty; list each stack the bot may touch, e.g. `stacks: { prod: { channels: [C0123], preview: [U0123], up: [U0456], protected: true } }`.");
+        problems.push(
+            "stacks: missing or empty; list each stack the bot may touch, e.g. `stacks: { prod: { channels: [C0123], preview: [U0123], up: [U0456], protected: true } }`.",
+        );
     } else {
         for (const [name, entry] of Object.entries(doc.stacks)) {
             const access = parseStack(name, entry, problems);
@@ -132,11 +136,17 @@ export function checkAccess(policy: AccessPolicy, user: string, channel: string,
         return { allowed: false, reason: `Stack \`${stack}\` is not in the bot's access file; an admin adds it under \`stacks:\`.` };
     }
     if (!access.channels.includes(channel)) {
-        return { allowed: false, reason: `Commands on \`${stack}\` are not accepted in this channel; use one of: ${access.channels.map((c) => `<#${c}>`).join(", ")}.` };
+        return {
+            allowed: false,
+            reason: `Commands on \`${stack}\` are not accepted in this channel; use one of: ${access.channels.map((c) => `<#${c}>`).join(", ")}.`,
+        };
     }
     const allowed = permission === "up" ? access.up : [...access.preview, ...access.up];
     if (!allowed.includes(user)) {
-        return { allowed: false, reason: `<@${user}> may not ${permission === "up" ? "change" : "read or preview"} \`${stack}\`; an admin adds you under \`stacks.${stack}.${permission}\`.` };
+        return {
+            allowed: false,
+            reason: `<@${user}> may not ${permission === "up" ? "change" : "read or preview"} \`${stack}\`; an admin adds you under \`stacks.${stack}.${permission}\`.`,
+        };
     }
     return { allowed: true };
 }

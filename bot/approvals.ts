@@ -28,9 +28,7 @@ export interface SlackUser {
     name: string;
 }
 
-export type Decision =
-    | { ok: true; approval: Approval }
-    | { ok: false; reason: "unknown" | "decided" | "expired" | "self-approval"; approval?: Approval };
+export type Decision = { ok: true; approval: Approval } | { ok: false; reason: "unknown" | "decided" | "expired" | "self-approval"; approval?: Approval };
 
 export class Approvals {
     private readonly byId = new Map<string, Approval>();

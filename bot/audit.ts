@@ -27,7 +27,9 @@ export class AuditLog {
         try {
             this.fd = fs.openSync(file, "a", 0o600);
         } catch (err) {
-            throw new Error(`BOT_AUDIT_LOG: cannot open ${file} for appending (${(err as NodeJS.ErrnoException).code ?? String(err)}); point it at a writable file.`);
+            throw new Error(
+                `BOT_AUDIT_LOG: cannot open ${file} for appending (${(err as NodeJS.ErrnoException).code ?? String(err)}); point it at a writable file.`,
+            );
         }
     }
 

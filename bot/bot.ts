@@ -153,14 +153,23 @@ export class K3sBot {
             const { approval } = decision;
             switch (decision.reason) {
                 case "decided":
-                    return refuse(`This plan was already ${approval?.state} by ${approval?.decidedBy ? who(approval.decidedBy) : "someone"}; nothing new was started.`, approval);
+                    return refuse(
+                        `This plan was already ${approval?.state} by ${approval?.decidedBy ? who(approval.decidedBy) : "someone"}; nothing new was started.`,
+                        approval,
+                    );
                 case "expired":
                     if (approval) {
                         this.expire(approval);
                     }
-                    return refuse(`This approval expired; nothing was started. Run \`/k3s ${approval?.command ?? "up"} ${approval?.stack ?? "<stack>"}\` again for a fresh plan.`, approval);
+                    return refuse(
+                        `This approval expired; nothing was started. Run \`/k3s ${approval?.command ?? "up"} ${approval?.stack ?? "<stack>"}\` again for a fresh plan.`,
+                        approval,
+                    );
                 case "self-approval":
-                    return refuse(`\`${approval?.stack}\` is protected: the ${approval?.command} you requested needs another person listed under \`up\` to approve it.`, approval);
+                    return refuse(
+                        `\`${approval?.stack}\` is protected: the ${approval?.command} you requested needs another person listed under \`up\` to approve it.`,
+                        approval,
+                    );
                 default:
                     return refuse("This approval is not known to the bot; nothing was started.", approval);
             }
@@ -168,14 +177,22 @@ export class K3sBot {
         const { approval } = decision;
         if (request.action === "cancel") {
             this.audit({ user, channel, command, stack: approval.stack, planHash: approval.planHash, result: "cancelled" });
-            this.spawn(this.options.chat.update(approval.channel, approval.messageTs, { text: `${approval.summaryText}\n:no_entry_sign: Cancelled by ${who(user)}; nothing was applied.` }));
+            this.spawn(
+                this.options.chat.update(approval.channel, approval.messageTs, {
+                    text: `${approval.summaryText}\n:no_entry_sign: Cancelled by ${who(user)}; nothing was applied.`,
+                }),
+            );
             this.release(approval);
             return;
         }
         this.audit({ user, channel, command, stack: approval.stack, planHash: approval.planHash, result: "approved" });
         const label = `${approval.command} of \`${approval.stack}\` (plan ${shortHash(approval.planHash)})`;
         const queued = this.queue.enqueue(approval.stack, label, () => this.apply(approval));
-        this.spawn(this.options.chat.update(approval.channel, approval.messageTs, { text: `${approval.summaryText}\n:white_check_mark: Plan \`${shortHash(approval.planHash)}\` approved by ${who(user)}. ${queuePositionText("Update", queued.ahead)}` }));
+        this.spawn(
+            this.options.chat.update(approval.channel, approval.messageTs, {
+                text: `${approval.summaryText}\n:white_check_mark: Plan \`${shortHash(approval.planHash)}\` approved by ${who(user)}. ${queuePositionText("Update", queued.ahead)}`,
+            }),
+        );
         this.spawn(queued.done.catch((err) => this.dropped(err, approval)));
     }
 
@@ -197,7 +214,11 @@ export class K3sBot {
             .map(([stack, access]) => ({
                 stack,
                 protected: access.protected,
-                permissions: access.up.includes(user.id) ? ["status", "outputs", "preview", "up", "upgrade", "cancel"] : access.preview.includes(user.id) ? ["status", "outputs", "preview"] : [],
+                permissions: access.up.includes(user.id)
+                    ? ["status", "outputs", "preview", "up", "upgrade", "cancel"]
+                    : access.preview.includes(user.id)
+                      ? ["status", "outputs", "preview"]
+                      : [],
             }))
             .filter((row) => row.permissions.length > 0);
         return stacksText(rows);
@@ -210,7 +231,13 @@ export class K3sBot {
             const version = await runner.getConfig(stack, K3S_VERSION_KEY);
             const lastUpdate = await runner.lastUpdate(stack);
             const nodes = outputs.nodes?.secret ? undefined : outputs.nodes?.value;
-            const text = statusText({ stack, nodes, k3sVersion: version ?? String(projectDefault("k3sVersion")), k3sVersionIsDefault: version === undefined, lastUpdate });
+            const text = statusText({
+                stack,
+                nodes,
+                k3sVersion: version ?? String(projectDefault("k3sVersion")),
+                k3sVersionIsDefault: version === undefined,
+                lastUpdate,
+            });
             await this.options.chat.post(channel, { text });
         } catch (err) {
             await this.options.chat.post(channel, { text: `Status of \`${stack}\`: ${safeMessage(err)}` });
@@ -229,12 +256,17 @@ export class K3sBot {
     /** The stack's secret outputs become known to the scrubber before anything of the stack is shown. */
     private async learnSecrets(stack: string) {
         const outputs = await this.options.runner.outputs(stack);
-        Object.values(outputs).filter((o) => o.secret).forEach((o) => this.options.scrubber.learn(o.value));
+        Object.values(outputs)
+            .filter((o) => o.secret)
+            .forEach((o) => this.options.scrubber.learn(o.value));
         return outputs;
     }
 
     private enqueuePreview(command: StackCommand, user: SlackUser, channel: string, forApproval: boolean): string {
-        const label = command.verb === "upgrade" ? `Upgrade of \`${command.stack}\` to ${command.version}` : `${command.verb === "up" ? "Up" : "Preview"} of \`${command.stack}\``;
+        const label =
+            command.verb === "upgrade"
+                ? `Upgrade of \`${command.stack}\` to ${command.version}`
+                : `${command.verb === "up" ? "Up" : "Preview"} of \`${command.stack}\``;
         const queued = this.queue.enqueue(command.stack, `${label} by ${who(user)}`, () => this.preview(command, label, user, channel, forApproval));
         this.audit({ user, channel, command: command.verb, stack: command.stack, result: "queued", detail: `position ${queued.position + 1}` });
         this.spawn(
@@ -311,7 +343,15 @@ export class K3sBot {
             handedOver = true;
             const isProtected = this.options.policy.stacks.get(stack)?.protected ?? true;
             await chat.update(channel, parent, approvalMessage(approval, isProtected, this.options.policy.approvalTimeoutMs));
-            this.audit({ user, channel, command: command.verb, stack, planHash: approval.planHash, result: "awaiting-approval", detail: changesText(summary.changes) });
+            this.audit({
+                user,
+                channel,
+                command: command.verb,
+                stack,
+                planHash: approval.planHash,
+                result: "awaiting-approval",
+                detail: changesText(summary.changes),
+            });
             const timer = setTimeout(() => {
                 this.timers.delete(timer);
                 this.expire(approval);
@@ -341,7 +381,13 @@ export class K3sBot {
         const { stack, channel, messageTs, requester } = approval;
         const approver = approval.decidedBy ?? requester;
         const entry = { user: approver, channel, command: approval.command, stack, planHash: approval.planHash };
-        const progress = new ThreadProgress(chat, channel, messageTs, `Update of \`${stack}\` with plan \`${shortHash(approval.planHash)}\``, this.options.progress);
+        const progress = new ThreadProgress(
+            chat,
+            channel,
+            messageTs,
+            `Update of \`${stack}\` with plan \`${shortHash(approval.planHash)}\``,
+            this.options.progress,
+        );
         const controller = new AbortController();
         this.running.set(stack, controller);
         try {
@@ -369,7 +415,9 @@ export class K3sBot {
             });
             await progress.finish("Update finished.");
             this.audit({ ...entry, result: "succeeded", detail: changesText(summary.changes) });
-            await chat.update(channel, messageTs, { text: `${approval.summaryText}\n:white_check_mark: Applied plan \`${shortHash(approval.planHash)}\`, approved by ${who(approver)}: ${changesText(summary.changes)}.` });
+            await chat.update(channel, messageTs, {
+                text: `${approval.summaryText}\n:white_check_mark: Applied plan \`${shortHash(approval.planHash)}\`, approved by ${who(approver)}: ${changesText(summary.changes)}.`,
+            });
         } catch (err) {
             const message = controller.signal.aborted ? STOPPED : safeMessage(err);
             await progress.finish(`Failed: ${message}`);
@@ -385,8 +433,20 @@ export class K3sBot {
         if (!(err instanceof DroppedFromQueue)) {
             throw err;
         }
-        this.audit({ user: approval.decidedBy ?? approval.requester, channel: approval.channel, command: approval.command, stack: approval.stack, planHash: approval.planHash, result: "cancelled", detail: "dropped from the queue" });
-        this.spawn(this.options.chat.update(approval.channel, approval.messageTs, { text: `${approval.summaryText}\n:no_entry_sign: Cancelled before it started; nothing was applied.` }));
+        this.audit({
+            user: approval.decidedBy ?? approval.requester,
+            channel: approval.channel,
+            command: approval.command,
+            stack: approval.stack,
+            planHash: approval.planHash,
+            result: "cancelled",
+            detail: "dropped from the queue",
+        });
+        this.spawn(
+            this.options.chat.update(approval.channel, approval.messageTs, {
+                text: `${approval.summaryText}\n:no_entry_sign: Cancelled before it started; nothing was applied.`,
+            }),
+        );
         this.release(approval);
     }
 
@@ -395,8 +455,19 @@ export class K3sBot {
         if (!this.approvals.expire(approval.id)) {
             return;
         }
-        this.audit({ user: approval.requester, channel: approval.channel, command: approval.command, stack: approval.stack, planHash: approval.planHash, result: "expired" });
-        this.spawn(this.options.chat.update(approval.channel, approval.messageTs, { text: `${approval.summaryText}\n:hourglass: This approval expired; nothing was applied.` }));
+        this.audit({
+            user: approval.requester,
+            channel: approval.channel,
+            command: approval.command,
+            stack: approval.stack,
+            planHash: approval.planHash,
+            result: "expired",
+        });
+        this.spawn(
+            this.options.chat.update(approval.channel, approval.messageTs, {
+                text: `${approval.summaryText}\n:hourglass: This approval expired; nothing was applied.`,
+            }),
+        );
         this.release(approval);
     }
 
@@ -410,7 +481,11 @@ export class K3sBot {
         const done: string[] = [];
         const pending = this.approvals.pending(stack);
         if (pending && this.approvals.decide(pending.id, user, "cancelled", false, Date.now()).ok) {
-            this.spawn(this.options.chat.update(pending.channel, pending.messageTs, { text: `${pending.summaryText}\n:no_entry_sign: Cancelled by ${who(user)}; nothing was applied.` }));
+            this.spawn(
+                this.options.chat.update(pending.channel, pending.messageTs, {
+                    text: `${pending.summaryText}\n:no_entry_sign: Cancelled by ${who(user)}; nothing was applied.`,
+                }),
+            );
             this.release(pending);
             done.push(`withdrew the pending approval of plan \`${shortHash(pending.planHash)}\``);
         }

@@ -126,5 +126,8 @@ export function stacksText(rows: { stack: string; protected: boolean; permission
     if (rows.length === 0) {
         return "You may not use any stack from this channel.";
     }
-    return ["Stacks you may use here:", ...rows.map((r) => `• \`${r.stack}\`${r.protected ? " (protected: ups need a second person's approval)" : ""}: ${r.permissions.join(", ")}`)].join("\n");
+    return [
+        "Stacks you may use here:",
+        ...rows.map((r) => `• \`${r.stack}\`${r.protected ? " (protected: ups need a second person's approval)" : ""}: ${r.permissions.join(", ")}`),
+    ].join("\n");
 }

@@ -22,7 +22,14 @@ async function main(): Promise<void> {
     } catch (err) {
         throw new Error(`SLACK_BOT_TOKEN: Slack refused the token (auth.test: ${(err as Error).message}); copy the Bot User OAuth Token again.`);
     }
-    const bot = new K3sBot({ runner: new AutomationStackRunner(), policy, chat: new SlackChat(app.client, scrubber.scrub), audit, scrubber, planDir: settings.planDir });
+    const bot = new K3sBot({
+        runner: new AutomationStackRunner(),
+        policy,
+        chat: new SlackChat(app.client, scrubber.scrub),
+        audit,
+        scrubber,
+        planDir: settings.planDir,
+    });
     registerBot(app, bot, scrubber.scrub);
 
     if (settings.appToken) {

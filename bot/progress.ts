@@ -67,12 +67,14 @@ export class ThreadProgress {
         }
         const wait = Math.max(0, this.lastEditDone + this.intervalMs - Date.now());
         this.timer = setTimeout(() => {
-            this.editing = this.editing.then(() => this.edit()).finally(() => {
-                this.timer = undefined;
-                if (this.dirty) {
-                    this.schedule();
-                }
-            });
+            this.editing = this.editing
+                .then(() => this.edit())
+                .finally(() => {
+                    this.timer = undefined;
+                    if (this.dirty) {
+                        this.schedule();
+                    }
+                });
         }, wait);
     }
 

@@ -197,7 +197,16 @@ export class AutomationStackRunner implements StackRunner {
         return this.read(stackName, "Reading the history", async (stack) => {
             // history() defaults to --show-secrets; the entry's config is never needed here.
             const [entry] = await stack.history(1, 1, false);
-            return entry && { version: entry.version, kind: entry.kind, result: entry.result, startTime: entry.startTime, endTime: entry.endTime, message: entry.message ?? "" };
+            return (
+                entry && {
+                    version: entry.version,
+                    kind: entry.kind,
+                    result: entry.result,
+                    startTime: entry.startTime,
+                    endTime: entry.endTime,
+                    message: entry.message ?? "",
+                }
+            );
         });
     }
 
@@ -221,7 +230,9 @@ export class AutomationStackRunner implements StackRunner {
 
     async fingerprint(stackName: string): Promise<string> {
         const last = await this.lastUpdate(stackName);
-        const settings = stackSettingsFiles(stackName).filter((file) => fs.existsSync(file)).map((file) => fs.readFileSync(file));
+        const settings = stackSettingsFiles(stackName)
+            .filter((file) => fs.existsSync(file))
+            .map((file) => fs.readFileSync(file));
         const digest = createHash("sha256");
         settings.forEach((content) => digest.update(content));
         return `v${last?.version ?? 0}:${digest.digest("hex")}`;
@@ -323,7 +334,12 @@ function toStackRunnerError(err: unknown, stackName: string, what: string, polic
         return err;
     }
     if (err instanceof ConcurrentUpdateError) {
-        return new StackRunnerError("busy", `Stack "${stackName}" is busy: another update is running on it. Try again when it has finished.`, policyViolations, { cause: err });
+        return new StackRunnerError(
+            "busy",
+            `Stack "${stackName}" is busy: another update is running on it. Try again when it has finished.`,
+            policyViolations,
+            { cause: err },
+        );
     }
     if (err instanceof StackNotFoundError) {
         return new StackRunnerError("not-found", `Stack "${stackName}" does not exist in this project.`, policyViolations, { cause: err });
@@ -331,7 +347,11 @@ function toStackRunnerError(err: unknown, stackName: string, what: string, polic
     const mandatory = policyViolations.filter((violation) => violation.enforcementLevel === "mandatory");
     if (mandatory.length > 0) {
         const policies = [...new Set(mandatory.map((violation) => violation.policy))].join(", ");
-        return new StackRunnerError("policy-violation", `${what} of stack "${stackName}" was blocked by policy: ${policies}.`, policyViolations, { cause: err });
+        return new StackRunnerError("policy-violation", `${what} of stack "${stackName}" was blocked by policy: ${policies}.`, policyViolations, {
+            cause: err,
+        });
     }
-    return new StackRunnerError("failed", `${what} of stack "${stackName}" failed; the Pulumi output is in the runner's log.`, policyViolations, { cause: err });
+    return new StackRunnerError("failed", `${what} of stack "${stackName}" failed; the Pulumi output is in the runner's log.`, policyViolations, {
+        cause: err,
+    });
 }

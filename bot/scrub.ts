@@ -20,9 +20,15 @@ export class SecretScrubber {
      */
     learn(value: unknown): void {
         for (const text of strings(value).filter((s) => s.length >= MIN_VALUE)) {
-            const lines = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length >= MIN_LINE);
+            const lines = text
+                .split(/\r?\n/)
+                .map((line) => line.trim())
+                .filter((line) => line.length >= MIN_LINE);
             // Words split on blanks and quotes only (base64 ends in "="), plus the value of a key=value word.
-            const words = text.split(/[\s"'`,;]+/).flatMap((word) => [word, word.replace(/^[\w.-]+[=:]/, "")]).filter((word) => word.length >= MIN_WORD);
+            const words = text
+                .split(/[\s"'`,;]+/)
+                .flatMap((word) => [word, word.replace(/^[\w.-]+[=:]/, "")])
+                .filter((word) => word.length >= MIN_WORD);
             const forms = [text, ...lines, ...words];
             for (const form of forms) {
                 const b64 = Buffer.from(form).toString("base64");

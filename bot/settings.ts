@@ -29,11 +29,15 @@ export function readSettings(env: NodeJS.ProcessEnv): BotSettings {
     }
     const appToken = value("SLACK_APP_TOKEN");
     if (appToken !== undefined && !appToken.startsWith("xapp-")) {
-        problems.push("SLACK_APP_TOKEN: an app-level token starts with xapp- (Basic Information → App-Level Tokens, scope connections:write); unset it for HTTP mode.");
+        problems.push(
+            "SLACK_APP_TOKEN: an app-level token starts with xapp- (Basic Information → App-Level Tokens, scope connections:write); unset it for HTTP mode.",
+        );
     }
     const signingSecret = value("SLACK_SIGNING_SECRET");
     if (appToken === undefined && signingSecret === undefined) {
-        problems.push("SLACK_SIGNING_SECRET: HTTP mode needs the app's Signing Secret (Basic Information → App Credentials), or set SLACK_APP_TOKEN for Socket Mode.");
+        problems.push(
+            "SLACK_SIGNING_SECRET: HTTP mode needs the app's Signing Secret (Basic Information → App Credentials), or set SLACK_APP_TOKEN for Socket Mode.",
+        );
     }
     const apiUrl = value("SLACK_API_URL");
     if (apiUrl !== undefined && !/^https?:\/\/[^\s]+\/$/.test(apiUrl)) {

@@ -67,11 +67,19 @@ export function registerBot(app: App, bot: K3sBot, scrub: (text: string) => stri
         await ack({ response_type: "ephemeral", text: scrub(text) });
     });
 
-    for (const [actionId, action] of [[APPROVE_ACTION, "approve"], [CANCEL_ACTION, "cancel"]] as const) {
+    for (const [actionId, action] of [
+        [APPROVE_ACTION, "approve"],
+        [CANCEL_ACTION, "cancel"],
+    ] as const) {
         app.action<BlockButtonAction>(actionId, async ({ ack, body, action: button }) => {
             await ack();
             const channel = body.channel?.id ?? body.container.channel_id;
-            bot.handleButton({ user: { id: body.user.id, name: body.user.username ?? body.user.name ?? body.user.id }, channel, approvalId: button.value ?? "", action });
+            bot.handleButton({
+                user: { id: body.user.id, name: body.user.username ?? body.user.name ?? body.user.id },
+                channel,
+                approvalId: button.value ?? "",
+                action,
+            });
         });
     }
 

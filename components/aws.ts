@@ -7,9 +7,7 @@ import * as aws from "@pulumi/aws";
 import { Arch, AwsPlacement, awsPlacementProblems, awsVpcCidr, NodeSpec, OsImage } from "./config";
 import { Connection, HostComponent, sshConnection, waitForCloudInit } from "./host";
 import { SshHostKeyPair } from "./secrets";
-import {
-    CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily,
-} from "./render/cloudfirewall";
+import { CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily } from "./render/cloudfirewall";
 
 const awsPublicSubnetCidr = "10.250.0.0/24";
 
@@ -70,7 +68,11 @@ export class AwsRegionNetwork extends pulumi.ComponentResource implements AwsNet
         // A regular zone: Local and Wavelength zones are opt-in and offer few instance types.
         const zones = aws.getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, child);
         // Instances get an Elastic IP, never an ephemeral address that changes on stop/start.
-        const subnet = new aws.ec2.Subnet(name, { vpcId: vpc.id, cidrBlock: awsPublicSubnetCidr, availabilityZone: zones.names[0], mapPublicIpOnLaunch: false, tags }, child);
+        const subnet = new aws.ec2.Subnet(
+            name,
+            { vpcId: vpc.id, cidrBlock: awsPublicSubnetCidr, availabilityZone: zones.names[0], mapPublicIpOnLaunch: false, tags },
+            child,
+        );
         const routes = new aws.ec2.RouteTable(name, { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: gateway.id }], tags }, child);
         const association = new aws.ec2.RouteTableAssociation(name, { subnetId: subnet.id, routeTableId: routes.id }, child);
 
@@ -111,64 +113,90 @@ export class AwsHost extends HostComponent {
         // cannot call. AWS itself refuses to launch an image whose architecture differs from the type's.
         const image: string | AmiQuery = placement.ami ?? imageFor(officialAmis, spec, placement.os);
         const inboundRules = inboundRulesFor(spec, cluster);
-        const network: AwsNetwork | undefined = placement.vpcId && placement.subnetId
-            ? { vpcId: placement.vpcId, subnetId: placement.subnetId, ready: [] }
-            : args.network;
+        const network: AwsNetwork | undefined =
+            placement.vpcId && placement.subnetId ? { vpcId: placement.vpcId, subnetId: placement.subnetId, ready: [] } : args.network;
         if (!network) throw new Error(`AwsHost ${name}: node ${spec.name} names no vpcId + subnetId, so it needs the region's network`);
         super("hybrid-k3s:host:AwsHost", name, spec, { node: spec.name, region: placement.region, instanceType: placement.instanceType }, opts);
 
         const child = { parent: this, provider: args.provider };
         const tags = { Name: spec.name, cluster: cluster.clusterName };
 
-        const securityGroup = new aws.ec2.SecurityGroup(name, {
-            vpcId: network.vpcId,
-            description: `hybrid-k3s node ${spec.name}: SSH, edge and mesh ports only`,
-            ingress: inboundRules.map((rule) => {
-                const { ipv4, ipv6 } = sourcesByFamily(rule);
-                return {
-                    protocol: rule.protocol, fromPort: rule.from, toPort: rule.to, description: rule.description,
-                    cidrBlocks: ipv4.length > 0 ? ipv4 : undefined,
-                    ipv6CidrBlocks: ipv6.length > 0 ? ipv6 : undefined,
-                };
-            }),
-            egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"], description: "All outbound" }],
-            tags,
-        }, child);
+        const securityGroup = new aws.ec2.SecurityGroup(
+            name,
+            {
+                vpcId: network.vpcId,
+                description: `hybrid-k3s node ${spec.name}: SSH, edge and mesh ports only`,
+                ingress: inboundRules.map((rule) => {
+                    const { ipv4, ipv6 } = sourcesByFamily(rule);
+                    return {
+                        protocol: rule.protocol,
+                        fromPort: rule.from,
+                        toPort: rule.to,
+                        description: rule.description,
+                        cidrBlocks: ipv4.length > 0 ? ipv4 : undefined,
+                        ipv6CidrBlocks: ipv6.length > 0 ? ipv6 : undefined,
+                    };
+                }),
+                egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"], description: "All outbound" }],
+                tags,
+            },
+            child,
+        );
 
-        const ami = typeof image === "string" ? image : aws.ec2.getAmiOutput({
-            owners: [image.owner],
-            mostRecent: true,
-            filters: [
-                { name: "name", values: [image.namePattern] },
-                { name: "architecture", values: [image.architecture] },
-            ],
-        }, child).id;
+        const ami =
+            typeof image === "string"
+                ? image
+                : aws.ec2.getAmiOutput(
+                      {
+                          owners: [image.owner],
+                          mostRecent: true,
+                          filters: [
+                              { name: "name", values: [image.namePattern] },
+                              { name: "architecture", values: [image.architecture] },
+                          ],
+                      },
+                      child,
+                  ).id;
 
-        this.instance = new aws.ec2.Instance(name, {
-            ami,
-            instanceType: placement.instanceType,
-            subnetId: network.subnetId,
-            vpcSecurityGroupIds: [securityGroup.id],
-            keyName: aws.ec2.KeyPair.isInstance(args.keyPair) ? args.keyPair.keyName : args.keyPair,
-            // IMDSv2 only, and one hop: pods, a hop further behind the node's bridge, get no token.
-            metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
-            rootBlockDevice: { volumeSize: placement.rootVolumeGb, volumeType: "gp3", encrypted: true, deleteOnTermination: true },
-            userData: pulumi.secret(pulumi.all([args.hostKey.privateKey, args.hostKey.publicKey]).apply(([privateKey, publicKey]) => cloudInitUserData(spec.name, { privateKey, publicKey }))),
-            tags,
-        }, {
-            ...child,
-            dependsOn: network.ready,
-            // A looked-up image moves with every publisher release; it applies to new instances only,
-            // instead of replacing running nodes. A pinned `ami` is a deliberate choice and does replace.
-            ignoreChanges: placement.ami ? undefined : ["ami"],
-            // The successor takes the same name, mesh address and WireGuard key: the old machine must be gone first.
-            deleteBeforeReplace: true,
-        });
+        this.instance = new aws.ec2.Instance(
+            name,
+            {
+                ami,
+                instanceType: placement.instanceType,
+                subnetId: network.subnetId,
+                vpcSecurityGroupIds: [securityGroup.id],
+                keyName: aws.ec2.KeyPair.isInstance(args.keyPair) ? args.keyPair.keyName : args.keyPair,
+                // IMDSv2 only, and one hop: pods, a hop further behind the node's bridge, get no token.
+                metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
+                rootBlockDevice: { volumeSize: placement.rootVolumeGb, volumeType: "gp3", encrypted: true, deleteOnTermination: true },
+                userData: pulumi.secret(
+                    pulumi
+                        .all([args.hostKey.privateKey, args.hostKey.publicKey])
+                        .apply(([privateKey, publicKey]) => cloudInitUserData(spec.name, { privateKey, publicKey })),
+                ),
+                tags,
+            },
+            {
+                ...child,
+                dependsOn: network.ready,
+                // A looked-up image moves with every publisher release; it applies to new instances only,
+                // instead of replacing running nodes. A pinned `ami` is a deliberate choice and does replace.
+                ignoreChanges: placement.ami ? undefined : ["ami"],
+                // The successor takes the same name, mesh address and WireGuard key: the old machine must be gone first.
+                deleteBeforeReplace: true,
+            },
+        );
 
         // Associating an Elastic IP needs the internet gateway in place.
         const address = new aws.ec2.Eip(name, { domain: "vpc", instance: this.instance.id, tags }, { ...child, dependsOn: network.ready });
         this.publicAddress = address.publicIp;
-        this.connection = sshConnection({ host: address.publicIp, user: spec.sshUser, port: spec.sshPort, privateKey: args.sshPrivateKey, hostKey: args.hostKey.publicKey });
+        this.connection = sshConnection({
+            host: address.publicIp,
+            user: spec.sshUser,
+            port: spec.sshPort,
+            privateKey: args.sshPrivateKey,
+            hostKey: args.hostKey.publicKey,
+        });
 
         this.hostKey = args.hostKey.publicKey;
         const cloudInit = waitForCloudInit(name, this.connection, this.instance, { parent: this, dependsOn: [this.instance, address] });
@@ -198,15 +226,22 @@ interface AwsRegion {
 export class AwsRegions {
     private readonly regions = new Map<string, AwsRegion>();
 
-    constructor(private readonly name: string, private readonly args: AwsRegionsArgs, private readonly parent: pulumi.Resource) {}
+    constructor(
+        private readonly name: string,
+        private readonly args: AwsRegionsArgs,
+        private readonly parent: pulumi.Resource,
+    ) {}
 
     /** The region-shared args of an AwsHost for this node; a node with its own subnet gets no network. */
     placementFor(spec: NodeSpec): Pick<AwsHostArgs, "provider" | "keyPair" | "network"> {
         const placement = checkAwsNode(spec);
         const region = this.region(placement.region);
         if (placement.subnetId) return { provider: region.provider, keyPair: region.keyPair };
-        region.network ??= new AwsRegionNetwork(`${this.name}-${placement.region}`,
-            { clusterName: this.args.clusterName, provider: region.provider }, { parent: this.parent });
+        region.network ??= new AwsRegionNetwork(
+            `${this.name}-${placement.region}`,
+            { clusterName: this.args.clusterName, provider: region.provider },
+            { parent: this.parent },
+        );
         return { provider: region.provider, keyPair: region.keyPair, network: region.network };
     }
 
@@ -215,10 +250,14 @@ export class AwsRegions {
         if (existing) return existing;
         const resourceName = `${this.name}-${region}`;
         const provider = new aws.Provider(resourceName, { region }, { parent: this.parent });
-        const keyPair = new aws.ec2.KeyPair(resourceName, {
-            publicKey: pulumi.output(this.args.sshPublicKey).apply((key) => key.trim()),
-            tags: { Name: `${this.args.clusterName}-${region}`, cluster: this.args.clusterName },
-        }, { parent: this.parent, provider });
+        const keyPair = new aws.ec2.KeyPair(
+            resourceName,
+            {
+                publicKey: pulumi.output(this.args.sshPublicKey).apply((key) => key.trim()),
+                tags: { Name: `${this.args.clusterName}-${region}`, cluster: this.args.clusterName },
+            },
+            { parent: this.parent, provider },
+        );
         const created = { provider, keyPair };
         this.regions.set(region, created);
         return created;

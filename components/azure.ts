@@ -9,9 +9,7 @@ import * as resources from "@pulumi/azure-native/resources";
 import { Arch, AzurePlacement, azurePlacementProblems, azureVnetCidr, NodeSpec, OsImage } from "./config";
 import { Connection, HostComponent, sshConnection, waitForCloudInit } from "./host";
 import { SshHostKeyPair } from "./secrets";
-import {
-    CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily,
-} from "./render/cloudfirewall";
+import { CloudHostCluster, cloudInitUserData, imageFor, inboundRulesFor, nodeFieldError, sourcesByFamily } from "./render/cloudfirewall";
 
 const azureSubnetCidr = "10.251.0.0/24";
 
@@ -77,9 +75,16 @@ export class AzureLocationNetwork extends pulumi.ComponentResource implements Az
         const tags = { cluster: args.clusterName };
 
         const group = new resources.ResourceGroup(name, { location, tags }, child);
-        const vnet = new network.VirtualNetwork(name, {
-            resourceGroupName: group.name, location, addressSpace: { addressPrefixes: [azureVnetCidr] }, tags,
-        }, child);
+        const vnet = new network.VirtualNetwork(
+            name,
+            {
+                resourceGroupName: group.name,
+                location,
+                addressSpace: { addressPrefixes: [azureVnetCidr] },
+                tags,
+            },
+            child,
+        );
         const subnet = new network.Subnet(name, { resourceGroupName: group.name, virtualNetworkName: vnet.name, addressPrefix: azureSubnetCidr }, child);
 
         this.location = location;
@@ -128,82 +133,115 @@ export class AzureHost extends HostComponent {
         // No explicit Deny rules: the built-in DenyAllInBound (65500) already drops everything not allowed
         // here, and the one guard that matters, never allowing a mesh-only port, sits in inboundRulesFor
         // for both clouds, with the node's own nftables firewall behind it.
-        const familyRules = inboundRules.flatMap((rule) => Object.entries(sourcesByFamily(rule))
-            .filter(([, sources]) => sources.length > 0)
-            .map(([family, sources]) => ({ rule, family, sources })));
-        const securityGroup = new network.NetworkSecurityGroup(name, {
-            resourceGroupName, location, tags,
-            securityRules: familyRules.map(({ rule, family, sources }, index) => {
-                const ports = rule.from === rule.to ? `${rule.from}` : `${rule.from}-${rule.to}`;
-                return {
-                    name: `allow-${rule.protocol}-${ports}-${family}`,
-                    priority: 100 + 10 * index,
-                    direction: "Inbound",
-                    access: "Allow",
-                    protocol: rule.protocol === "tcp" ? "Tcp" : "Udp",
-                    sourceAddressPrefixes: sources,
-                    sourcePortRange: "*",
-                    destinationAddressPrefix: "*",
-                    destinationPortRange: ports,
-                    description: rule.description,
-                };
-            }),
-        }, child);
+        const familyRules = inboundRules.flatMap((rule) =>
+            Object.entries(sourcesByFamily(rule))
+                .filter(([, sources]) => sources.length > 0)
+                .map(([family, sources]) => ({ rule, family, sources })),
+        );
+        const securityGroup = new network.NetworkSecurityGroup(
+            name,
+            {
+                resourceGroupName,
+                location,
+                tags,
+                securityRules: familyRules.map(({ rule, family, sources }, index) => {
+                    const ports = rule.from === rule.to ? `${rule.from}` : `${rule.from}-${rule.to}`;
+                    return {
+                        name: `allow-${rule.protocol}-${ports}-${family}`,
+                        priority: 100 + 10 * index,
+                        direction: "Inbound",
+                        access: "Allow",
+                        protocol: rule.protocol === "tcp" ? "Tcp" : "Udp",
+                        sourceAddressPrefixes: sources,
+                        sourcePortRange: "*",
+                        destinationAddressPrefix: "*",
+                        destinationPortRange: ports,
+                        description: rule.description,
+                    };
+                }),
+            },
+            child,
+        );
 
-        const publicIp = new network.PublicIPAddress(name, {
-            resourceGroupName, location, tags,
-            sku: { name: "Standard", tier: "Regional" },
-            publicIPAllocationMethod: "Static",
-            publicIPAddressVersion: "IPv4",
-        }, child);
+        const publicIp = new network.PublicIPAddress(
+            name,
+            {
+                resourceGroupName,
+                location,
+                tags,
+                sku: { name: "Standard", tier: "Regional" },
+                publicIPAllocationMethod: "Static",
+                publicIPAddressVersion: "IPv4",
+            },
+            child,
+        );
 
-        const nic = new network.NetworkInterface(name, {
-            resourceGroupName, location, tags,
-            networkSecurityGroup: { id: securityGroup.id },
-            ipConfigurations: [{
-                name: "primary",
-                primary: true,
-                subnet: { id: args.network.subnetId },
-                privateIPAllocationMethod: "Dynamic",
-                publicIPAddress: { id: publicIp.id },
-            }],
-        }, child);
+        const nic = new network.NetworkInterface(
+            name,
+            {
+                resourceGroupName,
+                location,
+                tags,
+                networkSecurityGroup: { id: securityGroup.id },
+                ipConfigurations: [
+                    {
+                        name: "primary",
+                        primary: true,
+                        subnet: { id: args.network.subnetId },
+                        privateIPAllocationMethod: "Dynamic",
+                        publicIPAddress: { id: publicIp.id },
+                    },
+                ],
+            },
+            child,
+        );
 
-        this.vm = new compute.VirtualMachine(name, {
-            resourceGroupName, location, tags,
-            hardwareProfile: { vmSize: placement.size },
-            networkProfile: { networkInterfaces: [{ id: nic.id, primary: true }] },
-            osProfile: {
-                computerName: spec.name,
-                adminUsername: spec.sshUser,
-                customData: pulumi.secret(pulumi.all([args.hostKey.privateKey, args.hostKey.publicKey])
-                    .apply(([privateKey, publicKey]) => Buffer.from(cloudInitUserData(spec.name, { privateKey, publicKey })).toString("base64"))),
-                linuxConfiguration: {
-                    disablePasswordAuthentication: true,
-                    ssh: {
-                        publicKeys: [{
-                            path: `/home/${spec.sshUser}/.ssh/authorized_keys`,
-                            keyData: pulumi.output(args.sshPublicKey).apply((key) => key.trim()),
-                        }],
+        this.vm = new compute.VirtualMachine(
+            name,
+            {
+                resourceGroupName,
+                location,
+                tags,
+                hardwareProfile: { vmSize: placement.size },
+                networkProfile: { networkInterfaces: [{ id: nic.id, primary: true }] },
+                osProfile: {
+                    computerName: spec.name,
+                    adminUsername: spec.sshUser,
+                    customData: pulumi.secret(
+                        pulumi
+                            .all([args.hostKey.privateKey, args.hostKey.publicKey])
+                            .apply(([privateKey, publicKey]) => Buffer.from(cloudInitUserData(spec.name, { privateKey, publicKey })).toString("base64")),
+                    ),
+                    linuxConfiguration: {
+                        disablePasswordAuthentication: true,
+                        ssh: {
+                            publicKeys: [
+                                {
+                                    path: `/home/${spec.sshUser}/.ssh/authorized_keys`,
+                                    keyData: pulumi.output(args.sshPublicKey).apply((key) => key.trim()),
+                                },
+                            ],
+                        },
                     },
                 },
-            },
-            storageProfile: {
-                imageReference: { publisher: image.publisher, offer: image.offer, sku: image.sku, version: "latest" },
-                osDisk: {
-                    createOption: "FromImage",
-                    diskSizeGB: placement.osDiskGb,
-                    caching: "ReadWrite",
-                    managedDisk: { storageAccountType: supportsPremiumStorage(placement.size) ? "Premium_LRS" : "StandardSSD_LRS" },
-                    // The disk is no Pulumi resource of its own: without this it would outlive the VM.
-                    deleteOption: "Delete",
+                storageProfile: {
+                    imageReference: { publisher: image.publisher, offer: image.offer, sku: image.sku, version: "latest" },
+                    osDisk: {
+                        createOption: "FromImage",
+                        diskSizeGB: placement.osDiskGb,
+                        caching: "ReadWrite",
+                        managedDisk: { storageAccountType: supportsPremiumStorage(placement.size) ? "Premium_LRS" : "StandardSSD_LRS" },
+                        // The disk is no Pulumi resource of its own: without this it would outlive the VM.
+                        deleteOption: "Delete",
+                    },
                 },
+                securityProfile: image.trustedLaunch
+                    ? { securityType: "TrustedLaunch", uefiSettings: { secureBootEnabled: true, vTpmEnabled: true } }
+                    : undefined,
+                // The successor takes the same name, mesh address and WireGuard key: the old machine must be gone first.
             },
-            securityProfile: image.trustedLaunch
-                ? { securityType: "TrustedLaunch", uefiSettings: { secureBootEnabled: true, vTpmEnabled: true } }
-                : undefined,
-            // The successor takes the same name, mesh address and WireGuard key: the old machine must be gone first.
-        }, { ...child, deleteBeforeReplace: true });
+            { ...child, deleteBeforeReplace: true },
+        );
 
         // A static Standard IP has its address once created; an empty one would only fail later, at dial time.
         const address = publicIp.ipAddress.apply((ip) => {
@@ -211,7 +249,13 @@ export class AzureHost extends HostComponent {
             return ip;
         });
         this.publicAddress = address;
-        this.connection = sshConnection({ host: address, user: spec.sshUser, port: spec.sshPort, privateKey: args.sshPrivateKey, hostKey: args.hostKey.publicKey });
+        this.connection = sshConnection({
+            host: address,
+            user: spec.sshUser,
+            port: spec.sshPort,
+            privateKey: args.sshPrivateKey,
+            hostKey: args.hostKey.publicKey,
+        });
 
         this.hostKey = args.hostKey.publicKey;
         const cloudInit = waitForCloudInit(name, this.connection, this.vm, { parent: this, dependsOn: [this.vm] });
@@ -230,7 +274,11 @@ export interface AzureLocationsArgs {
 export class AzureLocations {
     private readonly networks = new Map<string, AzureLocationNetwork>();
 
-    constructor(private readonly name: string, private readonly args: AzureLocationsArgs, private readonly parent: pulumi.Resource) {}
+    constructor(
+        private readonly name: string,
+        private readonly args: AzureLocationsArgs,
+        private readonly parent: pulumi.Resource,
+    ) {}
 
     networkFor(spec: NodeSpec): AzureLocationNetwork {
         const { location } = checkAzureNode(spec);

@@ -21,7 +21,11 @@ export class CloudHosts extends pulumi.ComponentResource {
     private readonly azure: AzureLocations;
     private readonly cluster: CloudHostCluster;
 
-    constructor(name: string, private readonly args: CloudHostsArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(
+        name: string,
+        private readonly args: CloudHostsArgs,
+        opts?: pulumi.ComponentResourceOptions,
+    ) {
         super("hybrid-k3s:host:CloudHosts", name, { nodes: args.spec.nodes.filter((n) => n.provider !== "existing").map((n) => n.name) }, opts);
         const { spec } = args;
         this.cluster = { clusterName: spec.clusterName, meshKind: spec.mesh.kind, meshListenPort: spec.mesh.listenPort, sshSourceCidrs: spec.ssh.sourceCidrs };

@@ -53,10 +53,13 @@ export function heldBack(spec: ClusterSpec): string[] {
     });
     if (hub && !reachableNow(spec, hub)) lines.push(`every host waits for the hub ${hub.name} to be enrolled`);
     const k3sNodes = spec.nodes.filter((n) => reachableNow(spec, n) && (n.roles.includes("server") || n.roles.includes("agent")));
-    if (k3sNodes.length > 0 && !k3sNodes.some((n) => n.roles.includes("server") && !n.decommission)) lines.push("k3s: no reachable server yet, so no node installs k3s");
+    if (k3sNodes.length > 0 && !k3sNodes.some((n) => n.roles.includes("server") && !n.decommission))
+        lines.push("k3s: no reachable server yet, so no node installs k3s");
     if (needsKubernetes(spec) && !spec.operators.some((o) => o.runsPulumi && o.enrolled)) {
-        lines.push("Istio, cert-manager and the apps: the machine running Pulumi must be on the mesh; add it to operators with runsPulumi: true, " +
-            "bring up its operatorConfigs entry (wg-quick up), then set enrolled: true");
+        lines.push(
+            "Istio, cert-manager and the apps: the machine running Pulumi must be on the mesh; add it to operators with runsPulumi: true, " +
+                "bring up its operatorConfigs entry (wg-quick up), then set enrolled: true",
+        );
     }
     return lines;
 }
@@ -75,7 +78,12 @@ export class HybridCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: HybridClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         const { spec } = args;
-        super("hybrid-k3s:cluster:HybridCluster", name, { clusterName: spec.clusterName, meshKind: spec.mesh.kind, nodes: spec.nodes.map((n) => n.name) }, opts);
+        super(
+            "hybrid-k3s:cluster:HybridCluster",
+            name,
+            { clusterName: spec.clusterName, meshKind: spec.mesh.kind, nodes: spec.nodes.map((n) => n.name) },
+            opts,
+        );
         const child = { parent: this };
 
         const wireguardPeers = spec.mesh.kind === "wireguard" ? [...spec.nodes.map((n) => n.name), ...spec.operators.map((o) => o.name)] : [];
@@ -86,9 +94,10 @@ export class HybridCluster extends pulumi.ComponentResource {
 
         const hosts = this.createHosts(spec, secrets, existingHostKey);
         const reachable = (host: Host) => reachableNow(spec, host.spec);
-        const mesh: Mesh = spec.mesh.kind === "wireguard"
-            ? new WireGuardMesh(`${name}-mesh`, { spec, hosts, reachable, secrets }, child)
-            : new ZeroTierMesh(`${name}-mesh`, { spec, hosts, reachable, sshPublicKey: secrets.sshPublicKey }, child);
+        const mesh: Mesh =
+            spec.mesh.kind === "wireguard"
+                ? new WireGuardMesh(`${name}-mesh`, { spec, hosts, reachable, secrets }, child)
+                : new ZeroTierMesh(`${name}-mesh`, { spec, hosts, reachable, sshPublicKey: secrets.sshPublicKey }, child);
         this.operatorConfigs = mesh.operatorConfigs;
         this.bootstrapScripts = mesh.bootstrapScripts;
         this.heldBack = heldBack(spec);
@@ -97,44 +106,78 @@ export class HybridCluster extends pulumi.ComponentResource {
         const firewall = new HostFirewall(`${name}-firewall`, { spec, hosts: active, after: (host) => [mesh.joined(host)] }, child);
         const clusterHosts = active.filter((h) => h.roles.includes("server") || h.roles.includes("agent"));
         const k3s = clusterHosts.some((h) => h.roles.includes("server") && !h.spec.decommission)
-            ? new K3sCluster(`${name}-k3s`, {
-                spec, hosts: clusterHosts, mesh, serverToken: secrets.k3sServerToken, agentToken: secrets.k3sAgentToken, datastoreEndpoint: args.datastoreEndpoint,
-                after: (host) => [mesh.joined(host), firewall.loaded(host)],
-            }, child)
+            ? new K3sCluster(
+                  `${name}-k3s`,
+                  {
+                      spec,
+                      hosts: clusterHosts,
+                      mesh,
+                      serverToken: secrets.k3sServerToken,
+                      agentToken: secrets.k3sAgentToken,
+                      datastoreEndpoint: args.datastoreEndpoint,
+                      after: (host) => [mesh.joined(host), firewall.loaded(host)],
+                  },
+                  child,
+              )
             : undefined;
         this.kubeconfig = k3s ? k3s.kubeconfig : pulumi.output(undefined);
 
         // A decommissioned host leaves last: its k3s is gone by now; then our firewall, then the mesh.
         for (const host of active.filter((h) => h.spec.decommission)) {
             const k3sNode = k3s?.nodes.find((n) => n.host === host);
-            new command.remote.Command(`${host.name}-leave`, {
-                connection: host.connection,
-                create: asRoot(host.spec.sshUser, `sh -c ${shellQuote([firewallTeardown, mesh.leaveScript].join("\n"))}`),
-                addPreviousOutputInEnv: false,
-            }, { parent: this, dependsOn: [mesh.joined(host.name), firewall.loaded(host.name), ...(k3sNode ? [k3sNode.installed] : [])] });
+            new command.remote.Command(
+                `${host.name}-leave`,
+                {
+                    connection: host.connection,
+                    create: asRoot(host.spec.sshUser, `sh -c ${shellQuote([firewallTeardown, mesh.leaveScript].join("\n"))}`),
+                    addPreviousOutputInEnv: false,
+                },
+                { parent: this, dependsOn: [mesh.joined(host.name), firewall.loaded(host.name), ...(k3sNode ? [k3sNode.installed] : [])] },
+            );
         }
 
         const staying = active.filter((h) => !h.spec.decommission);
         if (k3s && needsKubernetes(spec) && spec.operators.some((o) => o.runsPulumi && o.enrolled)) {
-            new IstioIngress(`${name}-ingress`, {
-                spec, kubeconfig: k3s.kubeconfig, ingressNodes: staying.filter((h) => h.roles.includes("ingress")).length,
-                after: k3s.nodes.map((n) => n.installed),
-            }, child);
+            new IstioIngress(
+                `${name}-ingress`,
+                {
+                    spec,
+                    kubeconfig: k3s.kubeconfig,
+                    ingressNodes: staying.filter((h) => h.roles.includes("ingress")).length,
+                    after: k3s.nodes.map((n) => n.installed),
+                },
+                child,
+            );
         }
         const edgeHosts = staying.filter((h) => h.roles.includes("edge"));
         if (edgeHosts.length > 0) {
-            new Edge(`${name}-edge`, {
-                spec, edgeHosts, ingressHosts: staying.filter((h) => h.roles.includes("ingress")),
-                after: (host) => [mesh.joined(host), firewall.loaded(host)],
-            }, child);
+            new Edge(
+                `${name}-edge`,
+                {
+                    spec,
+                    edgeHosts,
+                    ingressHosts: staying.filter((h) => h.roles.includes("ingress")),
+                    after: (host) => [mesh.joined(host), firewall.loaded(host)],
+                },
+                child,
+            );
         }
         if (spec.dns.provider !== "none" && spec.ingress.apps.length > 0 && edgeHosts.length > 0) {
             new AppDns(`${name}-dns`, { spec, edgeHosts }, child);
         }
 
-        this.nodeSummary = pulumi.all(hosts.map((h) => h.publicAddress.apply((publicAddress): NodeSummary => ({
-            name: h.name, provider: h.spec.provider, arch: h.arch, roles: h.roles, meshAddress: h.meshAddress, publicAddress,
-        }))));
+        this.nodeSummary = pulumi.all(
+            hosts.map((h) =>
+                h.publicAddress.apply((publicAddress): NodeSummary => ({
+                    name: h.name,
+                    provider: h.spec.provider,
+                    arch: h.arch,
+                    roles: h.roles,
+                    meshAddress: h.meshAddress,
+                    publicAddress,
+                })),
+            ),
+        );
         this.registerOutputs({ kubeconfig: this.kubeconfig, nodes: this.nodeSummary });
     }
 
@@ -142,19 +185,34 @@ export class HybridCluster extends pulumi.ComponentResource {
     private createHosts(spec: ClusterSpec, secrets: ClusterSecrets, existingHostKey: pulumi.Output<string>): Host[] {
         const hubSpec = spec.nodes.find((n) => n.roles.includes("hub"));
         const ordered = hubSpec ? [hubSpec, ...spec.nodes.filter((n) => n !== hubSpec)] : spec.nodes;
-        const cloud = new CloudHosts(`${spec.clusterName}-cloud`, {
-            spec, sshPublicKey: secrets.sshPublicKey, sshPrivateKey: secrets.sshPrivateKey, hostKeys: secrets.hostKeys,
-        }, { parent: this });
+        const cloud = new CloudHosts(
+            `${spec.clusterName}-cloud`,
+            {
+                spec,
+                sshPublicKey: secrets.sshPublicKey,
+                sshPrivateKey: secrets.sshPrivateKey,
+                hostKeys: secrets.hostKeys,
+            },
+            { parent: this },
+        );
         const hosts: Host[] = [];
         let jump: SshEndpoint | undefined;
         for (const node of ordered) {
-            const host = node.provider === "existing"
-                ? new ExistingHost(node.name, { spec: node, privateKey: existingHostKey, jump, meshReachesDirectly: spec.mesh.kind === "zerotier" }, { parent: this })
-                : cloud.host(node);
+            const host =
+                node.provider === "existing"
+                    ? new ExistingHost(
+                          node.name,
+                          { spec: node, privateKey: existingHostKey, jump, meshReachesDirectly: spec.mesh.kind === "zerotier" },
+                          { parent: this },
+                      )
+                    : cloud.host(node);
             if (node === hubSpec) {
                 jump = {
-                    host: host.publicAddress.apply((a) => a ?? ""), user: node.sshUser, port: node.sshPort,
-                    privateKey: node.provider === "existing" ? existingHostKey : secrets.sshPrivateKey, hostKey: host.hostKey,
+                    host: host.publicAddress.apply((a) => a ?? ""),
+                    user: node.sshUser,
+                    port: node.sshPort,
+                    privateKey: node.provider === "existing" ? existingHostKey : secrets.sshPrivateKey,
+                    hostKey: host.hostKey,
                 };
             }
             hosts.push(host);

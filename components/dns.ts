@@ -20,7 +20,8 @@ export class AppDns extends pulumi.ComponentResource {
         const zone = spec.dns.zone;
         if (spec.dns.provider === "none" || !zone) throw new Error("AppDns: dnsProvider and dnsZone are not set");
         super("hybrid-k3s:dns:AppDns", name, { provider: spec.dns.provider, zone, hosts: spec.ingress.apps.map((a) => a.host) }, opts);
-        const addresses = pulumi.all(args.edgeHosts.map((h) => h.publicAddress))
+        const addresses = pulumi
+            .all(args.edgeHosts.map((h) => h.publicAddress))
             .apply((list) => [...new Set(list.filter((a): a is string => a !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(a)))].sort());
         const zoneId = spec.dns.provider === "route53" ? aws.route53.getZoneOutput({ name: zone }, { parent: this }).zoneId : undefined;
         for (const app of spec.ingress.apps) {
@@ -29,10 +30,18 @@ export class AppDns extends pulumi.ComponentResource {
                 new aws.route53.Record(id, { zoneId, name: app.host, type: "A", ttl: recordTtlSeconds, records: addresses }, { parent: this });
             } else {
                 const relative = app.host === zone ? "@" : app.host.slice(0, -(zone.length + 1));
-                new azureDns.RecordSet(id, {
-                    resourceGroupName: `${spec.clusterName}-dns`, zoneName: zone, relativeRecordSetName: relative, recordType: "A",
-                    ttl: recordTtlSeconds, aRecords: addresses.apply((list) => list.map((ipv4Address) => ({ ipv4Address }))),
-                }, { parent: this });
+                new azureDns.RecordSet(
+                    id,
+                    {
+                        resourceGroupName: `${spec.clusterName}-dns`,
+                        zoneName: zone,
+                        relativeRecordSetName: relative,
+                        recordType: "A",
+                        ttl: recordTtlSeconds,
+                        aRecords: addresses.apply((list) => list.map((ipv4Address) => ({ ipv4Address }))),
+                    },
+                    { parent: this },
+                );
             }
         }
         this.registerOutputs({});

@@ -21,7 +21,12 @@ const installScriptPath = `${libDir}/install-edge.sh`;
 export class Edge extends pulumi.ComponentResource {
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         const { spec } = args;
-        super("hybrid-k3s:edge:Edge", name, { proxy: spec.edge.proxy, edges: args.edgeHosts.map((h) => h.name), backends: args.ingressHosts.map((h) => h.name) }, opts);
+        super(
+            "hybrid-k3s:edge:Edge",
+            name,
+            { proxy: spec.edge.proxy, edges: args.edgeHosts.map((h) => h.name), backends: args.ingressHosts.map((h) => h.name) },
+            opts,
+        );
         const kind = spec.edge.proxy;
         const render = kind === "haproxy" ? renderHaproxyConfig : renderNginxStreamConfig;
         for (const host of args.edgeHosts) {
@@ -33,15 +38,19 @@ export class Edge extends pulumi.ComponentResource {
                 listenHttp: httpPort,
                 listenHttps: httpsPort,
             });
-            new HostFiles(`${host.name}-edge`, {
-                host,
-                files: [
-                    { path: edgeConfigPath[kind], mode: "0644", content: config },
-                    { path: installScriptPath, mode: "0700", content: edgeInstallScript(kind) },
-                ],
-                apply: `sh ${installScriptPath}`,
-                after: args.after(host.name),
-            }, { parent: this });
+            new HostFiles(
+                `${host.name}-edge`,
+                {
+                    host,
+                    files: [
+                        { path: edgeConfigPath[kind], mode: "0644", content: config },
+                        { path: installScriptPath, mode: "0700", content: edgeInstallScript(kind) },
+                    ],
+                    apply: `sh ${installScriptPath}`,
+                    after: args.after(host.name),
+                },
+                { parent: this },
+            );
         }
         this.registerOutputs({});
     }

@@ -54,23 +54,34 @@ export class HostFirewall extends pulumi.ComponentResource {
                 isEdge: host.roles.includes("edge"),
                 extraTcpPorts: host.spec.publicTcpPorts,
             });
-            new HostRuleset(`${host.name}-ruleset`, { host: host.name, meshInterface: spec.mesh.interfaceName, meshCidr: spec.mesh.cidr, ruleset }, { parent: this });
-            this.steps.set(host.name, new HostFiles(`${host.name}-firewall`, {
-                host,
-                prepare: installPackages({ apt: ["nftables"], dnf: ["nftables"] }, "nft"),
-                files: [
-                    // Checked before it replaces anything: a ruleset that does not parse never replaces a working one.
-                    { path: firewallRulesetPath, mode: "0644", content: ruleset, check: 'nft -c -f "$1"' },
-                    { path: `/etc/systemd/system/${firewallUnitName}`, mode: "0644", content: renderFirewallUnit() },
-                ],
-                apply: [
-                    "systemctl daemon-reload",
-                    `systemctl enable ${firewallUnitName} >/dev/null`,
-                    `if hk3s_changed ${firewallRulesetPath} || ! systemctl is-active --quiet ${firewallUnitName}; then systemctl restart ${firewallUnitName}; fi`,
-                ].join("\n"),
-                remove: firewallTeardown,
-                after: args.after(host.name),
-            }, { parent: this }));
+            new HostRuleset(
+                `${host.name}-ruleset`,
+                { host: host.name, meshInterface: spec.mesh.interfaceName, meshCidr: spec.mesh.cidr, ruleset },
+                { parent: this },
+            );
+            this.steps.set(
+                host.name,
+                new HostFiles(
+                    `${host.name}-firewall`,
+                    {
+                        host,
+                        prepare: installPackages({ apt: ["nftables"], dnf: ["nftables"] }, "nft"),
+                        files: [
+                            // Checked before it replaces anything: a ruleset that does not parse never replaces a working one.
+                            { path: firewallRulesetPath, mode: "0644", content: ruleset, check: 'nft -c -f "$1"' },
+                            { path: `/etc/systemd/system/${firewallUnitName}`, mode: "0644", content: renderFirewallUnit() },
+                        ],
+                        apply: [
+                            "systemctl daemon-reload",
+                            `systemctl enable ${firewallUnitName} >/dev/null`,
+                            `if hk3s_changed ${firewallRulesetPath} || ! systemctl is-active --quiet ${firewallUnitName}; then systemctl restart ${firewallUnitName}; fi`,
+                        ].join("\n"),
+                        remove: firewallTeardown,
+                        after: args.after(host.name),
+                    },
+                    { parent: this },
+                ),
+            );
         }
         this.registerOutputs({});
     }

@@ -36,7 +36,13 @@ export abstract class HostComponent extends pulumi.ComponentResource implements 
     abstract readonly identity: pulumi.Output<string>;
     abstract readonly hostKey: pulumi.Output<string>;
 
-    protected constructor(type: string, name: string, readonly spec: NodeSpec, props: pulumi.Inputs, opts?: pulumi.ComponentResourceOptions) {
+    protected constructor(
+        type: string,
+        name: string,
+        readonly spec: NodeSpec,
+        props: pulumi.Inputs,
+        opts?: pulumi.ComponentResourceOptions,
+    ) {
         super(type, name, props, opts);
         this.name = spec.name;
         this.arch = spec.arch;
@@ -62,9 +68,13 @@ export interface SshEndpoint {
  */
 export function sshConnection(target: SshEndpoint, jump?: SshEndpoint): pulumi.Output<Connection> {
     const endpoint = (e: SshEndpoint) => ({
-        host: e.host, user: e.user, port: e.port, privateKey: e.privateKey,
+        host: e.host,
+        user: e.user,
+        port: e.port,
+        privateKey: e.privateKey,
         hostKey: pulumi.output(e.hostKey).apply((key) => key.trim()),
-        dialErrorLimit: 60, perDialTimeout: 15,
+        dialErrorLimit: 60,
+        perDialTimeout: 15,
     });
     return pulumi.output({ ...endpoint(target), proxy: jump && endpoint(jump) });
 }
@@ -74,18 +84,27 @@ export function sshConnection(target: SshEndpoint, jump?: SshEndpoint): pulumi.O
  * deprecated key in the image's own config) and must not fail the host; anything else does, with the details.
  */
 export const cloudInitWaitCommand =
-    'status=0; cloud-init status --wait >/dev/null || status=$?; ' +
+    "status=0; cloud-init status --wait >/dev/null || status=$?; " +
     'if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then cloud-init status --long >&2; exit "$status"; fi';
 
 /** The step a cloud VM is ready after: SSH answers (dials retry through boot) and cloud-init is done. */
-export function waitForCloudInit(name: string, connection: pulumi.Output<Connection>, machine: pulumi.CustomResource, opts: pulumi.CustomResourceOptions): command.remote.Command {
-    return new command.remote.Command(`${name}-cloud-init`, {
-        connection,
-        create: cloudInitWaitCommand,
-        // A replaced VM boots afresh: wait for it again.
-        triggers: [machine.id],
-        addPreviousOutputInEnv: false,
-    }, opts);
+export function waitForCloudInit(
+    name: string,
+    connection: pulumi.Output<Connection>,
+    machine: pulumi.CustomResource,
+    opts: pulumi.CustomResourceOptions,
+): command.remote.Command {
+    return new command.remote.Command(
+        `${name}-cloud-init`,
+        {
+            connection,
+            create: cloudInitWaitCommand,
+            // A replaced VM boots afresh: wait for it again.
+            triggers: [machine.id],
+            addPreviousOutputInEnv: false,
+        },
+        opts,
+    );
 }
 
 export interface ExistingHostArgs {
@@ -115,8 +134,11 @@ export class ExistingHost extends HostComponent {
         this.publicAddress = pulumi.output(existing.behindNat ? undefined : existing.address);
         this.hostKey = pulumi.output(existing.hostKey);
         const target = {
-            host: existing.behindNat ? args.spec.meshAddress : existing.address!, user: args.spec.sshUser, port: args.spec.sshPort,
-            privateKey: args.privateKey, hostKey: existing.hostKey,
+            host: existing.behindNat ? args.spec.meshAddress : existing.address!,
+            user: args.spec.sshUser,
+            port: args.spec.sshPort,
+            privateKey: args.privateKey,
+            hostKey: existing.hostKey,
         };
         this.connection = sshConnection(target, existing.behindNat ? args.jump : undefined);
         this.identity = pulumi.output(`existing ${existing.address ?? `behind NAT at ${args.spec.meshAddress}`}`);

@@ -52,20 +52,24 @@ export class HostFiles extends pulumi.ComponentResource {
             const steps = leaving ? { apply: args.teardown ?? "echo 'hybrid-k3s: leaving; nothing to do here'" } : { prepare: args.prepare, apply: args.apply };
             return renderBundle(name, `${name} on ${args.host.name} (${identity})`, bundleFiles, steps);
         });
-        this.command = new command.remote.Command(name, {
-            connection: args.host.connection,
-            create: asRoot(user, "sh -s"),
-            stdin,
-            delete: leaving || !args.remove ? undefined : asRoot(user, `sh -c ${shellQuote(args.remove)}`),
-            addPreviousOutputInEnv: false,
-            // The bundle never prints file content, and apply steps write only diagnostics to stderr
-            // (tools that could quote a secret, like wg, are silenced there); stdout stays out of logs.
-            logging: "stderr",
-        }, {
-            parent: this,
-            dependsOn: [...args.host.ready, ...(args.after ?? [])],
-            additionalSecretOutputs: ["stdout", "stderr"],
-        });
+        this.command = new command.remote.Command(
+            name,
+            {
+                connection: args.host.connection,
+                create: asRoot(user, "sh -s"),
+                stdin,
+                delete: leaving || !args.remove ? undefined : asRoot(user, `sh -c ${shellQuote(args.remove)}`),
+                addPreviousOutputInEnv: false,
+                // The bundle never prints file content, and apply steps write only diagnostics to stderr
+                // (tools that could quote a secret, like wg, are silenced there); stdout stays out of logs.
+                logging: "stderr",
+            },
+            {
+                parent: this,
+                dependsOn: [...args.host.ready, ...(args.after ?? [])],
+                additionalSecretOutputs: ["stdout", "stderr"],
+            },
+        );
         this.registerOutputs({ stdout: this.command.stdout });
     }
 }

@@ -4,8 +4,15 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ClusterSpec } from "./config";
 import {
-    baseValues, certificateResource, clusterIssuerResource, gatewayResource, istioGatewayValues, istiodValues, istioNamespace,
-    tlsSecretName, virtualServiceResource,
+    baseValues,
+    certificateResource,
+    clusterIssuerResource,
+    gatewayResource,
+    istioGatewayValues,
+    istiodValues,
+    istioNamespace,
+    tlsSecretName,
+    virtualServiceResource,
 } from "./render/istio";
 
 export interface IstioIngressArgs {
@@ -31,38 +38,82 @@ export class IstioIngress extends pulumi.ComponentResource {
         const provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: args.kubeconfig }, { parent: this, dependsOn: args.after });
         const inCluster = { parent: this, provider };
         const chart = (release: string, chartName: string, values: Record<string, unknown>, dependsOn: pulumi.Resource[]) =>
-            new k8s.helm.v3.Release(`${name}-${release}`, {
-                name: release, chart: chartName, version: ingress.istioVersion, namespace: istioNamespace, createNamespace: true,
-                repositoryOpts: { repo: istioCharts }, values, atomic: true,
-            }, { ...inCluster, dependsOn });
+            new k8s.helm.v3.Release(
+                `${name}-${release}`,
+                {
+                    name: release,
+                    chart: chartName,
+                    version: ingress.istioVersion,
+                    namespace: istioNamespace,
+                    createNamespace: true,
+                    repositoryOpts: { repo: istioCharts },
+                    values,
+                    atomic: true,
+                },
+                { ...inCluster, dependsOn },
+            );
         const base = chart("istio-base", "base", baseValues(), []);
         const istiod = chart("istiod", "istiod", istiodValues(), [base]);
         const ingressNodes = args.ingressNodes;
-        const gateway = chart("istio-ingressgateway", "gateway", istioGatewayValues({
-            httpNodePort: ingress.httpNodePort, httpsNodePort: ingress.httpsNodePort, ingressNodeLabel, replicas: Math.max(1, ingressNodes),
-        }), [istiod]);
+        const gateway = chart(
+            "istio-ingressgateway",
+            "gateway",
+            istioGatewayValues({
+                httpNodePort: ingress.httpNodePort,
+                httpsNodePort: ingress.httpsNodePort,
+                ingressNodeLabel,
+                replicas: Math.max(1, ingressNodes),
+            }),
+            [istiod],
+        );
 
-        const certManager = new k8s.helm.v3.Release(`${name}-cert-manager`, {
-            name: "cert-manager", chart: "cert-manager", version: ingress.certManagerVersion, namespace: "cert-manager", createNamespace: true,
-            repositoryOpts: { repo: jetstackCharts }, values: { crds: { enabled: true } }, atomic: true,
-        }, inCluster);
+        const certManager = new k8s.helm.v3.Release(
+            `${name}-cert-manager`,
+            {
+                name: "cert-manager",
+                chart: "cert-manager",
+                version: ingress.certManagerVersion,
+                namespace: "cert-manager",
+                createNamespace: true,
+                repositoryOpts: { repo: jetstackCharts },
+                values: { crds: { enabled: true } },
+                atomic: true,
+            },
+            inCluster,
+        );
         const issuer = ingress.acmeEmail
-            ? new k8s.apiextensions.CustomResource(`${name}-issuer`, clusterIssuerResource({ name: issuerName, email: ingress.acmeEmail, staging: ingress.acmeStaging }),
-                { ...inCluster, dependsOn: [certManager, gateway] })
+            ? new k8s.apiextensions.CustomResource(
+                  `${name}-issuer`,
+                  clusterIssuerResource({ name: issuerName, email: ingress.acmeEmail, staging: ingress.acmeStaging }),
+                  { ...inCluster, dependsOn: [certManager, gateway] },
+              )
             : undefined;
 
         // One per distinct name, and a Patch (server-side apply) rather than a Namespace: it creates the
         // namespace if missing and adopts one that exists, where a Namespace fails with AlreadyExists
         // (pulumi-kubernetes 4.29+ creates client-side), and deleting it never deletes the namespace.
-        const namespaces = new Map([...new Set(ingress.apps.map((a) => a.namespace))].map((ns) => [ns,
-            new k8s.core.v1.NamespacePatch(`${name}-ns-${ns}`, { metadata: { name: ns, labels: { "app.kubernetes.io/managed-by": "hybrid-k3s" } } }, inCluster)]));
+        const namespaces = new Map(
+            [...new Set(ingress.apps.map((a) => a.namespace))].map((ns) => [
+                ns,
+                new k8s.core.v1.NamespacePatch(
+                    `${name}-ns-${ns}`,
+                    { metadata: { name: ns, labels: { "app.kubernetes.io/managed-by": "hybrid-k3s" } } },
+                    inCluster,
+                ),
+            ]),
+        );
         for (const app of ingress.apps) {
             const id = app.host.replace(/\./g, "-");
             const namespace = namespaces.get(app.namespace)!;
-            const gatewayObject = new k8s.apiextensions.CustomResource(`${name}-gateway-${id}`,
-                gatewayResource({ name: id, namespace: istioNamespace, hosts: [app.host], tlsSecretName }), { ...inCluster, dependsOn: [gateway] });
-            new k8s.apiextensions.CustomResource(`${name}-route-${id}`,
-                virtualServiceResource({ ...app, gateway: `${istioNamespace}/${id}` }), { ...inCluster, dependsOn: [gatewayObject, namespace] });
+            const gatewayObject = new k8s.apiextensions.CustomResource(
+                `${name}-gateway-${id}`,
+                gatewayResource({ name: id, namespace: istioNamespace, hosts: [app.host], tlsSecretName }),
+                { ...inCluster, dependsOn: [gateway] },
+            );
+            new k8s.apiextensions.CustomResource(`${name}-route-${id}`, virtualServiceResource({ ...app, gateway: `${istioNamespace}/${id}` }), {
+                ...inCluster,
+                dependsOn: [gatewayObject, namespace],
+            });
             if (issuer) {
                 new k8s.apiextensions.CustomResource(`${name}-cert-${id}`, certificateResource(app.host, issuerName), { ...inCluster, dependsOn: [issuer] });
             }

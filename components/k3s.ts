@@ -11,11 +11,29 @@ import { asRoot, HostFiles, shellQuote } from "./hostfiles";
 import { ingressNodeLabel } from "./ingress";
 import { Mesh } from "./mesh";
 import {
-    k3sAgentTokenPath, k3sConfigPath, k3sDatastoreConfigPath, k3sInstallScriptPath, k3sKubeconfigPath, k3sTokenPath, k3sUninstallScriptPath, k3sVersionPath,
+    k3sAgentTokenPath,
+    k3sConfigPath,
+    k3sDatastoreConfigPath,
+    k3sInstallScriptPath,
+    k3sKubeconfigPath,
+    k3sTokenPath,
+    k3sUninstallScriptPath,
+    k3sVersionPath,
 } from "./paths";
 import {
-    agentJoinToken, drainAndDeleteCommand, drainForUpgradeCommand, k3sFlags, K3sNodeFacts, kubeconfigForMesh, renderDatastoreConfig, renderK3sConfig,
-    renderK3sInstallScript, renderK3sUnit, renderUninstallScript, serverCaLinePrefix, uncordonAfterUpgradeCommand,
+    agentJoinToken,
+    drainAndDeleteCommand,
+    drainForUpgradeCommand,
+    k3sFlags,
+    K3sNodeFacts,
+    kubeconfigForMesh,
+    renderDatastoreConfig,
+    renderK3sConfig,
+    renderK3sInstallScript,
+    renderK3sUnit,
+    renderUninstallScript,
+    serverCaLinePrefix,
+    uncordonAfterUpgradeCommand,
 } from "./render/k3s";
 import { k3sApiPort } from "./ports";
 
@@ -48,12 +66,16 @@ export interface K3sNodeArgs {
 
 /** A command on a server's kubectl; `update` only, so it runs on an input change, never on create. */
 function controlStep(name: string, controlHost: Host, script: string, parent: pulumi.Resource, dependsOn: pulumi.Resource[]): command.remote.Command {
-    return new command.remote.Command(name, {
-        connection: controlHost.connection,
-        update: asRoot(controlHost.spec.sshUser, `sh -c ${shellQuote(script)}`),
-        addPreviousOutputInEnv: false,
-        logging: "stdoutAndStderr",
-    }, { parent, dependsOn });
+    return new command.remote.Command(
+        name,
+        {
+            connection: controlHost.connection,
+            update: asRoot(controlHost.spec.sshUser, `sh -c ${shellQuote(script)}`),
+            addPreviousOutputInEnv: false,
+            logging: "stdoutAndStderr",
+        },
+        { parent, dependsOn },
+    );
 }
 
 /** One k3s node: its files and install, the rolling-upgrade steps, and the removal step. */
@@ -66,9 +88,18 @@ export class K3sNode extends pulumi.ComponentResource {
     constructor(name: string, args: K3sNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         const flags = k3sFlags(args.facts);
         // The inputs the policy pack reads to prove the API binds to the mesh.
-        super("hybrid-k3s:k3s:K3sNode", name, {
-            nodeName: args.facts.nodeName, role: args.facts.role, meshAddress: args.facts.meshAddress, meshCidr: args.meshCidr, flags,
-        }, opts);
+        super(
+            "hybrid-k3s:k3s:K3sNode",
+            name,
+            {
+                nodeName: args.facts.nodeName,
+                role: args.facts.role,
+                meshAddress: args.facts.meshAddress,
+                meshCidr: args.meshCidr,
+                flags,
+            },
+            opts,
+        );
         const { host, facts, controlHost } = args;
         this.host = host;
         const unit = renderK3sUnit(facts);
@@ -79,26 +110,38 @@ export class K3sNode extends pulumi.ComponentResource {
             ...args.tokens.map((t) => ({ path: t.path, mode: "0600", content: t.content })),
             { path: k3sInstallScriptPath, mode: "0700", content: renderK3sInstallScript(facts) },
             { path: k3sUninstallScriptPath, mode: "0700", content: renderUninstallScript(facts) },
-            ...(args.datastoreEndpoint ? [{ path: k3sDatastoreConfigPath, mode: "0600", content: pulumi.output(args.datastoreEndpoint).apply(renderDatastoreConfig) }] : []),
+            ...(args.datastoreEndpoint
+                ? [{ path: k3sDatastoreConfigPath, mode: "0600", content: pulumi.output(args.datastoreEndpoint).apply(renderDatastoreConfig) }]
+                : []),
         ];
         const leaving = host.spec.decommission;
         const removeScript = asRoot(controlHost.spec.sshUser, `sh -c ${shellQuote(drainAndDeleteCommand(facts.nodeName))}`);
-        const removal = (dependsOn: pulumi.Resource[]) => new command.remote.Command(`${name}-remove`, {
-            connection: controlHost.connection,
-            // Leaving: runs now, before the host's teardown. Otherwise it runs when the node is dropped from
-            // the config; the engine deletes last, so that works only for hosts still reachable then (not
-            // behind NAT): the README says to decommission first.
-            ...(leaving ? { create: removeScript } : { delete: removeScript }),
-            addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn });
-        const installStep = (after: pulumi.Resource[]) => new HostFiles(`${name}-files`, {
-            host,
-            files,
-            apply: `sh ${k3sInstallScriptPath} install`,
-            remove: `sh ${k3sUninstallScriptPath}`,
-            teardown: `if [ -x ${k3sUninstallScriptPath} ]; then sh ${k3sUninstallScriptPath}; fi`,
-            after,
-        }, { parent: this });
+        const removal = (dependsOn: pulumi.Resource[]) =>
+            new command.remote.Command(
+                `${name}-remove`,
+                {
+                    connection: controlHost.connection,
+                    // Leaving: runs now, before the host's teardown. Otherwise it runs when the node is dropped from
+                    // the config; the engine deletes last, so that works only for hosts still reachable then (not
+                    // behind NAT): the README says to decommission first.
+                    ...(leaving ? { create: removeScript } : { delete: removeScript }),
+                    addPreviousOutputInEnv: false,
+                },
+                { parent: this, dependsOn },
+            );
+        const installStep = (after: pulumi.Resource[]) =>
+            new HostFiles(
+                `${name}-files`,
+                {
+                    host,
+                    files,
+                    apply: `sh ${k3sInstallScriptPath} install`,
+                    remove: `sh ${k3sUninstallScriptPath}`,
+                    teardown: `if [ -x ${k3sUninstallScriptPath} ]; then sh ${k3sUninstallScriptPath}; fi`,
+                    after,
+                },
+                { parent: this },
+            );
         // Drain before uninstall either way: leaving runs the removal first; dropping deletes dependents first.
         this.installed = leaving ? installStep([removal(args.after)]) : installStep(args.after);
         if (!leaving) removal([this.installed]);
@@ -106,14 +149,23 @@ export class K3sNode extends pulumi.ComponentResource {
         if (leaving) {
             this.upgraded = this.installed;
         } else {
-            const drain = controlStep(`${name}-drain`, controlHost, drainForUpgradeCommand(facts.nodeName, facts.version), this, [this.installed, ...args.upgradeAfter]);
-            const upgrade = new command.remote.Command(`${name}-upgrade`, {
-                connection: host.connection,
-                update: asRoot(host.spec.sshUser, `sh ${k3sInstallScriptPath} upgrade # ${facts.version}`),
-                addPreviousOutputInEnv: false,
-                logging: "stdoutAndStderr",
-            }, { parent: this, dependsOn: [drain] });
-            this.upgraded = controlStep(`${name}-uncordon`, controlHost, `# k3s ${facts.version}\n${uncordonAfterUpgradeCommand(facts.nodeName)}`, this, [upgrade]);
+            const drain = controlStep(`${name}-drain`, controlHost, drainForUpgradeCommand(facts.nodeName, facts.version), this, [
+                this.installed,
+                ...args.upgradeAfter,
+            ]);
+            const upgrade = new command.remote.Command(
+                `${name}-upgrade`,
+                {
+                    connection: host.connection,
+                    update: asRoot(host.spec.sshUser, `sh ${k3sInstallScriptPath} upgrade # ${facts.version}`),
+                    addPreviousOutputInEnv: false,
+                    logging: "stdoutAndStderr",
+                },
+                { parent: this, dependsOn: [drain] },
+            );
+            this.upgraded = controlStep(`${name}-uncordon`, controlHost, `# k3s ${facts.version}\n${uncordonAfterUpgradeCommand(facts.nodeName)}`, this, [
+                upgrade,
+            ]);
         }
         this.registerOutputs({});
     }
@@ -136,10 +188,18 @@ export class K3sCluster extends pulumi.ComponentResource {
         if (!control) throw new Error("K3sCluster: no server that stays in the cluster");
         this.apiUrl = `https://${control.meshAddress}:${k3sApiPort}`;
         const facts = (host: Host, role: "server" | "agent"): K3sNodeFacts => ({
-            nodeName: host.name, role, meshAddress: host.meshAddress, meshInterface: mesh.interfaceName, meshUnit: mesh.unitName,
-            arch: host.arch, version: spec.k3s.version, releaseBaseUrl: spec.k3s.releaseBaseUrl,
-            clusterCidr: spec.k3s.clusterCidr, serviceCidr: spec.k3s.serviceCidr,
-            tlsSans: spec.k3s.tlsSans, flannelBackend: spec.k3s.flannelBackend,
+            nodeName: host.name,
+            role,
+            meshAddress: host.meshAddress,
+            meshInterface: mesh.interfaceName,
+            meshUnit: mesh.unitName,
+            arch: host.arch,
+            version: spec.k3s.version,
+            releaseBaseUrl: spec.k3s.releaseBaseUrl,
+            clusterCidr: spec.k3s.clusterCidr,
+            serviceCidr: spec.k3s.serviceCidr,
+            tlsSans: spec.k3s.tlsSans,
+            flannelBackend: spec.k3s.flannelBackend,
             extraFlags: role === "server" ? spec.k3s.serverFlags : spec.k3s.agentFlags,
             // Embedded etcd: the control server initialises, the rest join it. sqlite/external: no join.
             clusterInit: role === "server" && spec.k3s.datastore === "embedded-etcd" && host === control,
@@ -148,18 +208,30 @@ export class K3sCluster extends pulumi.ComponentResource {
             nodeLabels: host.roles.includes("ingress") ? [`${ingressNodeLabel.key}=${ingressNodeLabel.value}`] : [],
         });
         const node = (host: Host, role: "server" | "agent", tokens: K3sNodeArgs["tokens"], after: pulumi.Resource[], upgradeAfter: pulumi.Resource[]) => {
-            const created = new K3sNode(`${host.name}-k3s`, {
-                host, facts: facts(host, role), meshCidr: spec.mesh.cidr, tokens, controlHost: control,
-                datastoreEndpoint: role === "server" ? args.datastoreEndpoint : undefined,
-                after: [...args.after(host.name), ...after], upgradeAfter,
-            }, { parent: this });
+            const created = new K3sNode(
+                `${host.name}-k3s`,
+                {
+                    host,
+                    facts: facts(host, role),
+                    meshCidr: spec.mesh.cidr,
+                    tokens,
+                    controlHost: control,
+                    datastoreEndpoint: role === "server" ? args.datastoreEndpoint : undefined,
+                    after: [...args.after(host.name), ...after],
+                    upgradeAfter,
+                },
+                { parent: this },
+            );
             this.nodes.push(created);
             return created;
         };
 
         // Servers one after another, the control server first (joining etcd members must find it up),
         // and their upgrades one at a time in the same order. Servers hold both tokens.
-        const serverTokens = [{ path: k3sTokenPath, content: args.serverToken }, { path: k3sAgentTokenPath, content: args.agentToken }];
+        const serverTokens = [
+            { path: k3sTokenPath, content: args.serverToken },
+            { path: k3sAgentTokenPath, content: args.agentToken },
+        ];
         const serverNodes: K3sNode[] = [];
         for (const host of [control, ...servers.filter((h) => h !== control)]) {
             const previous = serverNodes[serverNodes.length - 1];
@@ -167,7 +239,12 @@ export class K3sCluster extends pulumi.ComponentResource {
         }
         // The control server's install prints its CA hash; agents pin it in their join token.
         const serverCaSha256 = serverNodes[0].installed.command.stdout.apply(serverCaHashFrom);
-        const agentTokens = [{ path: k3sAgentTokenPath, content: pulumi.secret(pulumi.all([serverCaSha256, args.agentToken]).apply(([hash, token]) => agentJoinToken(hash, token))) }];
+        const agentTokens = [
+            {
+                path: k3sAgentTokenPath,
+                content: pulumi.secret(pulumi.all([serverCaSha256, args.agentToken]).apply(([hash, token]) => agentJoinToken(hash, token))),
+            },
+        ];
         // Agents install in parallel once the servers are up; upgrades go in batches after the servers'.
         const serversDone = serverNodes.map((n) => n.installed);
         let previousBatch = [serverNodes[serverNodes.length - 1].upgraded];
@@ -177,13 +254,17 @@ export class K3sCluster extends pulumi.ComponentResource {
         }
 
         // Re-read when the control server is replaced or its CA changes (both change these triggers).
-        const rawKubeconfig = new command.remote.Command(`${control.name}-k3s-kubeconfig`, {
-            connection: control.connection,
-            create: asRoot(control.spec.sshUser, `cat ${k3sKubeconfigPath}`),
-            triggers: [control.identity, serverCaSha256],
-            addPreviousOutputInEnv: false,
-            logging: "none",
-        }, { parent: this, dependsOn: [serverNodes[0].installed], additionalSecretOutputs: ["stdout"] });
+        const rawKubeconfig = new command.remote.Command(
+            `${control.name}-k3s-kubeconfig`,
+            {
+                connection: control.connection,
+                create: asRoot(control.spec.sshUser, `cat ${k3sKubeconfigPath}`),
+                triggers: [control.identity, serverCaSha256],
+                addPreviousOutputInEnv: false,
+                logging: "none",
+            },
+            { parent: this, dependsOn: [serverNodes[0].installed], additionalSecretOutputs: ["stdout"] },
+        );
         this.kubeconfig = pulumi.secret(rawKubeconfig.stdout.apply((raw) => kubeconfigForMesh(raw, control.meshAddress, spec.clusterName)));
         this.registerOutputs({ kubeconfig: this.kubeconfig });
     }

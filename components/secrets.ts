@@ -48,18 +48,22 @@ export class ClusterSecrets extends pulumi.ComponentResource {
         this.sshPublicKey = sshKey.publicKeyOpenssh;
 
         // Resources are keyed by peer name, so adding a peer never regenerates another's key.
-        this.wireguard = Object.fromEntries(args.wireguardPeers.map((peer) => {
-            const bytes = new random.RandomBytes(`${name}-wg-${peer}`, { length: 32 }, child);
-            const privateKey = pulumi.secret(bytes.base64);
-            // The public half is derived, and safe to show.
-            const publicKey = pulumi.unsecret(privateKey.apply(wireguardPublicKey));
-            return [peer, { privateKey, publicKey }];
-        }));
+        this.wireguard = Object.fromEntries(
+            args.wireguardPeers.map((peer) => {
+                const bytes = new random.RandomBytes(`${name}-wg-${peer}`, { length: 32 }, child);
+                const privateKey = pulumi.secret(bytes.base64);
+                // The public half is derived, and safe to show.
+                const publicKey = pulumi.unsecret(privateKey.apply(wireguardPublicKey));
+                return [peer, { privateKey, publicKey }];
+            }),
+        );
 
-        this.hostKeys = Object.fromEntries(args.cloudHosts.map((host) => {
-            const key = new tls.PrivateKey(`${name}-host-key-${host}`, { algorithm: "ED25519" }, child);
-            return [host, { privateKey: pulumi.secret(key.privateKeyOpenssh), publicKey: key.publicKeyOpenssh.apply((k) => k.trim()) }];
-        }));
+        this.hostKeys = Object.fromEntries(
+            args.cloudHosts.map((host) => {
+                const key = new tls.PrivateKey(`${name}-host-key-${host}`, { algorithm: "ED25519" }, child);
+                return [host, { privateKey: pulumi.secret(key.privateKeyOpenssh), publicKey: key.publicKeyOpenssh.apply((k) => k.trim()) }];
+            }),
+        );
 
         this.registerOutputs({ sshPublicKey: this.sshPublicKey });
     }

@@ -70,10 +70,13 @@ export function writePlan(plan: PlanResult, outRoot: string, showSecrets: boolea
 }
 
 function summary(plan: PlanResult, dir: string): string {
-    const lines = [`hybrid-k3s offline plan: stack ${plan.stack}, cluster ${plan.spec.clusterName}, ${plan.spec.mesh.kind} mesh ${plan.spec.mesh.cidr}, seed ${plan.seed}`, ""];
+    const lines = [
+        `hybrid-k3s offline plan: stack ${plan.stack}, cluster ${plan.spec.clusterName}, ${plan.spec.mesh.kind} mesh ${plan.spec.mesh.cidr}, seed ${plan.seed}`,
+        "",
+    ];
     const planned = new Map((plan.outputs.nodes as Array<{ name: string; publicAddress?: string }>).map((n) => [n.name, n.publicAddress]));
     const publicOf = (n: PlanResult["spec"]["nodes"][number]) =>
-        n.existing ? (n.existing.behindNat ? "behind NAT" : n.existing.address ?? "") : `${planned.get(n.name)} (placeholder)`;
+        n.existing ? (n.existing.behindNat ? "behind NAT" : (n.existing.address ?? "")) : `${planned.get(n.name)} (placeholder)`;
     const rows = plan.spec.nodes.map((n) => [n.name, n.provider, n.arch, n.roles.join(","), n.meshAddress, publicOf(n)]);
     lines.push(...table([["node", "provider", "arch", "roles", "mesh address", "public"], ...rows]));
     for (const o of plan.spec.operators) lines.push(`operator ${o.name}: ${o.meshAddress}`);
@@ -93,7 +96,12 @@ function summary(plan: PlanResult, dir: string): string {
 
 function table(rows: string[][]): string[] {
     const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => r[i].length))) ?? [];
-    return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+    return rows.map((r) =>
+        r
+            .map((cell, i) => cell.padEnd(widths[i]))
+            .join("  ")
+            .trimEnd(),
+    );
 }
 
 async function main(): Promise<number> {
@@ -113,7 +121,13 @@ async function main(): Promise<number> {
         fs.writeFileSync(path.join(dir, "steps.json"), JSON.stringify(diff.records, null, 2) + "\n");
         fs.writeFileSync(path.join(dir, "diff.md"), diff.markdown);
         // On the terminal: the summary and each host's steps; file diffs stay in diff.md.
-        console.log(`\n${diff.markdown.replace(/<details>[\s\S]*?<\/details>\n*/g, "").split(`${sectionMarker}\n`).join("").trimEnd()}`);
+        console.log(
+            `\n${diff.markdown
+                .replace(/<details>[\s\S]*?<\/details>\n*/g, "")
+                .split(`${sectionMarker}\n`)
+                .join("")
+                .trimEnd()}`,
+        );
         console.log(`\nsteps.json (${diff.records.length} steps in engine order) and diff.md (with file diffs) in ${dir}`);
     }
     return planExitCode(plan.violations);
@@ -154,8 +168,11 @@ function planAtRef(ref: string, options: CliOptions): { snapshot: PlanSnapshot; 
         // A stack the ref does not have yet (the change adds it): everything is a create.
         if (!fs.existsSync(path.join(dir, `Pulumi.${options.stack}.yaml`))) return { snapshot: emptySnapshot(options.stack), commit };
         const snapshotFile = path.join(scratch, "base.json");
-        const child = spawnSync(process.execPath, ["--import=tsx", path.join(tree, "plan", "cli.ts"), "--stack", options.stack, "--dir", dir, "--seed", options.seed, "--snapshot", snapshotFile],
-            { cwd: tree, encoding: "utf8" });
+        const child = spawnSync(
+            process.execPath,
+            ["--import=tsx", path.join(tree, "plan", "cli.ts"), "--stack", options.stack, "--dir", dir, "--seed", options.seed, "--snapshot", snapshotFile],
+            { cwd: tree, encoding: "utf8" },
+        );
         if (child.status !== 0) throw new Error(`planning ${options.stack} at ${ref} (${commit.slice(0, 10)}) failed:\n${child.stderr.trim()}`);
         return { snapshot: readSnapshot(snapshotFile), commit };
     } finally {
@@ -170,9 +187,12 @@ export function planExitCode(violations: PolicyViolation[]): number {
 }
 
 if (require.main === module) {
-    main().then((code) => process.exit(code), (err: unknown) => {
-        if (err instanceof ConfigError) console.error(err.message);
-        else console.error(err instanceof Error ? err.stack ?? err.message : err);
-        process.exit(1);
-    });
+    main().then(
+        (code) => process.exit(code),
+        (err: unknown) => {
+            if (err instanceof ConfigError) console.error(err.message);
+            else console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+            process.exit(1);
+        },
+    );
 }

@@ -55,8 +55,8 @@ export function buildComment(input: CommentInput): string {
     const leftSteps = left.reduce((n, section) => n + stepRows(section), 0);
     const footer = [
         "",
-        `**Cut to fit GitHub's comment limit**: ${left.length} more section(s) with ${leftSteps} more step row(s) not shown here;`
-            + ` the counts above cover all ${input.steps.length} steps in steps.json.`,
+        `**Cut to fit GitHub's comment limit**: ${left.length} more section(s) with ${leftSteps} more step row(s) not shown here;` +
+            ` the counts above cover all ${input.steps.length} steps in steps.json.`,
         artifactLine(input),
     ].join("\n");
     return `${kept.join("\n").trimEnd()}\n${footer}`;

@@ -10,7 +10,11 @@ export type PlanSnapshot = Pick<PlanResult, "stack" | "resources" | "nodeFiles" 
 
 export function snapshotOf(plan: PlanResult): PlanSnapshot {
     return {
-        stack: plan.stack, resources: plan.resources, nodeFiles: plan.nodeFiles, violations: plan.violations, secrets: plan.secrets,
+        stack: plan.stack,
+        resources: plan.resources,
+        nodeFiles: plan.nodeFiles,
+        violations: plan.violations,
+        secrets: plan.secrets,
         nodes: plan.spec.nodes.map((n) => n.name),
     };
 }
@@ -57,12 +61,27 @@ function renderMarkdown(before: PlanSnapshot, after: PlanSnapshot, steps: Step[]
     const lines = [
         `## hybrid-k3s plan: stack \`${after.stack}\` (${baseLabel} → this change)`,
         "",
-        steps.length === 0 ? "**No changes**: `pulumi up` would run no step." : `**${real.length} ${real.length === 1 ? "step" : "steps"}**: ${counts}${bookkeeping ? ` (+${bookkeeping} component steps that run nothing)` : ""}`,
+        steps.length === 0
+            ? "**No changes**: `pulumi up` would run no step."
+            : `**${real.length} ${real.length === 1 ? "step" : "steps"}**: ${counts}${bookkeeping ? ` (+${bookkeeping} component steps that run nothing)` : ""}`,
         `**Hosts**: ${changedHosts.length} change, ${hosts.length - changedHosts.length} unchanged`,
         ...policyLines(after.violations),
         "",
     ];
-    for (const host of changedHosts) lines.push(sectionMarker, ...hostSection(host, before, after, steps.filter((s) => s.host === host), texts(host), waveOf, isCustom), "");
+    for (const host of changedHosts)
+        lines.push(
+            sectionMarker,
+            ...hostSection(
+                host,
+                before,
+                after,
+                steps.filter((s) => s.host === host),
+                texts(host),
+                waveOf,
+                isCustom,
+            ),
+            "",
+        );
     const elsewhere = real.filter((s) => !s.host);
     if (elsewhere.length > 0) lines.push(sectionMarker, "### Not on a host", "", ...stepTable(elsewhere, waveOf), "");
     return lines.join("\n");
@@ -78,10 +97,16 @@ function customUrns(before: PlanSnapshot, after: PlanSnapshot): (step: Step) => 
 function policyLines(violations: PolicyViolation[]): string[] {
     const mandatory = violations.filter((v) => v.enforcement === "mandatory");
     const advisory = violations.filter((v) => v.enforcement !== "mandatory");
-    const verdict = mandatory.length > 0
-        ? `**Policy: FAILED**, ${mandatory.length} mandatory violation(s)${advisory.length ? `, ${advisory.length} advisory` : ""}`
-        : `**Policy**: passed${advisory.length ? ` (${advisory.length} advisory)` : ""}`;
-    return [verdict, ...[...mandatory, ...advisory].map((v) => `- ${v.enforcement === "mandatory" ? "**MANDATORY**" : "advisory"} \`${v.policy}\` ${v.resource}: ${v.message}`)];
+    const verdict =
+        mandatory.length > 0
+            ? `**Policy: FAILED**, ${mandatory.length} mandatory violation(s)${advisory.length ? `, ${advisory.length} advisory` : ""}`
+            : `**Policy**: passed${advisory.length ? ` (${advisory.length} advisory)` : ""}`;
+    return [
+        verdict,
+        ...[...mandatory, ...advisory].map(
+            (v) => `- ${v.enforcement === "mandatory" ? "**MANDATORY**" : "advisory"} \`${v.policy}\` ${v.resource}: ${v.message}`,
+        ),
+    ];
 }
 
 interface FileText {
@@ -93,7 +118,9 @@ interface FileText {
 /** Each host's files on both sides, redacted; a secret whose value changed is labelled so on the new side. */
 function fileTexts(before: PlanSnapshot, after: PlanSnapshot): (host: string) => FileText[] {
     const oldLabels = new Map([...before.secrets].map(([value, label]) => [label, value]));
-    const newSecrets = new Map([...after.secrets].map(([value, label]) => [value, oldLabels.has(label) && oldLabels.get(label) !== value ? `${label} (changed)` : label]));
+    const newSecrets = new Map(
+        [...after.secrets].map(([value, label]) => [value, oldLabels.has(label) && oldLabels.get(label) !== value ? `${label} (changed)` : label]),
+    );
     return (host) => {
         const olds = before.nodeFiles[host] ?? {};
         const news = after.nodeFiles[host] ?? {};
@@ -106,7 +133,13 @@ function fileTexts(before: PlanSnapshot, after: PlanSnapshot): (host: string) =>
 }
 
 function hostSection(
-    host: string, before: PlanSnapshot, after: PlanSnapshot, steps: Step[], files: FileText[], waveOf: Map<Step, number>, isCustom: (s: Step) => boolean,
+    host: string,
+    before: PlanSnapshot,
+    after: PlanSnapshot,
+    steps: Step[],
+    files: FileText[],
+    waveOf: Map<Step, number>,
+    isCustom: (s: Step) => boolean,
 ): string[] {
     const state = !before.nodes.includes(host) ? "new host" : !after.nodes.includes(host) ? "removed" : "changes";
     const changed = files.filter((f) => f.before !== f.after);
@@ -134,7 +167,12 @@ function stepTable(steps: Step[], waveOf: Map<Step, number>): string[] {
     return [
         "| wave | step | resource | runs |",
         "|---|---|---|---|",
-        ...[...steps].sort((a, b) => wave(a) - wave(b)).map((s) => `| ${waveOf.get(s) ?? "–"} | ${symbol[s.op]} ${s.op}${s.replaced ? " (old half)" : ""} | \`${s.name}\` ${shortType(s.type)} | ${runsText(s)} |`),
+        ...[...steps]
+            .sort((a, b) => wave(a) - wave(b))
+            .map(
+                (s) =>
+                    `| ${waveOf.get(s) ?? "–"} | ${symbol[s.op]} ${s.op}${s.replaced ? " (old half)" : ""} | \`${s.name}\` ${shortType(s.type)} | ${runsText(s)} |`,
+            ),
     ];
 }
 
@@ -149,7 +187,9 @@ function runsText(step: Step): string {
         step.becauseOf?.length ? `fed by replaced ${step.becauseOf.map((u) => `\`${u.split("::").pop()}\``).join(", ")}` : "",
         step.deleteBeforeReplace ? "deleted before its replacement" : "",
         step.refused ? `**refused: ${step.refused}**` : "",
-    ].filter(Boolean).join("; ");
+    ]
+        .filter(Boolean)
+        .join("; ");
     const what = step.runs === "nothing" ? "nothing" : step.runs === "provider" ? "provider call" : `its \`${step.runs}\` script`;
     return why ? `${what} (${why})` : what;
 }
@@ -198,8 +238,11 @@ function lineOps(a: string[], b: string[]): LineOp[] {
     let i = 0;
     let j = 0;
     while (i < a.length || j < b.length) {
-        if (i < a.length && j < b.length && a[i] === b[j]) { ops.push({ kind: " ", line: a[i] }); i++; j++; }
-        else if (i < a.length && (j === b.length || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ kind: "-", line: a[i++] });
+        if (i < a.length && j < b.length && a[i] === b[j]) {
+            ops.push({ kind: " ", line: a[i] });
+            i++;
+            j++;
+        } else if (i < a.length && (j === b.length || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ kind: "-", line: a[i++] });
         else ops.push({ kind: "+", line: b[j++] });
     }
     return ops;

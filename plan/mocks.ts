@@ -53,7 +53,10 @@ function ed25519OpenSsh(seed: Buffer, comment: string): { privateKey: string; pu
     const count = Buffer.alloc(4);
     count.writeUInt32BE(1);
     const blob = Buffer.concat([Buffer.from("openssh-key-v1\0"), str("none"), str("none"), str(""), count, str(publicBlob), str(secretSection)]);
-    const body = blob.toString("base64").replace(/(.{70})/g, "$1\n").trim();
+    const body = blob
+        .toString("base64")
+        .replace(/(.{70})/g, "$1\n")
+        .trim();
     return {
         privateKey: `-----BEGIN ${opensshPemLabel}-----\n${body}\n-----END ${opensshPemLabel}-----\n`,
         publicKey: `ssh-ed25519 ${publicBlob.toString("base64")}\n`,
@@ -157,7 +160,10 @@ export class PlanMocks implements pulumi.runtime.Mocks {
         switch (type) {
             case "random:index/randomPassword:RandomPassword": {
                 const value = alphanumeric(this.bytes(name, Number(inputs.length ?? 32)));
-                return { result: this.secret(`${name}.result`, value), bcryptHash: this.secret(`${name}.bcryptHash`, `$2a$10$${alphanumeric(this.bytes(`${name}.bcrypt`, 53))}`) };
+                return {
+                    result: this.secret(`${name}.result`, value),
+                    bcryptHash: this.secret(`${name}.bcryptHash`, `$2a$10$${alphanumeric(this.bytes(`${name}.bcrypt`, 53))}`),
+                };
             }
             case "random:index/randomBytes:RandomBytes": {
                 const bytes = this.bytes(name, Number(inputs.length ?? 32));
@@ -172,7 +178,11 @@ export class PlanMocks implements pulumi.runtime.Mocks {
                 };
             }
             case "aws:ec2/instance:Instance":
-                return { arn: `arn:aws:ec2:::instance/${placeholderId("i-", name)}`, privateIp: "172.31.0.10", publicIp: placeholderPublicIp(`${name}-ephemeral`) };
+                return {
+                    arn: `arn:aws:ec2:::instance/${placeholderId("i-", name)}`,
+                    privateIp: "172.31.0.10",
+                    publicIp: placeholderPublicIp(`${name}-ephemeral`),
+                };
             case "aws:ec2/keyPair:KeyPair":
                 return { keyName: placeholderId(`${name}-`, "keypair", 8), fingerprint: placeholderId("", `${name}-fingerprint`, 32) };
             case "aws:ec2/eip:Eip":
@@ -200,7 +210,9 @@ export class PlanMocks implements pulumi.runtime.Mocks {
             return fakeK3sKubeconfig(bind);
         }
         if (k3sNodeOf("-k3s-files")?.role === "server") {
-            return `hybrid-k3s: changed: nothing\nhybrid-k3s: server-ca sha256 ${createHash("sha256").update(`${this.seed ?? ""}/${name}/ca`).digest("hex")}\n`;
+            return `hybrid-k3s: changed: nothing\nhybrid-k3s: server-ca sha256 ${createHash("sha256")
+                .update(`${this.seed ?? ""}/${name}/ca`)
+                .digest("hex")}\n`;
         }
         if (name.endsWith("-mesh") && this.resources.some((r) => r.type === "hybrid-k3s:mesh:ZeroTierMesh")) {
             return `hybrid-k3s: zerotier member ${placeholderId("", name, 10)}\n`;

@@ -151,7 +151,10 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
             // A resource also waits for its explicit provider (a kubernetes provider waits for the cluster).
             const provider = (args.opts as pulumi.CustomResourceOptions).provider;
             const list = [...(Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []), ...(provider ? [provider] : [])] as pulumi.Resource[];
-            dependsOnOf.set(id, list.map((r) => parents.get(r) ?? "?"));
+            dependsOnOf.set(
+                id,
+                list.map((r) => parents.get(r) ?? "?"),
+            );
             ignoreChangesOf.set(id, args.opts.ignoreChanges ?? []);
             const secretOutputs = (args.opts as pulumi.CustomResourceOptions).additionalSecretOutputs;
             if (secretOutputs) mocks.additionalSecretOutputs.set(id, secretOutputs);
@@ -176,12 +179,27 @@ export async function runPlan(stack: string, config: Record<string, string>, sec
         const registered = registrations.get(id);
         if (!registered) throw new Error(`${id} reached the mocks without a registration`);
         return {
-            type: r.type, name: r.name, parent: parentOf.get(id), dependsOn: dependsOnOf.get(id) ?? [],
-            ignoreChanges: ignoreChangesOf.get(id) ?? [], inputs: r.inputs, ...registered,
+            type: r.type,
+            name: r.name,
+            parent: parentOf.get(id),
+            dependsOn: dependsOnOf.get(id) ?? [],
+            ignoreChanges: ignoreChangesOf.get(id) ?? [],
+            inputs: r.inputs,
+            ...registered,
         };
     });
     const violations = planVerdict(resources);
-    return { stack, spec, nodeFiles: preview ? {} : filesByNode(recorded, parentOf), resources, outputs: resolvedOutputs, secretOutputs, violations, secrets: mocks.generatedSecrets, seed };
+    return {
+        stack,
+        spec,
+        nodeFiles: preview ? {} : filesByNode(recorded, parentOf),
+        resources,
+        outputs: resolvedOutputs,
+        secretOutputs,
+        violations,
+        secrets: mocks.generatedSecrets,
+        seed,
+    };
 }
 
 type Registration = Pick<PlannedResource, "urn" | "custom" | "parentUrn" | "providerUrn" | "dependencies" | "propertyDependencies" | "options">;
@@ -197,33 +215,37 @@ function recordRegistrations(monitor: ResourceMonitor, stack: string): Map<strin
     const chainOf = new Map<string, string>();
     const translate = (mockUrn: string) => engineUrnOf.get(mockUrn) ?? mockUrn;
     const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, callback) => register(req, (err, resp) => {
-        if (resp) {
-            const parent = req.getParent();
-            const parentChain = parent ? chainOf.get(parent) : undefined;
-            const chain = parentChain && parentChain !== "pulumi:pulumi:Stack" ? `${parentChain}$${req.getType()}` : req.getType();
-            const urn = `urn:pulumi:${stack}::${projectName}::${chain}::${req.getName()}`;
-            chainOf.set(resp.getUrn(), chain);
-            engineUrnOf.set(resp.getUrn(), urn);
-            // A provider reference is "<urn>::<id>".
-            const provider = req.getProvider();
-            byId.set(`${req.getType()}::${req.getName()}`, {
-                urn, custom: req.getCustom(),
-                parentUrn: parent ? translate(parent) : undefined,
-                providerUrn: provider ? translate(provider.slice(0, provider.lastIndexOf("::"))) : undefined,
-                dependencies: req.getDependenciesList().map(translate),
-                propertyDependencies: Object.fromEntries([...req.getPropertydependenciesMap().entries()].map(([key, deps]) => [key, deps.getUrnsList().map(translate)])),
-                options: {
-                    deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
-                    replaceOnChanges: req.getReplaceonchangesList(),
-                    protect: req.getProtect(),
-                    retainOnDelete: req.getRetainondelete(),
-                    deletedWith: req.getDeletedwith() ? translate(req.getDeletedwith()) : undefined,
-                },
-            });
-        }
-        callback(err, resp);
-    });
+    monitor.registerResource = (req, callback) =>
+        register(req, (err, resp) => {
+            if (resp) {
+                const parent = req.getParent();
+                const parentChain = parent ? chainOf.get(parent) : undefined;
+                const chain = parentChain && parentChain !== "pulumi:pulumi:Stack" ? `${parentChain}$${req.getType()}` : req.getType();
+                const urn = `urn:pulumi:${stack}::${projectName}::${chain}::${req.getName()}`;
+                chainOf.set(resp.getUrn(), chain);
+                engineUrnOf.set(resp.getUrn(), urn);
+                // A provider reference is "<urn>::<id>".
+                const provider = req.getProvider();
+                byId.set(`${req.getType()}::${req.getName()}`, {
+                    urn,
+                    custom: req.getCustom(),
+                    parentUrn: parent ? translate(parent) : undefined,
+                    providerUrn: provider ? translate(provider.slice(0, provider.lastIndexOf("::"))) : undefined,
+                    dependencies: req.getDependenciesList().map(translate),
+                    propertyDependencies: Object.fromEntries(
+                        [...req.getPropertydependenciesMap().entries()].map(([key, deps]) => [key, deps.getUrnsList().map(translate)]),
+                    ),
+                    options: {
+                        deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
+                        replaceOnChanges: req.getReplaceonchangesList(),
+                        protect: req.getProtect(),
+                        retainOnDelete: req.getRetainondelete(),
+                        deletedWith: req.getDeletedwith() ? translate(req.getDeletedwith()) : undefined,
+                    },
+                });
+            }
+            callback(err, resp);
+        });
     return byId;
 }
 

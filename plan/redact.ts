@@ -6,7 +6,10 @@ import { mapBundleContents } from "../components/render/bundle";
 import { redactText } from "./plan";
 
 export function redactMeaning(text: string, secrets: Map<string, string>): string {
-    return redactText(mapBundleContents(text, (content) => redactText(content, secrets)), secrets);
+    return redactText(
+        mapBundleContents(text, (content) => redactText(content, secrets)),
+        secrets,
+    );
 }
 
 /** Every string in a JSON-like value passed through `edit` (outputs.json holds bundles inside strings). */

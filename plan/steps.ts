@@ -7,8 +7,10 @@ import { isDeepStrictEqual } from "util";
 import { PlannedResource, unwrapSecrets } from "./plan";
 
 /** What the model reads of a planned resource (a plan's resources.json carries all of it). */
-export type ModelResource = Pick<PlannedResource,
-    "urn" | "type" | "name" | "custom" | "parentUrn" | "providerUrn" | "dependencies" | "propertyDependencies" | "options" | "ignoreChanges" | "inputs">;
+export type ModelResource = Pick<
+    PlannedResource,
+    "urn" | "type" | "name" | "custom" | "parentUrn" | "providerUrn" | "dependencies" | "propertyDependencies" | "options" | "ignoreChanges" | "inputs"
+>;
 
 export type StepOp = "same" | "create" | "update" | "replace" | "delete";
 
@@ -50,19 +52,51 @@ const commandType = "command:remote:Command";
  */
 const replacementInputs: Record<string, { inputs: string[]; source: string }> = {
     "aws:ec2/instance:Instance": {
-        inputs: ["ami", "subnetId", "keyName", "availabilityZone", "privateIp", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "placementGroup", "ebsOptimized", "hibernation"],
+        inputs: [
+            "ami",
+            "subnetId",
+            "keyName",
+            "availabilityZone",
+            "privateIp",
+            "rootBlockDevice.encrypted",
+            "rootBlockDevice.kmsKeyId",
+            "placementGroup",
+            "ebsOptimized",
+            "hibernation",
+        ],
         // instanceType, userData (without userDataReplaceOnChange), tags, metadataOptions update in place.
         source: "read: hashicorp/terraform-provider-aws internal/service/ec2/ec2_instance.go ResourceInstance",
     },
-    "aws:ec2/keyPair:KeyPair": { inputs: ["publicKey", "keyName", "keyNamePrefix"], source: "read: terraform-provider-aws internal/service/ec2/ec2_key_pair.go resourceKeyPair" },
-    "aws:ec2/securityGroup:SecurityGroup": { inputs: ["vpcId", "description", "name", "namePrefix"], source: "read: terraform-provider-aws internal/service/ec2/vpc_security_group.go resourceSecurityGroup" },
-    "aws:ec2/eip:Eip": { inputs: ["domain", "address", "publicIpv4Pool"], source: "read: terraform-provider-aws internal/service/ec2/ec2_eip.go resourceEIP (instance re-associates in place)" },
-    "aws:ec2/subnet:Subnet": { inputs: ["vpcId", "cidrBlock", "availabilityZone"], source: "read: terraform-provider-aws internal/service/ec2/vpc_subnet.go resourceSubnet" },
+    "aws:ec2/keyPair:KeyPair": {
+        inputs: ["publicKey", "keyName", "keyNamePrefix"],
+        source: "read: terraform-provider-aws internal/service/ec2/ec2_key_pair.go resourceKeyPair",
+    },
+    "aws:ec2/securityGroup:SecurityGroup": {
+        inputs: ["vpcId", "description", "name", "namePrefix"],
+        source: "read: terraform-provider-aws internal/service/ec2/vpc_security_group.go resourceSecurityGroup",
+    },
+    "aws:ec2/eip:Eip": {
+        inputs: ["domain", "address", "publicIpv4Pool"],
+        source: "read: terraform-provider-aws internal/service/ec2/ec2_eip.go resourceEIP (instance re-associates in place)",
+    },
+    "aws:ec2/subnet:Subnet": {
+        inputs: ["vpcId", "cidrBlock", "availabilityZone"],
+        source: "read: terraform-provider-aws internal/service/ec2/vpc_subnet.go resourceSubnet",
+    },
     "aws:ec2/vpc:Vpc": { inputs: ["cidrBlock"], source: "terraform-provider-aws internal/service/ec2/vpc_.go resourceVPC" },
-    "azure-native:compute:VirtualMachine": { inputs: ["location", "resourceGroupName", "vmName"], source: "pulumi-azure-native: URL path parameters and location force a new resource" },
-    "random:index/randomPassword:RandomPassword": { inputs: ["length", "special", "keepers"], source: "terraform-provider-random resource_password.go (RequiresReplace)" },
+    "azure-native:compute:VirtualMachine": {
+        inputs: ["location", "resourceGroupName", "vmName"],
+        source: "pulumi-azure-native: URL path parameters and location force a new resource",
+    },
+    "random:index/randomPassword:RandomPassword": {
+        inputs: ["length", "special", "keepers"],
+        source: "terraform-provider-random resource_password.go (RequiresReplace)",
+    },
     "random:index/randomBytes:RandomBytes": { inputs: ["length", "keepers"], source: "terraform-provider-random resource_bytes.go (RequiresReplace)" },
-    "tls:index/privateKey:PrivateKey": { inputs: ["algorithm", "ecdsaCurve", "rsaBits"], source: "terraform-provider-tls resource_private_key.go (RequiresReplace)" },
+    "tls:index/privateKey:PrivateKey": {
+        inputs: ["algorithm", "ecdsaCurve", "rsaBits"],
+        source: "terraform-provider-tls resource_private_key.go (RequiresReplace)",
+    },
 };
 
 /** Components that name the node their children act on, and the input that names it. */
@@ -100,7 +134,13 @@ export function stepsBetween(before: ModelResource[], after: ModelResource[]): S
             registered.push({ ...base, op: "same", runs: "nothing" });
         } else if (replaceKeys.length === 0) {
             // Components have no provider: any input change is an update that runs nothing (step_generator.go diff, prov == nil).
-            registered.push({ ...base, op: "update", runs: resource.custom ? runsOnUpdate(old, resource) : "nothing", changed: diff.changed, ...because(diff) });
+            registered.push({
+                ...base,
+                op: "update",
+                runs: resource.custom ? runsOnUpdate(old, resource) : "nothing",
+                changed: diff.changed,
+                ...because(diff),
+            });
         } else {
             replaced.add(resource.urn);
             // The replacement is created from the program's inputs, ignoreChanges not applied: the engine
@@ -111,7 +151,13 @@ export function stepsBetween(before: ModelResource[], after: ModelResource[]): S
             // Replacing a protected resource is refused (continueStepsFromDiff: "unable to replace resource").
             const refused = old.options.protect && resource.options.protect ? "protected: the engine refuses to replace it" : undefined;
             const replace: Step = {
-                ...base, op: "replace", runs: runsOnCreate(resource), changed: diff.changed, replaceKeys, deleteBeforeReplace, ...because(diff),
+                ...base,
+                op: "replace",
+                runs: runsOnCreate(resource),
+                changed: diff.changed,
+                replaceKeys,
+                deleteBeforeReplace,
+                ...because(diff),
                 ...(refused ? { refused } : {}),
             };
             if (deleteBeforeReplace) {
@@ -135,7 +181,9 @@ export function stepsBetween(before: ModelResource[], after: ModelResource[]): S
     // performPostSteps → step_generator.go GenerateDeletes, ScheduleDeletes).
     const condemned = before.filter((r) => !deletedFirst.has(r.urn) && (!news.has(r.urn) || replaced.has(r.urn)));
     const deleted = new Set([...deletedFirst, ...condemned.map((r) => r.urn)]);
-    const deletes = deleteAntichains(condemned).flat().map((r) => deleteStep(r, hostOf, replaced.has(r.urn), deleted));
+    const deletes = deleteAntichains(condemned)
+        .flat()
+        .map((r) => deleteStep(r, hostOf, replaced.has(r.urn), deleted));
     return [...orderByWaves(registered), ...deletes];
 }
 
@@ -185,12 +233,19 @@ function levelsOf(steps: Step[]): Map<Step, number> {
 /** Steps in wave order, program order within a wave: one order the engine can run them in. */
 function orderByWaves(steps: Step[]): Step[] {
     const levels = levelsOf(steps);
-    return steps.map((step, index) => ({ step, index })).sort((a, b) => levels.get(a.step)! - levels.get(b.step)! || a.index - b.index).map((x) => x.step);
+    return steps
+        .map((step, index) => ({ step, index }))
+        .sort((a, b) => levels.get(a.step)! - levels.get(b.step)! || a.index - b.index)
+        .map((x) => x.step);
 }
 
 /** What the engine's dependency graph links a resource to: parent, provider, dependencies, property dependencies, deletedWith (resource/graph). */
 function edgesOf(resource: ModelResource): string[] {
-    return [...waitsFor(resource), ...Object.values(resource.propertyDependencies).flat(), ...(resource.options.deletedWith ? [resource.options.deletedWith] : [])];
+    return [
+        ...waitsFor(resource),
+        ...Object.values(resource.propertyDependencies).flat(),
+        ...(resource.options.deletedWith ? [resource.options.deletedWith] : []),
+    ];
 }
 
 /**
@@ -306,8 +361,9 @@ function replacementKeys(old: ModelResource, resource: ModelResource, changed: s
     return changed.filter((key) => {
         if (resource.options.replaceOnChanges.some((path) => path === "*" || topLevel(path) === key)) return true;
         // An input fed by a replaced resource is unknown until it exists: every path under it may change.
-        return (replacementInputs[resource.type]?.inputs ?? []).some((path) => topLevel(path) === key
-            && (path === key || fed.includes(key) || !isDeepStrictEqual(valueAt(old, path), valueAt(resource, path))));
+        return (replacementInputs[resource.type]?.inputs ?? []).some(
+            (path) => topLevel(path) === key && (path === key || fed.includes(key) || !isDeepStrictEqual(valueAt(old, path), valueAt(resource, path))),
+        );
     });
 }
 
@@ -316,7 +372,12 @@ function topLevel(path: string): string {
 }
 
 function valueAt(resource: ModelResource, path: string): unknown {
-    return path.split(".").reduce<unknown>((value, key) => (value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined), unwrapSecrets(inputsOf(resource)));
+    return path
+        .split(".")
+        .reduce<unknown>(
+            (value, key) => (value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined),
+            unwrapSecrets(inputsOf(resource)),
+        );
 }
 
 /**
@@ -330,7 +391,9 @@ function dependentReplacements(root: ModelResource, before: ModelResource[], rep
     for (const r of before.slice(before.indexOf(root) + 1)) {
         if (!r.custom || replaced.has(r.urn)) continue;
         const byProvider = r.providerUrn !== undefined && set.has(r.providerUrn);
-        const fedKeys = Object.entries(r.propertyDependencies).filter(([, urns]) => urns.some((u) => set.has(u))).map(([key]) => key);
+        const fedKeys = Object.entries(r.propertyDependencies)
+            .filter(([, urns]) => urns.some((u) => set.has(u)))
+            .map(([key]) => key);
         const byInput = replacementKeys(r, r, fedKeys, fedKeys).length > 0;
         if (byProvider || byInput) {
             set.add(r.urn);

@@ -13,7 +13,10 @@ const outsideThePlan = [/\.md$/, /^docs\//, /^test\//, /^\.github\//, /^bot\//];
 
 /** Stacks whose config the repository holds (Pulumi.<stack>.yaml next to Pulumi.yaml). */
 export function stacksIn(files: string[]): string[] {
-    return files.flatMap((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1] ?? []).filter((name) => stackName.test(name)).sort();
+    return files
+        .flatMap((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1] ?? [])
+        .filter((name) => stackName.test(name))
+        .sort();
 }
 
 /** The stacks a change to these files touches, among the existing ones. */

@@ -149,9 +149,21 @@ export const publicSpace: Record<AddressFamily, AddressRange[]> = {
     [IPV4]: subtract(
         [wholeFamily(IPV4)],
         cidrs(
-            "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-            "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-            "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+            "0.0.0.0/8",
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "172.16.0.0/12",
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "192.88.99.0/24",
+            "192.168.0.0/16",
+            "198.18.0.0/15",
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "224.0.0.0/4",
+            "240.0.0.0/4",
         ),
     ),
     [IPV6]: subtract(cidrs("2000::/3"), cidrs("2001::/23", "2001:db8::/32", "3fff::/20")),
@@ -159,7 +171,12 @@ export const publicSpace: Record<AddressFamily, AddressRange[]> = {
 
 /** Whether `ranges` together cover every public address of `family`. */
 export function coversPublicSpace(ranges: readonly AddressRange[], family: AddressFamily): boolean {
-    return subtract(publicSpace[family], ranges.filter((range) => range.family === family)).length === 0;
+    return (
+        subtract(
+            publicSpace[family],
+            ranges.filter((range) => range.family === family),
+        ).length === 0
+    );
 }
 
 /** Whether a range admits any public address (a source that can take part in covering the internet). */

@@ -100,10 +100,12 @@ export function evaluate(
     pack: readonly HybridK3sPolicy[] = policies,
 ): PolicyViolation[] {
     const violations: PolicyViolation[] = [];
-    const reporter = (policy: HybridK3sPolicy, fallback: string): ReportViolation => (message, urn) => {
-        const named = resources.find((resource) => urnOf(resource) === urn)?.name ?? fallback;
-        violations.push({ policy: policy.name, resource: named, message, enforcement: policy.enforcementLevel });
-    };
+    const reporter =
+        (policy: HybridK3sPolicy, fallback: string): ReportViolation =>
+        (message, urn) => {
+            const named = resources.find((resource) => urnOf(resource) === urn)?.name ?? fallback;
+            violations.push({ policy: policy.name, resource: named, message, enforcement: policy.enforcementLevel });
+        };
     for (const resource of resources) {
         for (const policy of pack) {
             if ("validateResource" in policy && policy.validateResource !== undefined) {

@@ -91,10 +91,7 @@ function exposuresOf(rules: readonly InboundRule[], transport: Transport, piece:
         return [];
     }
     const involved = possible.filter((rule) => rule.sources.some((source) => takesPart(source, true)));
-    const doubts = involved.flatMap((rule) => [
-        ...(definite.includes(rule) ? [] : rule.doubts),
-        ...rule.sources.flatMap((source) => source.doubt ?? []),
-    ]);
+    const doubts = involved.flatMap((rule) => [...(definite.includes(rule) ? [] : rule.doubts), ...rule.sources.flatMap((source) => source.doubt ?? [])]);
     // Every source that takes part is named: which of them decides is what the policy cannot tell.
     const sources = [...new Set(worst.filter((source) => takesPart(source, true)).map((source) => source.text))];
     return [{ decided: false, rules: involved, sources, doubts: [...new Set(doubts)] }];

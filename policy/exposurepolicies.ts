@@ -83,7 +83,8 @@ export const exposurePolicies = {
         description: "No Kubernetes API, kubelet, etcd or flannel port is reachable from the whole internet.",
         enforcementLevel: "mandatory",
         severity: "critical",
-        remediationSteps: "Reach these ports over the mesh (or from named admin CIDRs); never from the whole internet, a public load balancer or an Internet/AzureCloud tag.",
+        remediationSteps:
+            "Reach these ports over the mesh (or from named admin CIDRs); never from the whole internet, a public load balancer or an Internet/AzureCloud tag.",
         portKind: API_PORT,
         watchedPorts: watchedPortsOf,
         configSchema: apiPortsConfigSchema,
@@ -117,7 +118,8 @@ export const exposurePolicies = {
     }),
     apiPortsCombinedUnverified: stackPolicy({
         name: "api-port-exposure-unverified-combined",
-        description: "Groups and load balancers the policy cannot join in full (unknown or outside the stack) whose rules may open a watched port to the internet.",
+        description:
+            "Groups and load balancers the policy cannot join in full (unknown or outside the stack) whose rules may open a watched port to the internet.",
         enforcementLevel: "advisory",
         severity: "high",
         remediationSteps: "Check the named group or load balancer by hand, or manage it in this stack.",

@@ -31,9 +31,7 @@ function resolve(reference: GroupReference, resource: ScannedResource, owners: M
     }
     // During preview a new group's id is unknown, but the engine still says which resource it comes from.
     const inputs = reference.field === "*" ? Object.values(resource.propertyDependencies).flat() : (resource.propertyDependencies[reference.field] ?? []);
-    const dependedOn = [...new Set(inputs)]
-        .map((urn) => byUrn.get(urn))
-        .filter((read): read is Read => read?.read.group?.kind === reference.kind);
+    const dependedOn = [...new Set(inputs)].map((urn) => byUrn.get(urn)).filter((read): read is Read => read?.read.group?.kind === reference.kind);
     if (dependedOn.length === 1) {
         return { owner: dependedOn[0] };
     }
@@ -56,7 +54,13 @@ function withUnknownGroup(rules: readonly InboundRule[], reference: GroupReferen
 }
 
 /** Prefix-list sources read from the stack's own lists, where it holds them. */
-function withPrefixLists(read: Read, rules: readonly InboundRule[], owners: Map<string, Read>, byUrn: Map<string, Read>, membersOf: Map<Read, Known[]>): InboundRule[] {
+function withPrefixLists(
+    read: Read,
+    rules: readonly InboundRule[],
+    owners: Map<string, Read>,
+    byUrn: Map<string, Read>,
+    membersOf: Map<Read, Known[]>,
+): InboundRule[] {
     const resolved = (source: Source): Source => {
         if (source.prefixList === undefined) {
             return source;
@@ -87,7 +91,11 @@ function withTargetPorts(read: Read, owners: Map<string, Read>, byUrn: Map<strin
             if (number !== undefined) {
                 known.push({ from: number, to: number });
             } else if (port === UNKNOWN) {
-                doubts.push("owner" in found ? "a target group port unknown during preview" : `target group ${text(reference.value) ?? "(unknown)"}, which the policy cannot find`);
+                doubts.push(
+                    "owner" in found
+                        ? "a target group port unknown during preview"
+                        : `target group ${text(reference.value) ?? "(unknown)"}, which the policy cannot find`,
+                );
             }
         }
     }
@@ -140,7 +148,11 @@ function groupRules(resources: readonly ScannedResource[]): InboundRule[][] {
             const owner = resolved.owner;
             file(owner.resource.ref.urn, isListener ? withSources(read.rules, owner.read.frontSources ?? []) : read.rules);
         } else if ("external" in resolved) {
-            const outside: Source = { text: "(outside the stack)", ranges: [], doubt: `${reference.kind} ${text(reference.value)}, which is not in this stack` };
+            const outside: Source = {
+                text: "(outside the stack)",
+                ranges: [],
+                doubt: `${reference.kind} ${text(reference.value)}, which is not in this stack`,
+            };
             file(resolved.external, isListener ? withSources(read.rules, [outside]) : read.rules);
         } else if ("alone" in resolved) {
             file(resource.ref.urn, read.rules);

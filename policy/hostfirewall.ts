@@ -20,8 +20,7 @@ export const hostFirewallPolicy: HybridK3sResourcePolicy = {
     enforcementLevel: "mandatory",
     severity: "critical",
     configSchema: apiPortsConfigSchema,
-    remediationSteps:
-        "Accept the watched ports only on the mesh interface (iifname) or from the mesh CIDR, and reject them before the chain's policy accept.",
+    remediationSteps: "Accept the watched ports only on the mesh interface (iifname) or from the mesh CIDR, and reject them before the chain's policy accept.",
     validateResource: (args, reportViolation) => {
         if (args.type !== hostRulesetType) {
             return args.notApplicable(`only ${hostRulesetType} components`);

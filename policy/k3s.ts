@@ -22,9 +22,7 @@ interface ParsedFlags {
 
 /** Reads "--flag=value", "--flag value" (one item or two) and "-flag" (urfave/cli accepts one dash). */
 function parseFlags(flags: Known): ParsedFlags {
-    const tokens = list(flags).flatMap((item): Array<string | Unknown> =>
-        item === UNKNOWN ? [UNKNOWN] : (text(item) ?? "").split(/\s+/).filter(Boolean),
-    );
+    const tokens = list(flags).flatMap((item): Array<string | Unknown> => (item === UNKNOWN ? [UNKNOWN] : (text(item) ?? "").split(/\s+/).filter(Boolean)));
     const values = new Map<string, Array<string | Unknown>>();
     for (let index = 0; index < tokens.length; index++) {
         const token = tokens[index];
@@ -65,8 +63,7 @@ export const k3sMeshAddressPolicy: HybridK3sResourcePolicy = {
     description: "k3s servers bind to and advertise a mesh address, and every node registers a mesh address as its node IP.",
     enforcementLevel: "mandatory",
     severity: "critical",
-    remediationSteps:
-        "Pass --bind-address, --advertise-address (servers) and --node-ip (all nodes) set to the node's mesh address.",
+    remediationSteps: "Pass --bind-address, --advertise-address (servers) and --node-ip (all nodes) set to the node's mesh address.",
     validateResource: (args, reportViolation) => {
         if (args.type !== k3sNodeType) {
             return args.notApplicable(`only ${k3sNodeType} components`);
@@ -104,4 +101,3 @@ export const k3sMeshAddressPolicy: HybridK3sResourcePolicy = {
         }
     },
 };
-

@@ -51,11 +51,33 @@ function withoutComments(ruleset: string): string {
 
 function elementsOf(values: string): string[] {
     const inner = values.startsWith("{") ? values.slice(1, -1) : values;
-    return inner.split(",").map((value) => value.trim().replace(/^"(.*)"$/, "$1")).filter(Boolean);
+    return inner
+        .split(",")
+        .map((value) => value.trim().replace(/^"(.*)"$/, "$1"))
+        .filter(Boolean);
 }
 
 const matchKeys: Record<string, number> = { iif: 1, iifname: 1, ct: 2, meta: 2, ip: 2, ip6: 2, tcp: 2, udp: 2, th: 2 };
-const readableKeys = new Set(["iif", "iifname", "ct state", "meta l4proto", "meta iifname", "meta iif", "ip saddr", "ip6 saddr", "ip daddr", "ip6 daddr", "ip protocol", "ip6 nexthdr", "tcp dport", "udp dport", "th dport", "tcp sport", "udp sport", "th sport"]);
+const readableKeys = new Set([
+    "iif",
+    "iifname",
+    "ct state",
+    "meta l4proto",
+    "meta iifname",
+    "meta iif",
+    "ip saddr",
+    "ip6 saddr",
+    "ip daddr",
+    "ip6 daddr",
+    "ip protocol",
+    "ip6 nexthdr",
+    "tcp dport",
+    "udp dport",
+    "th dport",
+    "tcp sport",
+    "udp sport",
+    "th sport",
+]);
 
 export function parseRule(line: string): NftRule {
     const tokens = line.match(/\{[^}]*\}|"[^"]*"|\S+/g) ?? [];
@@ -108,7 +130,10 @@ function parseRuleset(ruleset: string): NftRuleset {
     const inputChains: NftInputChain[] = [];
     for (const found of text.matchAll(/\bchain\s+[\w-]+\s*\{/g)) {
         const { body } = block(text, (found.index ?? 0) + found[0].length - 1);
-        const statements = body.split(/[\n;]/).map((line) => line.trim()).filter(Boolean);
+        const statements = body
+            .split(/[\n;]/)
+            .map((line) => line.trim())
+            .filter(Boolean);
         if (!statements.some((statement) => /^type\s+filter\s+hook\s+input\b/.test(statement))) {
             continue;
         }

@@ -39,7 +39,8 @@ export class CheckLog {
 
 /** Fails with the list of what failed (each a short line), or returns a summary. */
 export function allOf(what: string, failures: string[], total: number): string {
-    if (failures.length > 0) throw new Error(`${failures.length}/${total} ${what} failed: ${failures.slice(0, 8).join("; ")}${failures.length > 8 ? "; ..." : ""}`);
+    if (failures.length > 0)
+        throw new Error(`${failures.length}/${total} ${what} failed: ${failures.slice(0, 8).join("; ")}${failures.length > 8 ? "; ..." : ""}`);
     return `${total} ${what}`;
 }
 

@@ -38,9 +38,18 @@ function parseArgs(argv: string[]): Options {
 
 /** Host tools the rehearsal runs, by Debian package; missing ones are installed (and said so). */
 const hostPackages: Record<string, string> = {
-    "systemd-nspawn": "systemd-container", debootstrap: "debootstrap", ssh: "openssh-client", "ssh-keygen": "openssh-client",
-    ip: "iproute2", nft: "nftables", "wireguard-go": "wireguard-go", wg: "wireguard-tools", socat: "socat", cc: "gcc",
-    openssl: "openssl", nsenter: "util-linux",
+    "systemd-nspawn": "systemd-container",
+    debootstrap: "debootstrap",
+    ssh: "openssh-client",
+    "ssh-keygen": "openssh-client",
+    ip: "iproute2",
+    nft: "nftables",
+    "wireguard-go": "wireguard-go",
+    wg: "wireguard-tools",
+    socat: "socat",
+    cc: "gcc",
+    openssl: "openssl",
+    nsenter: "util-linux",
 };
 
 async function ensureHostTools(log: (line: string) => void): Promise<void> {
@@ -71,7 +80,8 @@ async function main(): Promise<number> {
     const image = await ensureBaseImage(log);
     log(`base image: ${image} (${((Date.now() - imageStarted) / 1000).toFixed(0)} s)`);
 
-    const requested = options.scenario === "all" ? allScenarios : [scenarios[0], ...allScenarios.filter((s) => s.name === options.scenario && s !== scenarios[0])];
+    const requested =
+        options.scenario === "all" ? allScenarios : [scenarios[0], ...allScenarios.filter((s) => s.name === options.scenario && s !== scenarios[0])];
     const baseline = memoryInUse();
     let peak = baseline;
     const sampler = setInterval(() => (peak = Math.max(peak, memoryInUse())), 1000);
@@ -81,7 +91,9 @@ async function main(): Promise<number> {
     const ran: string[] = [];
     try {
         const rehearsal = await Rehearsal.start(options.stack, lab, checks, log, options.k3sBinary);
-        rehearsal.beforeFirstUp = requested.filter((s) => options.scenario !== "all" || !s.blockedBy).flatMap((s) => (s.beforeFirstUp ? [s.beforeFirstUp] : []));
+        rehearsal.beforeFirstUp = requested
+            .filter((s) => options.scenario !== "all" || !s.blockedBy)
+            .flatMap((s) => (s.beforeFirstUp ? [s.beforeFirstUp] : []));
         for (const scenario of requested) {
             const blocked = scenario.blockedBy?.(rehearsal);
             if (blocked && options.scenario === "all") {
@@ -102,8 +114,13 @@ async function main(): Promise<number> {
         clearInterval(sampler);
         lab.teardown();
     }
-    log(formatTable(`rehearsal of stack ${options.stack} (booted machines, ${options.k3sBinary ? "real k3s binary" : "stand-in k3s"})`,
-        ["scenario", "seconds", "checks", "note"], figures));
+    log(
+        formatTable(
+            `rehearsal of stack ${options.stack} (booted machines, ${options.k3sBinary ? "real k3s binary" : "stand-in k3s"})`,
+            ["scenario", "seconds", "checks", "note"],
+            figures,
+        ),
+    );
     log(`  peak memory in use: ${peak - baseline} MiB above the ${baseline} MiB in use at start`);
     const failed = checks.results.filter((r) => !r.ok);
     for (const f of failed) log(`  FAILED [${f.scenario}] ${f.name}: ${f.detail.split("\n")[0]}`);
@@ -112,10 +129,13 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-    main().then((code) => process.exit(code), (error: unknown) => {
-        console.error(error instanceof Error ? error.stack ?? error.message : error);
-        process.exit(1);
-    });
+    main().then(
+        (code) => process.exit(code),
+        (error: unknown) => {
+            console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+            process.exit(1);
+        },
+    );
 }
 
 export const cliPath = join(__dirname, "cli.ts");

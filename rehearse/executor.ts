@@ -24,7 +24,10 @@ export interface UpResult {
 }
 
 export class Executor {
-    constructor(private readonly ssh: SshClient, private readonly log: (line: string) => void) {}
+    constructor(
+        private readonly ssh: SshClient,
+        private readonly log: (line: string) => void,
+    ) {}
 
     async up(title: string, waves: Step[][], before: PlannedResource[] | undefined, after: PlannedResource[]): Promise<UpResult> {
         const old = new Map((before ?? []).map((r) => [idOf(r), r]));
@@ -34,16 +37,20 @@ export class Executor {
         const count = waves.reduce((n, w) => n + w.length, 0);
         this.log(`${title}: ${count} step(s) in ${waves.length} wave(s)`);
         for (const [index, wave] of waves.entries()) {
-            const results = await Promise.all(wave.map(async (step) => {
-                const resource = step.op === "delete" ? old.get(idOf(step)) : next.get(idOf(step));
-                const start = Date.now() - started;
-                const outcome = await this.runStep(step, resource);
-                const run: StepRun = { step, wave: index + 1, start, end: Date.now() - started, ...outcome };
-                this.log(`  [wave ${run.wave}] ${(step.host ?? "-").padEnd(14)} ${step.name.padEnd(30)} ${step.op.padEnd(7)} ` +
-                    `${((run.end - run.start) / 1000).toFixed(1).padStart(5)} s  ${run.result}`);
-                if (run.result === "failed") this.log(indent(`${run.stderr || run.stdout}`.trim().split("\n").slice(-12).join("\n")));
-                return run;
-            }));
+            const results = await Promise.all(
+                wave.map(async (step) => {
+                    const resource = step.op === "delete" ? old.get(idOf(step)) : next.get(idOf(step));
+                    const start = Date.now() - started;
+                    const outcome = await this.runStep(step, resource);
+                    const run: StepRun = { step, wave: index + 1, start, end: Date.now() - started, ...outcome };
+                    this.log(
+                        `  [wave ${run.wave}] ${(step.host ?? "-").padEnd(14)} ${step.name.padEnd(30)} ${step.op.padEnd(7)} ` +
+                            `${((run.end - run.start) / 1000).toFixed(1).padStart(5)} s  ${run.result}`,
+                    );
+                    if (run.result === "failed") this.log(indent(`${run.stderr || run.stdout}`.trim().split("\n").slice(-12).join("\n")));
+                    return run;
+                }),
+            );
             runs.push(...results);
             if (results.some((r) => r.result === "failed")) return { runs, ok: false };
         }
@@ -53,18 +60,24 @@ export class Executor {
     private async runStep(step: Step, resource: PlannedResource | undefined): Promise<Pick<StepRun, "result" | "stdout" | "stderr">> {
         if (step.type !== "command:remote:Command" || !resource) return { result: "provider (not run)", stdout: "", stderr: "" };
         const inputs = resource.inputs as { connection: SshConnection; create?: string; update?: string; delete?: string; stdin?: string };
-        const script = step.op === "delete" ? inputs.delete : step.op === "update" ? inputs.update ?? inputs.create : inputs.create;
+        const script = step.op === "delete" ? inputs.delete : step.op === "update" ? (inputs.update ?? inputs.create) : inputs.create;
         if (!script) return { result: "nothing to run", stdout: "", stderr: "" };
         const result = await this.ssh.run(inputs.connection, script, inputs.stdin);
         return { result: result.code === 0 ? "ok" : "failed", stdout: result.stdout, stderr: result.stderr || `exit ${result.code}` };
     }
 }
 
-const indent = (text: string) => text.split("\n").map((line) => `      | ${line}`).join("\n");
+const indent = (text: string) =>
+    text
+        .split("\n")
+        .map((line) => `      | ${line}`)
+        .join("\n");
 
 /** The table printed after each up: one row per step that ran. */
 export function summaryTable(title: string, runs: StepRun[]): string {
-    return formatTable(title, ["wave", "host", "step", "op", "seconds", "result"], runs.map((r) => [
-        String(r.wave), r.step.host ?? "-", r.step.name, r.step.op, ((r.end - r.start) / 1000).toFixed(1), r.result,
-    ]));
+    return formatTable(
+        title,
+        ["wave", "host", "step", "op", "seconds", "result"],
+        runs.map((r) => [String(r.wave), r.step.host ?? "-", r.step.name, r.step.op, ((r.end - r.start) / 1000).toFixed(1), r.result]),
+    );
 }

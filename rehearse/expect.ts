@@ -21,11 +21,13 @@ export function onlySteps(steps: Step[], allowed: (s: Step) => boolean): string 
  * `batch` agents may be in their window at once.
  */
 export function rollingOrder(runs: StepRun[], hosts: PlannedHost[], batch: number): string {
-    const windows = hosts.filter((h) => h.roles.includes("server") || h.roles.includes("agent")).map((h) => {
-        const mine = runs.filter((r) => r.step.name.startsWith(`${h.name}-k3s-`));
-        if (mine.length !== 3) throw new Error(`${h.name}: ${mine.length} of 3 upgrade steps ran`);
-        return { host: h, start: Math.min(...mine.map((r) => r.start)), end: Math.max(...mine.map((r) => r.end)) };
-    });
+    const windows = hosts
+        .filter((h) => h.roles.includes("server") || h.roles.includes("agent"))
+        .map((h) => {
+            const mine = runs.filter((r) => r.step.name.startsWith(`${h.name}-k3s-`));
+            if (mine.length !== 3) throw new Error(`${h.name}: ${mine.length} of 3 upgrade steps ran`);
+            return { host: h, start: Math.min(...mine.map((r) => r.start)), end: Math.max(...mine.map((r) => r.end)) };
+        });
     const servers = windows.filter((w) => w.host.roles.includes("server")).sort((a, b) => a.start - b.start);
     const agents = windows.filter((w) => !w.host.roles.includes("server"));
     servers.slice(1).forEach((w, i) => {

@@ -33,20 +33,24 @@ export async function healthChecks(r: Rehearsal, when: string, options: { operat
     await checks.check(`${when}: our units active on every host`, async () => {
         const failures: string[] = [];
         let total = 0;
-        await Promise.all(hosts.map(async (h) => {
-            for (const unit of [...unitsOf(plan, h), ...[edgeUnitOf(plan, h)].filter((u): u is string => !!u)]) {
-                total++;
-                if (!(await unitActive(machine(h), unit))) failures.push(`${h.name} ${unit} (${await unitJournal(machine(h), unit)})`);
-            }
-        }));
+        await Promise.all(
+            hosts.map(async (h) => {
+                for (const unit of [...unitsOf(plan, h), ...[edgeUnitOf(plan, h)].filter((u): u is string => !!u)]) {
+                    total++;
+                    if (!(await unitActive(machine(h), unit))) failures.push(`${h.name} ${unit} (${await unitJournal(machine(h), unit)})`);
+                }
+            }),
+        );
         return allOf("units", failures, total);
     });
 
     await checks.check(`${when}: nft table inet hybrid_k3s loaded on every host`, async () => {
         const failures: string[] = [];
-        await Promise.all(hosts.map(async (h) => {
-            if ((await machine(h).exec(["nft", "list", "table", "inet", "hybrid_k3s"])).code !== 0) failures.push(h.name);
-        }));
+        await Promise.all(
+            hosts.map(async (h) => {
+                if ((await machine(h).exec(["nft", "list", "table", "inet", "hybrid_k3s"])).code !== 0) failures.push(h.name);
+            }),
+        );
         return allOf("hosts", failures, hosts.length);
     });
 
@@ -54,7 +58,13 @@ export async function healthChecks(r: Rehearsal, when: string, options: { operat
     await checks.check(`${when}: the hub has a WireGuard handshake with every host`, async () => {
         const seconds = await waitUntil("handshakes", 40000, async () => {
             const out = (await machine(hub).exec(["wg", "show", plan.spec.mesh.interfaceName, "latest-handshakes"])).stdout;
-            return out.trim().split("\n").filter((l) => Number(l.split("\t")[1]) > 0).length >= hosts.length - 1;
+            return (
+                out
+                    .trim()
+                    .split("\n")
+                    .filter((l) => Number(l.split("\t")[1]) > 0).length >=
+                hosts.length - 1
+            );
         });
         return `${hosts.length - 1} peers (${seconds.toFixed(0)} s)`;
     });
@@ -62,11 +72,13 @@ export async function healthChecks(r: Rehearsal, when: string, options: { operat
     await checks.check(`${when}: every host pings every other over the mesh`, async () => {
         const failures: string[] = [];
         const pairs = hosts.flatMap((a) => hosts.filter((b) => b !== a).map((b) => [a, b] as const));
-        await Promise.all(pairs.map(async ([a, b]) => {
-            // A few tries: a spoke's first packet to another spoke may wait for the hub's handshake.
-            for (let i = 0; i < 5; i++) if (await pings(machine(a), b.meshAddress)) return;
-            failures.push(`${a.name}→${b.name}`);
-        }));
+        await Promise.all(
+            pairs.map(async ([a, b]) => {
+                // A few tries: a spoke's first packet to another spoke may wait for the hub's handshake.
+                for (let i = 0; i < 5; i++) if (await pings(machine(a), b.meshAddress)) return;
+                failures.push(`${a.name}→${b.name}`);
+            }),
+        );
         return allOf("pairs", failures, pairs.length);
     });
 
@@ -74,15 +86,20 @@ export async function healthChecks(r: Rehearsal, when: string, options: { operat
     await checks.check(`${when}: the API (${apiPort}) answers every mesh peer`, async () => {
         const failures: string[] = [];
         const probes = hosts.flatMap((h) => servers.map((s) => [h, s] as const));
-        await Promise.all(probes.map(async ([h, s]) => {
-            if (!(await tcpOpen(machine(h), s.meshAddress, apiPort))) failures.push(`${h.name}→${s.name}`);
-        }));
+        await Promise.all(
+            probes.map(async ([h, s]) => {
+                if (!(await tcpOpen(machine(h), s.meshAddress, apiPort))) failures.push(`${h.name}→${s.name}`);
+            }),
+        );
         if (options.operator) {
             // The operator is a spoke too: after a hub reboot it needs its next keepalive to be known again.
             for (const s of servers) {
                 let state = "";
-                await waitUntil("operator", 40000, async () => (state = (await r.lab.net.probeTcp(r.lab.runner, s.meshAddress, apiPort)).state) === "open")
-                    .catch(() => failures.push(`operator (pulumi runner)→${s.name}: ${state}`));
+                await waitUntil(
+                    "operator",
+                    40000,
+                    async () => (state = (await r.lab.net.probeTcp(r.lab.runner, s.meshAddress, apiPort)).state) === "open",
+                ).catch(() => failures.push(`operator (pulumi runner)→${s.name}: ${state}`));
             }
         }
         return allOf("probes", failures, probes.length + (options.operator ? servers.length : 0)) + (options.operator ? " (and the operator)" : "");
@@ -90,16 +107,20 @@ export async function healthChecks(r: Rehearsal, when: string, options: { operat
 
     await checks.check(`${when}: API and kubelet ports closed from the internet (${strangerAddress})`, async () => {
         const failures: string[] = [];
-        const targets = hosts.filter((h) => h.publicAddress).flatMap((h) => [
-            ...[apiPort, kubeletPort].map((port) => [h.name, h.publicAddress!, port] as const),
-            // Aimed straight at the mesh address (the internet routes it to the host): the firewall must drop it.
-            ...(k3sNodesOf([h]).length ? [[h.name, h.meshAddress, kubeletPort] as const] : []),
-            ...(h.roles.includes("server") ? [[h.name, h.meshAddress, apiPort] as const] : []),
-        ]);
-        await Promise.all(targets.map(async ([name, address, port]) => {
-            const outcome = await r.lab.net.probeTcp(r.lab.stranger, address, port);
-            if (outcome.state === "open") failures.push(`${name} ${address}:${port} open`);
-        }));
+        const targets = hosts
+            .filter((h) => h.publicAddress)
+            .flatMap((h) => [
+                ...[apiPort, kubeletPort].map((port) => [h.name, h.publicAddress!, port] as const),
+                // Aimed straight at the mesh address (the internet routes it to the host): the firewall must drop it.
+                ...(k3sNodesOf([h]).length ? [[h.name, h.meshAddress, kubeletPort] as const] : []),
+                ...(h.roles.includes("server") ? [[h.name, h.meshAddress, apiPort] as const] : []),
+            ]);
+        await Promise.all(
+            targets.map(async ([name, address, port]) => {
+                const outcome = await r.lab.net.probeTcp(r.lab.stranger, address, port);
+                if (outcome.state === "open") failures.push(`${name} ${address}:${port} open`);
+            }),
+        );
         return allOf("ports", failures, targets.length);
     });
 

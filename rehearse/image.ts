@@ -12,17 +12,36 @@ const mirror = "http://deb.debian.org/debian";
 /** What the plan's scripts install (mesh, firewall, k3s install, edge) plus what sshd, systemd and the checks need. */
 export const basePackages = [
     // netbase: /etc/protocols, which nft needs to resolve names like ipv6-icmp (every standard and cloud image has it).
-    "systemd", "systemd-sysv", "dbus", "iproute2", "iputils-ping", "procps", "kmod", "netbase",
-    "openssh-server", "openssh-client", "sudo", "curl", "ca-certificates",
-    "nftables", "wireguard-tools", "wireguard-go",
-    "haproxy", "nginx-light", "libnginx-mod-stream",
-    "socat", "netcat-openbsd",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "kmod",
+    "netbase",
+    "openssh-server",
+    "openssh-client",
+    "sudo",
+    "curl",
+    "ca-certificates",
+    "nftables",
+    "wireguard-tools",
+    "wireguard-go",
+    "haproxy",
+    "nginx-light",
+    "libnginx-mod-stream",
+    "socat",
+    "netcat-openbsd",
 ].sort();
 
 export const cacheRoot = "/var/cache/hybrid-k3s/rehearsal";
 
 export function baseImageDir(): string {
-    const key = createHash("sha256").update([suite, ...basePackages].join("\n")).digest("hex").slice(0, 12);
+    const key = createHash("sha256")
+        .update([suite, ...basePackages].join("\n"))
+        .digest("hex")
+        .slice(0, 12);
     return join(cacheRoot, `base-${suite}-${key}`);
 }
 
@@ -42,7 +61,8 @@ export async function ensureBaseImage(log: (line: string) => void): Promise<stri
     renameSync(building, dir);
     // Images for other package lists are stale now: keep the cache to one image.
     for (const entry of readdirSync(cacheRoot)) {
-        if (entry.startsWith(`base-${suite}-`) && !entry.includes(".building") && join(cacheRoot, entry) !== dir) rmSync(join(cacheRoot, entry), { recursive: true, force: true });
+        if (entry.startsWith(`base-${suite}-`) && !entry.includes(".building") && join(cacheRoot, entry) !== dir)
+            rmSync(join(cacheRoot, entry), { recursive: true, force: true });
     }
     log(`base image: built in ${Math.round((Date.now() - started) / 1000)} s`);
     return dir;

@@ -41,7 +41,11 @@ export class RehearsalLab {
     static async create(baseImage: string): Promise<RehearsalLab> {
         const lab = new RehearsalLab(baseImage);
         lab.internet = await lab.net.addNamespace("internet");
-        await lab.net.addBridge(lab.internet, "br0", internetSubnets.map((s) => `${s.gateway}/${s.cidr.split("/")[1]}`));
+        await lab.net.addBridge(
+            lab.internet,
+            "br0",
+            internetSubnets.map((s) => `${s.gateway}/${s.cidr.split("/")[1]}`),
+        );
         await lab.net.sysctl(lab.internet, "net.ipv4.ip_forward", "1");
         lab.runner = await lab.net.addNamespace("pulumi-runner");
         await lab.attach(lab.runner, runnerAddress);
@@ -62,7 +66,10 @@ export class RehearsalLab {
             const router = await this.net.addNamespace(`nat-${name}`.slice(0, 30));
             await this.attach(router, natRouterAddress(index));
             const lan = natLan(index);
-            await this.net.connect({ namespace, ifname: "eth0", addresses: [`${lan.host}/${lan.prefix}`] }, { namespace: router, ifname: "lan0", addresses: [`${lan.router}/${lan.prefix}`] });
+            await this.net.connect(
+                { namespace, ifname: "eth0", addresses: [`${lan.host}/${lan.prefix}`] },
+                { namespace: router, ifname: "lan0", addresses: [`${lan.router}/${lan.prefix}`] },
+            );
             await this.net.addRoute(namespace, "default", lan.router);
             await this.net.masquerade(router, "eth0");
         }
@@ -91,7 +98,10 @@ export class RehearsalLab {
     private async attach(namespace: Namespace, address: string): Promise<void> {
         const subnet = internetSubnets.find((s) => cidrContains(parseCidr(s.cidr)!, parseIpv4(address)!));
         if (!subnet) throw new Error(`${namespace.name}: ${address} is outside the rehearsal's internet (${internetSubnets.map((s) => s.cidr).join(", ")})`);
-        await this.net.connect({ namespace, ifname: "eth0", addresses: [`${address}/${subnet.cidr.split("/")[1]}`] }, { namespace: this.internet, ifname: `port${this.port++}`, bridge: "br0" });
+        await this.net.connect(
+            { namespace, ifname: "eth0", addresses: [`${address}/${subnet.cidr.split("/")[1]}`] },
+            { namespace: this.internet, ifname: `port${this.port++}`, bridge: "br0" },
+        );
         await this.net.addRoute(namespace, "default", subnet.gateway);
     }
 }

@@ -12,18 +12,32 @@ import { Scenario, snapshotUnits, unchangedUnits } from "./scenarios";
 
 export const laterScenarios: Scenario[] = [
     { name: "remove-node", blockedBy: decommissionMissing, run: removeNatAndCloudHost },
-    { name: "existing-life", blockedBy: () => "the existing-hosts issue (the edge passes the host's own sites through)", beforeFirstUp: ownerServices, run: existingLife },
+    {
+        name: "existing-life",
+        blockedBy: () => "the existing-hosts issue (the edge passes the host's own sites through)",
+        beforeFirstUp: ownerServices,
+        run: existingLife,
+    },
 ];
 
 /** Files, units and state a host must not keep once it left the cluster. */
-const ourPaths = ["/etc/wireguard/wg0.conf", "/etc/systemd/system/hybrid-k3s-firewall.service", "/etc/systemd/system/k3s.service",
-    "/etc/systemd/system/k3s-agent.service", "/usr/local/bin/k3s", "/usr/local/lib/hybrid-k3s", "/etc/rancher/k3s", "/var/lib/rancher/k3s", "/var/lib/hybrid-k3s"];
+const ourPaths = [
+    "/etc/wireguard/wg0.conf",
+    "/etc/systemd/system/hybrid-k3s-firewall.service",
+    "/etc/systemd/system/k3s.service",
+    "/etc/systemd/system/k3s-agent.service",
+    "/usr/local/bin/k3s",
+    "/usr/local/lib/hybrid-k3s",
+    "/etc/rancher/k3s",
+    "/var/lib/rancher/k3s",
+    "/var/lib/hybrid-k3s",
+];
 
 function decommissionMissing(r: Rehearsal): string | undefined {
     const plan = r.applied;
     if (!plan) return "a first up";
-    const undoable = (suffix: string) => plan.resources.filter((x) => x.type === "command:remote:Command" && x.name.endsWith(suffix))
-        .every((x) => (x.inputs as { delete?: string }).delete);
+    const undoable = (suffix: string) =>
+        plan.resources.filter((x) => x.type === "command:remote:Command" && x.name.endsWith(suffix)).every((x) => (x.inputs as { delete?: string }).delete);
     return undoable("-mesh") && undoable("-firewall") ? undefined : "the engine issue's decommission (mesh and firewall steps have no delete yet)";
 }
 
@@ -35,12 +49,24 @@ async function removeNatAndCloudHost(r: Rehearsal): Promise<void> {
     const leaving = [nat, cloud].filter((h): h is PlannedHost => !!h);
     const staying = hosts.filter((h) => !leaving.includes(h));
     const unitsBefore = await snapshotUnits(r, staying);
-    const next = await r.plan(removeNodes(r.currentConfig, leaving.map((h) => h.name)));
+    const next = await r.plan(
+        removeNodes(
+            r.currentConfig,
+            leaving.map((h) => h.name),
+        ),
+    );
     const { steps, result } = await r.up(`remove ${leaving.map((h) => h.name).join(" and ")}`, next);
-    await r.checks.check("remove-node: every step succeeds", async () => allOf("steps", result.runs.filter((s) => s.result === "failed").map((s) => s.step.name), result.runs.length));
+    await r.checks.check("remove-node: every step succeeds", async () =>
+        allOf(
+            "steps",
+            result.runs.filter((s) => s.result === "failed").map((s) => s.step.name),
+            result.runs.length,
+        ),
+    );
     const hub = hosts.find((h) => h.roles.includes("hub"))!;
     await r.checks.check("remove-node: only the leaving hosts' steps and the hub's mesh step run", async () =>
-        onlySteps(steps, (s) => leaving.some((h) => s.name.startsWith(`${h.name}-`)) || s.name === `${hub.name}-mesh`));
+        onlySteps(steps, (s) => leaving.some((h) => s.name.startsWith(`${h.name}-`)) || s.name === `${hub.name}-mesh`),
+    );
     if (nat) await r.checks.check(`nothing of ours is left on ${nat.name}`, async () => leftovers(r, before, nat));
     if (cloud) {
         // Pulumi deletes the VM after its uninstall step: so does the rehearsal.
@@ -50,9 +76,15 @@ async function removeNatAndCloudHost(r: Rehearsal): Promise<void> {
         const server = staying.find((h) => h.roles.includes("server"))!;
         const nodes = (await r.lab.host(server.name).machine.exec(["k3s", "kubectl", "get", "nodes"])).stdout;
         const still = leaving.filter((h) => new RegExp(`^${h.name}\\s`, "m").test(nodes)).map((h) => h.name);
-        return allOf("removed nodes", still.map((n) => `${n} still listed`), leaving.length);
+        return allOf(
+            "removed nodes",
+            still.map((n) => `${n} still listed`),
+            leaving.length,
+        );
     });
-    await r.checks.check("remove-node: nobody else is touched (no service restarted)", async () => unchangedUnits(unitsBefore, await snapshotUnits(r, staying)));
+    await r.checks.check("remove-node: nobody else is touched (no service restarted)", async () =>
+        unchangedUnits(unitsBefore, await snapshotUnits(r, staying)),
+    );
     await healthChecks(r, "after removal", { operator: true });
 }
 
@@ -94,8 +126,12 @@ async function existingLife(r: Rehearsal): Promise<void> {
     // What a client on the internet gets back: a request for the owner's site, or just the banner.
     const answers = async (port: number, expected: RegExp) => {
         const request = port === 80 ? "GET / HTTP/1.0\r\nHost: owner.example\r\n\r\n" : "";
-        const reply = await r.lab.net.exec(r.lab.stranger, ["socat", "-T", "3", "-", `TCP:${vps.publicAddress}:${port},connect-timeout=3`], { input: request, timeoutMs: 8000 });
-        if (!expected.test(reply.stdout)) throw new Error(`${vps.publicAddress}:${port}: ${(reply.stdout || reply.stderr).trim().split("\n").pop() || "no answer"}`);
+        const reply = await r.lab.net.exec(r.lab.stranger, ["socat", "-T", "3", "-", `TCP:${vps.publicAddress}:${port},connect-timeout=3`], {
+            input: request,
+            timeoutMs: 8000,
+        });
+        if (!expected.test(reply.stdout))
+            throw new Error(`${vps.publicAddress}:${port}: ${(reply.stdout || reply.stderr).trim().split("\n").pop() || "no answer"}`);
         return reply.stdout.trim().split("\n").pop() ?? "";
     };
     await r.checks.check(`the owner's mail on ${vps.name}:25 still answers from the internet`, () => answers(25, /^220 /));

@@ -17,7 +17,12 @@ export class Machine {
     private leaderPid?: number;
     private mounted = false;
 
-    constructor(readonly name: string, private readonly runPrefix: string, private readonly netns: string, private readonly baseImage: string) {
+    constructor(
+        readonly name: string,
+        private readonly runPrefix: string,
+        private readonly netns: string,
+        private readonly baseImage: string,
+    ) {
         this.dir = join(machinesRoot, runPrefix, name);
         this.root = join(this.dir, "merged");
     }
@@ -25,8 +30,11 @@ export class Machine {
     /** Mounts the overlay (or, where overlayfs is refused, copies the base with reflinks where possible). */
     async createRoot(): Promise<void> {
         for (const sub of ["upper", "work", "merged"]) mkdirSync(join(this.dir, sub), { recursive: true });
-        const overlay = await run("mount", ["-t", "overlay", "overlay", "-o",
-            `lowerdir=${this.baseImage},upperdir=${join(this.dir, "upper")},workdir=${join(this.dir, "work")}`, this.root], { allowFailure: true });
+        const overlay = await run(
+            "mount",
+            ["-t", "overlay", "overlay", "-o", `lowerdir=${this.baseImage},upperdir=${join(this.dir, "upper")},workdir=${join(this.dir, "work")}`, this.root],
+            { allowFailure: true },
+        );
         if (overlay.code === 0) this.mounted = true;
         else await run("cp", ["-a", "--reflink=auto", `${this.baseImage}/.`, this.root]);
     }
@@ -43,19 +51,34 @@ export class Machine {
         // (units failing with 219/CGROUP when two machines start the same unit at once).
         const cgroups = this.cgroupDirs();
         const enter = cgroups.map((dir) => `mkdir -p ${dir} && echo $$ > ${dir}/cgroup.procs`).join(" && ");
-        this.nspawn = spawn("sh", ["-c", `${enter || "true"} && exec "$0" "$@"`, "systemd-nspawn",
-            "-D", this.root, "--register=no", "--keep-unit", `--network-namespace-path=/run/netns/${this.netns}`,
-            // --private-network would grant it; a network namespace we made ourselves does not (wg-quick needs it).
-            "--capability=CAP_NET_ADMIN",
-            // A real host's systemd has a hard open-files limit of 2^20 (k3s's unit and haproxy raise theirs);
-            // nspawn would pass down ours.
-            "--rlimit=RLIMIT_NOFILE=1024:1048576",
-            `--machine=${this.runPrefix}-${this.name}`.slice(0, 64), `--hostname=${this.name}`, "--console=read-only", "-b",
-        ], {
-            stdio: ["ignore", log, log], detached: true,
-            // Likewise /proc/sys/net is writable only for nspawn's own private network (the hub's PostUp sets ip_forward).
-            env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" },
-        });
+        this.nspawn = spawn(
+            "sh",
+            [
+                "-c",
+                `${enter || "true"} && exec "$0" "$@"`,
+                "systemd-nspawn",
+                "-D",
+                this.root,
+                "--register=no",
+                "--keep-unit",
+                `--network-namespace-path=/run/netns/${this.netns}`,
+                // --private-network would grant it; a network namespace we made ourselves does not (wg-quick needs it).
+                "--capability=CAP_NET_ADMIN",
+                // A real host's systemd has a hard open-files limit of 2^20 (k3s's unit and haproxy raise theirs);
+                // nspawn would pass down ours.
+                "--rlimit=RLIMIT_NOFILE=1024:1048576",
+                `--machine=${this.runPrefix}-${this.name}`.slice(0, 64),
+                `--hostname=${this.name}`,
+                "--console=read-only",
+                "-b",
+            ],
+            {
+                stdio: ["ignore", log, log],
+                detached: true,
+                // Likewise /proc/sys/net is writable only for nspawn's own private network (the hub's PostUp sets ip_forward).
+                env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" },
+            },
+        );
         closeSync(log);
         const nspawn = this.nspawn;
         for (let waited = 0; this.leaderPid === undefined; waited += 50) {
@@ -81,7 +104,11 @@ export class Machine {
     /** Runs a command on the machine as its owner at the console would (root, no SSH). */
     exec(argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
         if (this.leaderPid === undefined) throw new Error(`${this.name} is not running`);
-        return run("nsenter", ["-t", String(this.leaderPid), "-a", ...argv], { allowFailure: true, timeoutMs: options.timeoutMs ?? 60000, input: options.input });
+        return run("nsenter", ["-t", String(this.leaderPid), "-a", ...argv], {
+            allowFailure: true,
+            timeoutMs: options.timeoutMs ?? 60000,
+            input: options.input,
+        });
     }
 
     /** Pulls the plug: PID 1 dies with everything in the machine, nothing is shut down cleanly. */
@@ -106,8 +133,14 @@ export class Machine {
 
     consoleTail(): string {
         const file = join(this.dir, "console.log");
-        // eslint-disable-next-line no-control-regex -- strips terminal escape codes
-        return existsSync(file) ? readFileSync(file, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(-15).join("\n") : "";
+        return existsSync(file)
+            ? readFileSync(file, "utf8")
+                  // eslint-disable-next-line no-control-regex -- strips terminal escape codes
+                  .replace(/\x1b\[[0-9;]*m/g, "")
+                  .split("\n")
+                  .slice(-15)
+                  .join("\n")
+            : "";
     }
 }
 
@@ -138,10 +171,16 @@ function sleepSync(ms: number): void {
 
 /** The child of systemd-nspawn that is PID 1 in its own PID namespace (nspawn forks helpers too). */
 function containerInit(nspawnPid: number): number | undefined {
-    const children = spawnSync("ps", ["-o", "pid=", "--ppid", String(nspawnPid)], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.trim());
+    const children = spawnSync("ps", ["-o", "pid=", "--ppid", String(nspawnPid)], { encoding: "utf8" })
+        .stdout.split("\n")
+        .filter((l) => l.trim());
     return children.map(Number).find((pid) => {
         try {
-            const ids = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1].trim().split(/\s+/) ?? [];
+            const ids =
+                /^NSpid:\s+(.*)$/m
+                    .exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
+                    .trim()
+                    .split(/\s+/) ?? [];
             return ids.length > 1 && ids[ids.length - 1] === "1";
         } catch {
             return false;
@@ -160,13 +199,20 @@ function signal(pid: number, name: NodeJS.Signals): void {
 /** A crashed earlier run cannot clean up: stop its machines and remove their roots (live runs are left alone). */
 export function reapDeadMachines(): void {
     if (!existsSync(machinesRoot)) return;
-    const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((line) => line.split(" ")[1]).filter(Boolean);
+    const mounts = readFileSync("/proc/self/mounts", "utf8")
+        .split("\n")
+        .map((line) => line.split(" ")[1])
+        .filter(Boolean);
     for (const run of readdirSync(machinesRoot)) {
         const owner = /^hk3s-(\d+)-/.exec(run)?.[1];
         if (owner === undefined || isAlive(Number(owner))) continue;
         const dir = join(machinesRoot, run);
         nspawnPidsUnder(dir).forEach((pid) => signal(pid, "SIGKILL"));
-        for (const mount of mounts.filter((m) => m.startsWith(`${dir}/`)).sort().reverse()) spawnSync("umount", ["-l", mount]);
+        for (const mount of mounts
+            .filter((m) => m.startsWith(`${dir}/`))
+            .sort()
+            .reverse())
+            spawnSync("umount", ["-l", mount]);
         rmSync(dir, { recursive: true, force: true });
     }
     for (const root of cgroupHierarchies()) {
@@ -183,14 +229,17 @@ export function reapDeadMachines(): void {
 
 /** systemd-nspawn processes booting a root under dir, found by their command line. */
 function nspawnPidsUnder(dir: string): number[] {
-    return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
-        try {
-            const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-            return argv[0].endsWith("systemd-nspawn") && argv.some((arg) => arg.startsWith(`${dir}/`));
-        } catch {
-            return false;
-        }
-    }).map(Number);
+    return readdirSync("/proc")
+        .filter((entry) => /^\d+$/.test(entry))
+        .filter((pid) => {
+            try {
+                const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+                return argv[0].endsWith("systemd-nspawn") && argv.some((arg) => arg.startsWith(`${dir}/`));
+            } catch {
+                return false;
+            }
+        })
+        .map(Number);
 }
 
 function isAlive(pid: number): boolean {

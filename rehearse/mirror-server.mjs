@@ -26,6 +26,7 @@ function handle(request, response) {
 
 createHttpServer(handle).listen(80, address, () => console.log(`mirror: http://${address}/ serving ${root}`));
 if (cert && key) {
-    createHttpsServer({ cert: readFileSync(cert), key: readFileSync(key) }, handle)
-        .listen(443, address, () => console.log(`mirror: https://${address}/ serving ${root}`));
+    createHttpsServer({ cert: readFileSync(cert), key: readFileSync(key) }, handle).listen(443, address, () =>
+        console.log(`mirror: https://${address}/ serving ${root}`),
+    );
 }

@@ -38,11 +38,41 @@ export async function mirrorCertificate(dir: string): Promise<NonNullable<Mirror
     mkdirSync(dir, { recursive: true });
     const file = (name: string) => join(dir, name);
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await run("openssl", ["req", "-x509", ...ec, "-keyout", file("ca.key"), "-out", file("ca.pem"), "-days", "2",
-        "-subj", "/CN=hybrid-k3s rehearsal mirror CA (stand-in)", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+    await run("openssl", [
+        "req",
+        "-x509",
+        ...ec,
+        "-keyout",
+        file("ca.key"),
+        "-out",
+        file("ca.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=hybrid-k3s rehearsal mirror CA (stand-in)",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
     await run("openssl", ["req", ...ec, "-keyout", file("mirror.key"), "-out", file("mirror.csr"), "-subj", `/CN=${interceptedHosts[0]}`]);
     writeFileSync(file("ext.cnf"), `subjectAltName=${interceptedHosts.map((h) => `DNS:${h}`).join(",")}\nextendedKeyUsage=serverAuth\n`);
-    await run("openssl", ["x509", "-req", "-in", file("mirror.csr"), "-CA", file("ca.pem"), "-CAkey", file("ca.key"), "-CAcreateserial",
-        "-out", file("mirror.pem"), "-days", "2", "-extfile", file("ext.cnf")]);
+    await run("openssl", [
+        "x509",
+        "-req",
+        "-in",
+        file("mirror.csr"),
+        "-CA",
+        file("ca.pem"),
+        "-CAkey",
+        file("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        file("mirror.pem"),
+        "-days",
+        "2",
+        "-extfile",
+        file("ext.cnf"),
+    ]);
     return { caPem: readFileSync(file("ca.pem"), "utf8"), certFile: file("mirror.pem"), keyFile: file("mirror.key") };
 }

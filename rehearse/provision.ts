@@ -46,19 +46,29 @@ export async function provisionDisk(root: string, disk: MachineDisk): Promise<st
     await run("systemd-machine-id-setup", ["--root", root]);
     if (disk.trustedCa) appendFileSync(join(root, "etc/ssl/certs/ca-certificates.crt"), `\n# rehearsal: the k3s mirror's CA\n${disk.trustedCa}`);
     if (disk.arm64) {
-        put("/usr/local/bin/uname", [
-            "#!/bin/sh",
-            "# Rehearsal stand-in: this x86_64 machine plays an arm64 host, so `uname -m` says aarch64.",
-            'if [ "$#" -eq 1 ] && [ "$1" = -m ]; then echo aarch64; else exec /usr/bin/uname "$@"; fi', "",
-        ].join("\n"), 0o755);
+        put(
+            "/usr/local/bin/uname",
+            [
+                "#!/bin/sh",
+                "# Rehearsal stand-in: this x86_64 machine plays an arm64 host, so `uname -m` says aarch64.",
+                'if [ "$#" -eq 1 ] && [ "$1" = -m ]; then echo aarch64; else exec /usr/bin/uname "$@"; fi',
+                "",
+            ].join("\n"),
+            0o755,
+        );
     }
     if (disk.haproxyMaxconn) {
         // Rehearsal adaptation, announced at start: this host caps open files below a real host's, and
         // the plan's maxconn would need more. -n on the command line lowers it; the config stays as shipped.
-        put("/etc/systemd/system/haproxy.service.d/rehearsal-open-files.conf", [
-            "# Rehearsal adaptation (not shipped by hybrid-k3s): the rehearsal host's open-files limit is below a real host's.",
-            "[Service]", `Environment="EXTRAOPTS=-S /run/haproxy-master.sock -n ${disk.haproxyMaxconn}"`, "",
-        ].join("\n"));
+        put(
+            "/etc/systemd/system/haproxy.service.d/rehearsal-open-files.conf",
+            [
+                "# Rehearsal adaptation (not shipped by hybrid-k3s): the rehearsal host's open-files limit is below a real host's.",
+                "[Service]",
+                `Environment="EXTRAOPTS=-S /run/haproxy-master.sock -n ${disk.haproxyMaxconn}"`,
+                "",
+            ].join("\n"),
+        );
     }
     if (disk.cloud) {
         put("/var/lib/cloud/seed/rehearsal/user-data", disk.cloud.userData, 0o600);

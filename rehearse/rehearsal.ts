@@ -46,8 +46,15 @@ export class Rehearsal {
     /** The stack config (as the user keeps it) the applied state was planned from. */
     currentConfig: StackConfig;
 
-    private constructor(readonly stack: string, readonly baseConfig: StackConfig, private readonly secretKeys: string[],
-        readonly lab: RehearsalLab, readonly checks: CheckLog, readonly log: (line: string) => void, private readonly k3sBinary?: string) {
+    private constructor(
+        readonly stack: string,
+        readonly baseConfig: StackConfig,
+        private readonly secretKeys: string[],
+        readonly lab: RehearsalLab,
+        readonly checks: CheckLog,
+        readonly log: (line: string) => void,
+        private readonly k3sBinary?: string,
+    ) {
         this.ssh = new SshClient(lab.net.workDir, lab.runner.netns, log);
         this.executor = new Executor(this.ssh, log);
         this.stepModel = new DependencyStepModel((r) => this.hostOfResource(r));
@@ -62,8 +69,10 @@ export class Rehearsal {
         await rehearsal.startMirror();
         const { limit, maxconn } = haproxyMaxconnForHost();
         if (maxconn) {
-            log(`NOTE rehearsal adaptation: this host's hard open-files limit is ${limit} (a real host's systemd gives ${realHostOpenFiles}); ` +
-                `HAProxy on the machines runs with -n ${maxconn}, overriding the shipped config's maxconn`);
+            log(
+                `NOTE rehearsal adaptation: this host's hard open-files limit is ${limit} (a real host's systemd gives ${realHostOpenFiles}); ` +
+                    `HAProxy on the machines runs with -n ${maxconn}, overriding the shipped config's maxconn`,
+            );
         }
         return rehearsal;
     }
@@ -82,7 +91,12 @@ export class Rehearsal {
     hostsOf(plan: PlanResult): PlannedHost[] {
         const addresses = plan.outputs.nodes as Array<{ name: string; publicAddress?: string }>;
         return plan.spec.nodes.map((n) => ({
-            name: n.name, provider: n.provider, arch: n.arch, roles: n.roles, meshAddress: n.meshAddress, sshUser: n.sshUser,
+            name: n.name,
+            provider: n.provider,
+            arch: n.arch,
+            roles: n.roles,
+            meshAddress: n.meshAddress,
+            sshUser: n.sshUser,
             behindNat: n.existing?.behindNat ?? false,
             publicAddress: n.existing?.behindNat ? undefined : addresses.find((a) => a.name === n.name)?.publicAddress,
         }));
@@ -91,7 +105,9 @@ export class Rehearsal {
     /** Creates and boots a machine for a planned host, its disk as the real one would be before any up. */
     async boot(host: PlannedHost, plan: PlanResult): Promise<void> {
         const disk: MachineDisk = {
-            node: host.name, arm64: host.arch === "arm64", cloud: cloudSeed(host, plan),
+            node: host.name,
+            arm64: host.arch === "arm64",
+            cloud: cloudSeed(host, plan),
             hosts: this.intercepting ? interceptedHosts.map((name) => [name, runnerAddress]) : [],
             trustedCa: this.intercepting ? this.tls?.caPem : undefined,
             haproxyMaxconn: haproxyMaxconnForHost().maxconn,
@@ -136,12 +152,19 @@ export class Rehearsal {
 
     private async startMirror(): Promise<void> {
         if (this.intercepting) this.tls = await mirrorCertificate(join(this.lab.net.workDir, "tls"));
-        const argv = [process.execPath, join(__dirname, "mirror-server.mjs"), this.mirrorRoot, runnerAddress,
-            ...(this.tls ? [this.tls.certFile, this.tls.keyFile] : [])];
+        const argv = [
+            process.execPath,
+            join(__dirname, "mirror-server.mjs"),
+            this.mirrorRoot,
+            runnerAddress,
+            ...(this.tls ? [this.tls.certFile, this.tls.keyFile] : []),
+        ];
         const daemon = this.lab.net.startDaemon(this.lab.runner, argv, "k3s mirror");
         await this.lab.net.waitForListener(this.lab.runner, 80, { daemon });
-        this.log(`k3s mirror: ${this.k3sBinary ? `real binary ${basename(this.k3sBinary)}` : "STAND-IN k3s (not k3s)"} at http://${runnerAddress}/` +
-            (this.intercepting ? ` and https://${interceptedHosts.join(", https://")} (the stack has no k3sReleaseBaseUrl setting yet)` : ""));
+        this.log(
+            `k3s mirror: ${this.k3sBinary ? `real binary ${basename(this.k3sBinary)}` : "STAND-IN k3s (not k3s)"} at http://${runnerAddress}/` +
+                (this.intercepting ? ` and https://${interceptedHosts.join(", https://")} (the stack has no k3sReleaseBaseUrl setting yet)` : ""),
+        );
     }
 
     private async addMirrorVersion(version: string): Promise<void> {
@@ -165,7 +188,6 @@ export class Rehearsal {
         if (!connection) return undefined;
         return this.knownHosts.find((n) => n.publicAddress === connection.host || (n.behindNat && n.meshAddress === connection.host))?.name;
     }
-
 }
 
 /** What cloud-init would get for a cloud VM: its user data, default user and the cluster's key. */
@@ -173,9 +195,15 @@ function cloudSeed(host: PlannedHost, plan: PlanResult): MachineDisk["cloud"] {
     if (host.provider === "existing") return undefined;
     const vm = plan.resources.find((r) => (r.type === "aws:ec2/instance:Instance" || r.type === "azure-native:compute:VirtualMachine") && r.name === host.name);
     if (!vm) throw new Error(`${host.name}: no VM in the plan`);
-    const inputs = vm.inputs as { userData?: string; keyName?: string; osProfile?: { customData?: string; linuxConfiguration?: { ssh?: { publicKeys?: Array<{ keyData: string }> } } } };
+    const inputs = vm.inputs as {
+        userData?: string;
+        keyName?: string;
+        osProfile?: { customData?: string; linuxConfiguration?: { ssh?: { publicKeys?: Array<{ keyData: string }> } } };
+    };
     const keyPair = plan.resources.find((r) => r.type === "aws:ec2/keyPair:KeyPair" && inputs.keyName?.startsWith(r.name));
-    const keys = inputs.osProfile?.linuxConfiguration?.ssh?.publicKeys?.map((k) => k.keyData) ?? [String((keyPair?.inputs as { publicKey?: string })?.publicKey ?? "")];
+    const keys = inputs.osProfile?.linuxConfiguration?.ssh?.publicKeys?.map((k) => k.keyData) ?? [
+        String((keyPair?.inputs as { publicKey?: string })?.publicKey ?? ""),
+    ];
     const userData = inputs.userData ?? Buffer.from(inputs.osProfile?.customData ?? "", "base64").toString("utf8");
     return { userData, defaultUser: host.sshUser, authorizedKeys: keys.filter(Boolean).join("\n") + "\n" };
 }

@@ -39,7 +39,13 @@ async function firstUp(r: Rehearsal): Promise<void> {
     for (const hook of r.beforeFirstUp) await r.checks.check("the hosts' life before the cluster is set up", () => hook(r));
     // The plan's host keys are only known once the existing machines made theirs: plan again with them.
     const keyed = await r.plan();
-    await r.checks.check("owners run the bootstrap scripts on existing hosts", async () => runBootstraps(r, keyed, hosts.filter((h) => h.provider === "existing")));
+    await r.checks.check("owners run the bootstrap scripts on existing hosts", async () =>
+        runBootstraps(
+            r,
+            keyed,
+            hosts.filter((h) => h.provider === "existing"),
+        ),
+    );
     const { result } = await r.up("first up", keyed);
     await r.checks.check("first up: every step succeeds", async () => {
         const failed = result.runs.filter((run) => run.result === "failed").map((run) => `${run.step.name} on ${run.step.host}`);
@@ -60,13 +66,15 @@ async function firstUp(r: Rehearsal): Promise<void> {
 async function runBootstraps(r: Rehearsal, plan: PlanResult, owners: PlannedHost[]): Promise<string> {
     const scripts = plan.outputs.bootstrapScripts as Record<string, string>;
     const failures: string[] = [];
-    await Promise.all(owners.map(async (h) => {
-        const result = await r.lab.host(h.name).machine.exec(["sh", "-s"], { input: scripts[h.name], timeoutMs: 120000 });
-        if (result.code !== 0) {
-            const journal = await r.lab.host(h.name).machine.exec(["journalctl", "-n", "8", "--no-pager", "-o", "cat"]);
-            failures.push(`${h.name}: ${result.stderr.trim().split("\n").pop()}\n${journal.stdout}`);
-        }
-    }));
+    await Promise.all(
+        owners.map(async (h) => {
+            const result = await r.lab.host(h.name).machine.exec(["sh", "-s"], { input: scripts[h.name], timeoutMs: 120000 });
+            if (result.code !== 0) {
+                const journal = await r.lab.host(h.name).machine.exec(["journalctl", "-n", "8", "--no-pager", "-o", "cat"]);
+                failures.push(`${h.name}: ${result.stderr.trim().split("\n").pop()}\n${journal.stdout}`);
+            }
+        }),
+    );
     return allOf("bootstrap scripts", failures, owners.length);
 }
 
@@ -89,12 +97,14 @@ export const belongsTo = (s: Step, node: string) => s.host === node || s.name.st
 export async function snapshotUnits(r: Rehearsal, hosts: PlannedHost[]): Promise<Map<string, string>> {
     const plan = r.applied!;
     const out = new Map<string, string>();
-    await Promise.all(hosts.map(async (h) => {
-        for (const unit of [...unitsOf(plan, h), edgeUnitOf(plan, h)].filter((u): u is string => !!u)) {
-            const starts = await unitStarts(r.lab.host(h.name).machine, unit);
-            out.set(`${h.name} ${unit}`, `${starts.activeSince}/${starts.restarts}`);
-        }
-    }));
+    await Promise.all(
+        hosts.map(async (h) => {
+            for (const unit of [...unitsOf(plan, h), edgeUnitOf(plan, h)].filter((u): u is string => !!u)) {
+                const starts = await unitStarts(r.lab.host(h.name).machine, unit);
+                out.set(`${h.name} ${unit}`, `${starts.activeSince}/${starts.restarts}`);
+            }
+        }),
+    );
     return out;
 }
 
@@ -122,7 +132,8 @@ async function hubRestart(r: Rehearsal): Promise<void> {
         // Pinged from the hub: it cannot start a handshake to a spoke it has no endpoint for, so each
         // spoke must come back on its own (PersistentKeepalive).
         const seconds = await waitUntil("every spoke answering the hub", 30000, async () =>
-            (await Promise.all(hosts.filter((h) => h !== hub).map((h) => pings(machine, h.meshAddress)))).every(Boolean));
+            (await Promise.all(hosts.filter((h) => h !== hub).map((h) => pings(machine, h.meshAddress)))).every(Boolean),
+        );
         return `${seconds.toFixed(1)} s`;
     });
     await healthChecks(r, "after hub restart");
@@ -138,14 +149,16 @@ async function reboot(r: Rehearsal): Promise<void> {
     });
     await r.checks.check("at boot: firewall, then mesh, then k3s, by themselves", async () => {
         const failures: string[] = [];
-        await Promise.all(hosts.map(async (h) => {
-            const units = unitsOf(plan, h);
-            const starts = await Promise.all(units.map((u) => unitStarts(r.lab.host(h.name).machine, u)));
-            starts.forEach((s, i) => {
-                if (s.activeSince === 0) failures.push(`${h.name} ${units[i]} not active`);
-                else if (i > 0 && s.activeSince < starts[i - 1].activeSince) failures.push(`${h.name} ${units[i]} before ${units[i - 1]}`);
-            });
-        }));
+        await Promise.all(
+            hosts.map(async (h) => {
+                const units = unitsOf(plan, h);
+                const starts = await Promise.all(units.map((u) => unitStarts(r.lab.host(h.name).machine, u)));
+                starts.forEach((s, i) => {
+                    if (s.activeSince === 0) failures.push(`${h.name} ${units[i]} not active`);
+                    else if (i > 0 && s.activeSince < starts[i - 1].activeSince) failures.push(`${h.name} ${units[i]} before ${units[i - 1]}`);
+                });
+            }),
+        );
         return allOf("hosts in order", failures, hosts.length);
     });
     await healthChecks(r, "after reboot", { operator: true });
@@ -180,8 +193,11 @@ async function addNatHost(r: Rehearsal): Promise<void> {
     const { steps } = await r.up(`add ${host.name}`, keyed);
     const hub = r.hostsOf(keyed).find((h) => h.roles.includes("hub"))!;
     await r.checks.check("add-node: only the hub's mesh step and the new host's steps run", async () =>
-        onlySteps(steps, (s) => belongsTo(s, String(host.name)) || (s.name === `${hub.name}-mesh` && s.op === "update")));
+        onlySteps(steps, (s) => belongsTo(s, String(host.name)) || (s.name === `${hub.name}-mesh` && s.op === "update")),
+    );
     if (session && other) await r.checks.check(`an SSH session over the mesh to ${other.name} survives the up`, async () => session.stillAlive());
-    await r.checks.check("add-node: no service on the other hosts restarted", async () => unchangedUnits(unitsBefore, await snapshotUnits(r, r.hostsOf(before))));
+    await r.checks.check("add-node: no service on the other hosts restarted", async () =>
+        unchangedUnits(unitsBefore, await snapshotUnits(r, r.hostsOf(before))),
+    );
     await healthChecks(r, `after adding ${host.name}`, { operator: true });
 }

@@ -30,7 +30,11 @@ export class SshClient {
     private readonly hostBlocks = new Map<string, string>();
     private readonly warned = new Set<string>();
 
-    constructor(workDir: string, private readonly runnerNetns: string, private readonly log: (line: string) => void) {
+    constructor(
+        workDir: string,
+        private readonly runnerNetns: string,
+        private readonly log: (line: string) => void,
+    ) {
         this.dir = join(workDir, "ssh");
         mkdirSync(this.dir, { recursive: true, mode: 0o700 });
         this.configFile = join(this.dir, "config");
@@ -61,8 +65,25 @@ export class SshClient {
     private argv(connection: SshConnection, script: string): string[] {
         this.trust(connection);
         const jump = connection.proxy ? ["-J", `${connection.proxy.user}@${connection.proxy.host}:${connection.proxy.port ?? 22}`] : [];
-        return ["ip", "netns", "exec", this.runnerNetns, "ssh", "-F", this.configFile, "-i", this.identity(connection.privateKey),
-            "-p", String(connection.port ?? 22), "-l", connection.user, ...jump, connection.host, "--", script];
+        return [
+            "ip",
+            "netns",
+            "exec",
+            this.runnerNetns,
+            "ssh",
+            "-F",
+            this.configFile,
+            "-i",
+            this.identity(connection.privateKey),
+            "-p",
+            String(connection.port ?? 22),
+            "-l",
+            connection.user,
+            ...jump,
+            connection.host,
+            "--",
+            script,
+        ];
     }
 
     /** Pins the connection's host keys; without one (before issue 11) the first key seen is accepted, loudly. */
@@ -77,7 +98,9 @@ export class SshClient {
                 lines.push("    StrictHostKeyChecking accept-new");
                 if (!this.warned.has(target.host)) {
                     this.warned.add(target.host);
-                    this.log(`WARNING: the plan pins no host key for ${target.host} (connection.hostKey, issue 11): trusting the first key it presents (accept-new)`);
+                    this.log(
+                        `WARNING: the plan pins no host key for ${target.host} (connection.hostKey, issue 11): trusting the first key it presents (accept-new)`,
+                    );
                 }
             }
             this.hostBlocks.set(target.host, lines.join("\n"));
@@ -98,17 +121,25 @@ export class SshClient {
 
     /** Host blocks first: ssh takes the first value it finds for each option. Atomic: running ssh processes read it. */
     private writeConfig(): void {
-        writeFileSync(`${this.configFile}.new`, [...this.hostBlocks.values(), [
-            "Host *",
-            "    BatchMode yes",
-            `    UserKnownHostsFile ${this.knownHostsFile}`,
-            "    StrictHostKeyChecking yes",
-            "    IdentitiesOnly yes",
-            "    ConnectTimeout 15",
-            "    ServerAliveInterval 5",
-            "    ServerAliveCountMax 6",
-            "    LogLevel ERROR",
-        ].join("\n"), ""].join("\n"), { mode: 0o600 });
+        writeFileSync(
+            `${this.configFile}.new`,
+            [
+                ...this.hostBlocks.values(),
+                [
+                    "Host *",
+                    "    BatchMode yes",
+                    `    UserKnownHostsFile ${this.knownHostsFile}`,
+                    "    StrictHostKeyChecking yes",
+                    "    IdentitiesOnly yes",
+                    "    ConnectTimeout 15",
+                    "    ServerAliveInterval 5",
+                    "    ServerAliveCountMax 6",
+                    "    LogLevel ERROR",
+                ].join("\n"),
+                "",
+            ].join("\n"),
+            { mode: 0o600 },
+        );
         renameSync(`${this.configFile}.new`, this.configFile);
     }
 }

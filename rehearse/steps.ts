@@ -87,11 +87,12 @@ function changeOf(old: PlannedResource, next: PlannedResource): StepOp {
 function layer(steps: Step[], dependsOn: (id: string) => Iterable<string>): Step[][] {
     const byId = new Map(steps.map((s) => [idOf(s), s]));
     const depth = new Map<string, number>();
-    const stepDependencies = (id: string, seen = new Set<string>()): string[] => [...dependsOn(id)].flatMap((dep) => {
-        if (seen.has(dep)) return [];
-        seen.add(dep);
-        return byId.has(dep) ? [dep] : stepDependencies(dep, seen);
-    });
+    const stepDependencies = (id: string, seen = new Set<string>()): string[] =>
+        [...dependsOn(id)].flatMap((dep) => {
+            if (seen.has(dep)) return [];
+            seen.add(dep);
+            return byId.has(dep) ? [dep] : stepDependencies(dep, seen);
+        });
     const visit = (id: string, path: Set<string>): number => {
         const known = depth.get(id);
         if (known !== undefined) return known;

@@ -37,19 +37,26 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     const clusterCidr = cidrOf("clusterCidr");
     const serviceCidr = cidrOf("serviceCidr");
     if (meshCidr) {
-        for (const [name, other] of [["clusterCidr", clusterCidr], ["serviceCidr", serviceCidr]] as const) {
-            if (other && cidrsOverlap(meshCidr, other)) problems.push(`meshCidr: ${meshCidr.text} overlaps ${name} ${other.text}; pick a mesh range outside it (e.g. 10.0.0.0/24)`);
+        for (const [name, other] of [
+            ["clusterCidr", clusterCidr],
+            ["serviceCidr", serviceCidr],
+        ] as const) {
+            if (other && cidrsOverlap(meshCidr, other))
+                problems.push(`meshCidr: ${meshCidr.text} overlaps ${name} ${other.text}; pick a mesh range outside it (e.g. 10.0.0.0/24)`);
         }
         if (meshCidr.prefix > 30) problems.push(`meshCidr: ${meshCidr.text} has no room for hosts; use a /30 or larger (e.g. /24)`);
     }
-    if (clusterCidr && serviceCidr && cidrsOverlap(clusterCidr, serviceCidr)) problems.push(`serviceCidr: ${serviceCidr.text} overlaps clusterCidr ${clusterCidr.text}; use separate ranges`);
+    if (clusterCidr && serviceCidr && cidrsOverlap(clusterCidr, serviceCidr))
+        problems.push(`serviceCidr: ${serviceCidr.text} overlaps clusterCidr ${clusterCidr.text}; use separate ranges`);
 
     const meshKind = setting<MeshKind>("meshKind");
     if (meshKind === "zerotier" && setting("zerotierNetworkId") === undefined) {
         problems.push(`zerotierNetworkId: meshKind zerotier needs the 16-hex-digit network id; run pulumi config set zerotierNetworkId <id>`);
     }
     if (meshKind === "zerotier" && setting("zerotierApiToken") === undefined) {
-        problems.push(`zerotierApiToken: meshKind zerotier needs a ZeroTier Central API token to authorize members; run pulumi config set --secret zerotierApiToken <token>`);
+        problems.push(
+            `zerotierApiToken: meshKind zerotier needs a ZeroTier Central API token to authorize members; run pulumi config set --secret zerotierApiToken <token>`,
+        );
     }
     const listenPort = setting<number>("meshListenPort");
 
@@ -66,7 +73,9 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     const flannelBackend = setting<ClusterSpec["k3s"]["flannelBackend"]>("flannelBackend");
     const taken = meshOnlyRangeOf("udp", listenPort);
     if (meshKind === "wireguard" && taken) {
-        problems.push(`meshListenPort: ${listenPort} is ${taken.what}'s port, which stays mesh-only on every host; pick another, e.g. ${defaultWireguardListenPort}`);
+        problems.push(
+            `meshListenPort: ${listenPort} is ${taken.what}'s port, which stays mesh-only on every host; pick another, e.g. ${defaultWireguardListenPort}`,
+        );
     }
     for (const key of ["k3sServerFlags", "k3sAgentFlags"]) {
         setting<string[]>(key).forEach((flag, i) => {
@@ -89,7 +98,8 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     if (dnsProvider !== "none" && !dnsZone) problems.push(`dnsZone: dnsProvider ${dnsProvider} needs the zone name; run pulumi config set dnsZone example.com`);
     if (dnsZone) {
         apps.forEach((a, i) => {
-            if (a.host !== dnsZone && !a.host.endsWith(`.${dnsZone}`)) problems.push(`apps[${i}].host: ${a.host} is not in dnsZone ${dnsZone}; use a name under it or another zone`);
+            if (a.host !== dnsZone && !a.host.endsWith(`.${dnsZone}`))
+                problems.push(`apps[${i}].host: ${a.host} is not in dnsZone ${dnsZone}; use a name under it or another zone`);
         });
     }
 
@@ -148,7 +158,9 @@ export function rawConfigFromPulumi(all: Record<string, string>): Record<string,
         try {
             raw[key] = JSON.parse(text);
         } catch (err) {
-            problems.push(`${fullKey}: not valid JSON (${(err as Error).message}); write it as YAML in Pulumi.<stack>.yaml or set it with pulumi config set --path`);
+            problems.push(
+                `${fullKey}: not valid JSON (${(err as Error).message}); write it as YAML in Pulumi.<stack>.yaml or set it with pulumi config set --path`,
+            );
         }
     }
     if (problems.length > 0) throw new ConfigError(problems);

@@ -22,10 +22,17 @@ export const nodeFields: readonly NodeField[] = [
     { key: "roles", description: "Any of server, agent, hub, edge, ingress (server or agent, not both)." },
     { key: "meshAddress", description: "Address on the mesh; absent: derived from the name (stable when nodes are added or removed)." },
     { key: "site", description: "Failure domain; embedded-etcd servers must share one. Default: the region, location or the node itself." },
-    { key: "sshUser", description: "Login user (root, or a user with passwordless sudo). Default: admin (AWS Debian), ubuntu (AWS Ubuntu), azureuser (Azure), root (existing)." },
+    {
+        key: "sshUser",
+        description:
+            "Login user (root, or a user with passwordless sudo). Default: admin (AWS Debian), ubuntu (AWS Ubuntu), azureuser (Azure), root (existing).",
+    },
     { key: "sshPort", description: "SSH port (existing hosts only; cloud images keep 22)." },
     { key: "publicTcpPorts", description: "TCP ports this host serves to the internet besides SSH (and 80/443 on edges); never a k3s port." },
-    { key: "decommission", description: "true: drain, delete and uninstall this node while it is still on the mesh; remove it from the config on the next up." },
+    {
+        key: "decommission",
+        description: "true: drain, delete and uninstall this node while it is still on the mesh; remove it from the config on the next up.",
+    },
     { key: "region", providers: ["aws"], description: "AWS region, e.g. us-east-1." },
     { key: "instanceType", providers: ["aws"], description: "EC2 instance type, e.g. t4g.small (arm64) or t3.small (amd64)." },
     { key: "ami", providers: ["aws"], description: "A fixed AMI id; absent: the newest official image of os for arch." },
@@ -62,7 +69,8 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
         const nodeRoles = r.stringList("roles");
         if (nodeRoles.length === 0) r.problem("roles", `is required; a list of ${roles.join(", ")}`);
         for (const role of nodeRoles) if (!roles.includes(role as Role)) r.problem("roles", `"${role}" is not one of ${roles.join(", ")}`);
-        if (nodeRoles.includes("server") && nodeRoles.includes("agent")) r.problem("roles", "a node is a server or an agent, not both (k3s servers run workloads too)");
+        if (nodeRoles.includes("server") && nodeRoles.includes("agent"))
+            r.problem("roles", "a node is a server or an agent, not both (k3s servers run workloads too)");
         const meshAddress = r.string("meshAddress");
         if (meshAddress !== undefined && parseIpv4(meshAddress) === undefined) r.problem("meshAddress", `"${meshAddress}" is not an IPv4 address`);
         const site = r.matching("site", /^[a-z0-9][a-z0-9:._-]{0,62}$/, "home or aws:us-east-1");
@@ -70,7 +78,8 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
         if (!provider || !arch || name === undefined) return [];
         for (const other of providers.filter((p) => p !== provider)) {
             for (const key of keysOf(other)) {
-                if (item[key] !== undefined && !keysOf(provider).includes(key)) r.problem(key, `belongs to provider ${other}, not ${provider}; remove it or change provider`);
+                if (item[key] !== undefined && !keysOf(provider).includes(key))
+                    r.problem(key, `belongs to provider ${other}, not ${provider}; remove it or change provider`);
             }
         }
         const base = {
@@ -111,7 +120,10 @@ function readPublicPorts(r: FieldReader): number[] {
         }
         const meshOnly = meshOnlyRangeOf("tcp", port);
         if (meshOnly) {
-            r.problem("publicTcpPorts", `${port} is ${meshOnly.what}, reachable only over the mesh (the policy pack refuses it too); remove it and use the kubeconfig output over the mesh`);
+            r.problem(
+                "publicTcpPorts",
+                `${port} is ${meshOnly.what}, reachable only over the mesh (the policy pack refuses it too); remove it and use the kubeconfig output over the mesh`,
+            );
             return [];
         }
         return [port];

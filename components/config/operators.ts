@@ -12,12 +12,14 @@ export function readOperators(value: unknown, meshCidr: Cidr | undefined, proble
         if (!isDnsLabel(name)) r.problem("name", `"${name}" is not a valid name (lowercase letters, digits and -)`);
         const meshAddress = r.string("meshAddress");
         if (meshAddress !== undefined && parseIpv4(meshAddress) === undefined) r.problem("meshAddress", `"${meshAddress}" is not an IPv4 address`);
-        return [{
-            name,
-            meshAddress: meshAddress ?? (meshCidr ? formatIpv4(derivedAddress(meshCidr, `operator:${name}`)) : ""),
-            runsPulumi: r.boolean("runsPulumi", false),
-            enrolled: r.boolean("enrolled", false),
-        }];
+        return [
+            {
+                name,
+                meshAddress: meshAddress ?? (meshCidr ? formatIpv4(derivedAddress(meshCidr, `operator:${name}`)) : ""),
+                runsPulumi: r.boolean("runsPulumi", false),
+                enrolled: r.boolean("enrolled", false),
+            },
+        ];
     });
 }
 
@@ -32,7 +34,10 @@ export function readApps(value: unknown, problems: string[]): AppSpec[] {
         const port = r.integer("port", 80, 1, 65535);
         if (host !== undefined && !isDnsName(host)) r.problem("host", `"${host}" is not a DNS name (e.g. zot.example.com)`);
         if (host !== undefined && hosts.has(host)) r.problem("host", `"${host}" is routed twice; one app per host name`);
-        for (const [field, v] of [["namespace", namespace], ["service", service]] as const) {
+        for (const [field, v] of [
+            ["namespace", namespace],
+            ["service", service],
+        ] as const) {
             if (v !== undefined && !isDnsLabel(v)) r.problem(field, `"${v}" is not a Kubernetes name (lowercase letters, digits and -)`);
         }
         if (host === undefined || namespace === undefined || service === undefined) return [];

@@ -21,7 +21,9 @@ export function checkMeshAddresses(nodes: NodeSpec[], operators: OperatorSpec[],
         }
         const owner = owners.get(address);
         if (owner) {
-            problems.push(`${member.field}: ${member.address} (${member.label}) is already used by ${owner}; pin a free address such as ${formatIpv4(freeAddress(meshCidr, taken))}`);
+            problems.push(
+                `${member.field}: ${member.address} (${member.label}) is already used by ${owner}; pin a free address such as ${formatIpv4(freeAddress(meshCidr, taken))}`,
+            );
         } else {
             owners.set(address, member.label);
         }
@@ -53,7 +55,8 @@ export function checkCloudNetworkOverlap(nodes: NodeSpec[], ranges: Record<strin
     ];
     for (const [what, text] of cloudNetworks) {
         for (const [key, cidr] of Object.entries(ranges)) {
-            if (cidr && cidrsOverlap(cidr, parseCidr(text)!)) problems.push(`${key}: ${cidr.text} overlaps ${what} ${text} that this program creates; pick another range`);
+            if (cidr && cidrsOverlap(cidr, parseCidr(text)!))
+                problems.push(`${key}: ${cidr.text} overlaps ${what} ${text} that this program creates; pick another range`);
         }
     }
 }
@@ -63,24 +66,33 @@ export function checkTopology(nodes: NodeSpec[], meshKind: MeshKind, datastore: 
     const servers = nodes.filter((n) => n.roles.includes("server"));
     const activeServers = servers.filter((n) => !n.decommission);
     if (nodes.length > 0 && servers.length === 0) problems.push(`nodes: no node has role server; give one node roles: [server]`);
-    else if (servers.length > 0 && activeServers.length === 0) problems.push(`nodes: every server is decommissioned; keep at least one server, or tear the cluster down with pulumi destroy`);
+    else if (servers.length > 0 && activeServers.length === 0)
+        problems.push(`nodes: every server is decommissioned; keep at least one server, or tear the cluster down with pulumi destroy`);
     if (datastore === "embedded-etcd" || (datastore === "sqlite" && servers.length > 1)) {
         const leaving = servers.filter((n) => n.decommission);
         if (leaving.length > 1) {
-            problems.push(`${field(leaving[1])}.decommission: ${leaving.map((n) => n.name).join(" and ")} would leave etcd at once and can break quorum; decommission one server per pulumi up`);
+            problems.push(
+                `${field(leaving[1])}.decommission: ${leaving.map((n) => n.name).join(" and ")} would leave etcd at once and can break quorum; decommission one server per pulumi up`,
+            );
         }
         if (activeServers.length % 2 === 0 && activeServers.length > 0) {
-            problems.push(`nodes: ${activeServers.length} servers with embedded etcd cannot keep quorum through a failure; use an odd number (1, 3, 5)` +
-                (leaving.length > 0 ? ": add a server before decommissioning one" : " or set k3sDatastoreEndpoint"));
+            problems.push(
+                `nodes: ${activeServers.length} servers with embedded etcd cannot keep quorum through a failure; use an odd number (1, 3, 5)` +
+                    (leaving.length > 0 ? ": add a server before decommissioning one" : " or set k3sDatastoreEndpoint"),
+            );
         }
         const sites = [...new Set(servers.map((s) => s.site))];
         if (sites.length > 1) {
-            problems.push(`nodes: embedded-etcd servers span sites ${sites.join(", ")}; etcd across sites is unsupported: put every server in one site (set site) or use k3sDatastoreEndpoint`);
+            problems.push(
+                `nodes: embedded-etcd servers span sites ${sites.join(", ")}; etcd across sites is unsupported: put every server in one site (set site) or use k3sDatastoreEndpoint`,
+            );
         }
     }
     const hubs = nodes.filter((n) => n.roles.includes("hub"));
     if (meshKind === "wireguard" && nodes.length > 0 && hubs.length !== 1) {
-        problems.push(`nodes: a wireguard mesh needs exactly one node with role hub (found ${hubs.length}${hubs.length ? `: ${hubs.map((h) => h.name).join(", ")}` : ""})`);
+        problems.push(
+            `nodes: a wireguard mesh needs exactly one node with role hub (found ${hubs.length}${hubs.length ? `: ${hubs.map((h) => h.name).join(", ")}` : ""})`,
+        );
     }
     for (const hub of hubs) {
         if (hub.decommission) problems.push(`${field(hub)}.decommission: ${hub.name} is the hub; move the hub role to another node first`);
@@ -90,12 +102,15 @@ export function checkTopology(nodes: NodeSpec[], meshKind: MeshKind, datastore: 
         if (!node.existing) continue;
         const inbound = node.roles.filter((r): r is Role => r === "hub" || r === "edge");
         if (node.existing.behindNat && inbound.length > 0) {
-            problems.push(`${field(node)}.roles: ${node.name} is behind NAT and cannot take role ${inbound.join(", ")}, which needs inbound traffic from the internet; move it to a public host`);
+            problems.push(
+                `${field(node)}.roles: ${node.name} is behind NAT and cannot take role ${inbound.join(", ")}, which needs inbound traffic from the internet; move it to a public host`,
+            );
         }
     }
     if (apps.length > 0) {
         if (!nodes.some((n) => n.roles.includes("ingress"))) problems.push(`nodes: apps are configured but no node has role ingress to run the Istio gateway`);
-        if (!nodes.some((n) => n.roles.includes("edge"))) problems.push(`nodes: apps are configured but no node has role edge to take traffic from the internet`);
+        if (!nodes.some((n) => n.roles.includes("edge")))
+            problems.push(`nodes: apps are configured but no node has role edge to take traffic from the internet`);
     }
     for (const node of nodes.filter((n) => n.roles.includes("ingress") && !n.roles.some((r) => r === "server" || r === "agent"))) {
         problems.push(`${field(node)}.roles: ingress runs the Istio gateway pod, so ${node.name} must also be a server or agent`);

@@ -143,10 +143,7 @@ export interface ClusterSpec {
 /** Every problem in the config at once, each naming the field and the fix. */
 export class ConfigError extends Error {
     constructor(readonly problems: string[]) {
-        super(
-            `invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-                problems.map((p) => `  - ${p}`).join("\n"),
-        );
+        super(`invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  - ${p}`).join("\n"));
         this.name = "ConfigError";
     }
 }

@@ -45,42 +45,77 @@ export class WireGuardMesh extends pulumi.ComponentResource implements Mesh {
         const spokeConfig = (peer: string, meshAddress: string) =>
             pulumi.all([key(peer).privateKey, key(hub.name).publicKey, endpoint]).apply(([privateKey, hubPublicKey, hubEndpoint]) =>
                 renderSpokeConfig({
-                    name: peer, privateKey, meshAddress, meshPrefix: spec.mesh.prefix, mtu: spec.mesh.mtu, meshCidr: spec.mesh.cidr,
+                    name: peer,
+                    privateKey,
+                    meshAddress,
+                    meshPrefix: spec.mesh.prefix,
+                    mtu: spec.mesh.mtu,
+                    meshCidr: spec.mesh.cidr,
                     hub: { name: hub.name, publicKey: hubPublicKey, endpoint: hubEndpoint },
-                }));
+                }),
+            );
         const peers = [
             ...hosts.filter((h) => h !== hub).map((h) => ({ name: h.name, meshAddress: h.meshAddress })),
             ...spec.operators.map((o) => ({ name: o.name, meshAddress: o.meshAddress })),
         ];
         const hubConfig = pulumi.all([key(hub.name).privateKey, ...peers.map((p) => key(p.name).publicKey)]).apply(([privateKey, ...publicKeys]) =>
             renderHubConfig({
-                name: hub.name, privateKey, meshAddress: hub.meshAddress, meshPrefix: spec.mesh.prefix,
-                listenPort: spec.mesh.listenPort, mtu: spec.mesh.mtu, interfaceName: iface,
+                name: hub.name,
+                privateKey,
+                meshAddress: hub.meshAddress,
+                meshPrefix: spec.mesh.prefix,
+                listenPort: spec.mesh.listenPort,
+                mtu: spec.mesh.mtu,
+                interfaceName: iface,
                 peers: peers.map((p, i) => ({ ...p, publicKey: publicKeys[i] })),
-            }));
+            }),
+        );
         const configOf = (host: Host) => (host === hub ? hubConfig : spokeConfig(host.name, host.meshAddress));
         const steps = { prepare: wireguardPrepare(iface), apply: wireguardApply(iface) };
 
         for (const host of [hub, ...hosts.filter((h) => h !== hub)].filter(args.reachable)) {
             // Hosts behind NAT are reached through the hub's mesh, so the hub must be up first.
             const after = host.spec.existing?.behindNat ? [this.steps.get(hub.name)!] : [];
-            this.steps.set(host.name, new HostFiles(`${host.name}-mesh`, {
-                host, files: [{ path: configPath, mode: "0600", content: configOf(host) }], ...steps,
-                remove: `systemctl disable --now ${this.unitName}; rm -f ${configPath}`, after,
-            }, { parent: this }));
+            this.steps.set(
+                host.name,
+                new HostFiles(
+                    `${host.name}-mesh`,
+                    {
+                        host,
+                        files: [{ path: configPath, mode: "0600", content: configOf(host) }],
+                        ...steps,
+                        remove: `systemctl disable --now ${this.unitName}; rm -f ${configPath}`,
+                        after,
+                    },
+                    { parent: this },
+                ),
+            );
         }
 
         this.operatorConfigs = pulumi.secret(pulumi.all(Object.fromEntries(spec.operators.map((o) => [o.name, spokeConfig(o.name, o.meshAddress)]))));
         const existing = hosts.filter((h) => h.spec.provider === "existing");
-        this.bootstrapScripts = pulumi.secret(pulumi.all(Object.fromEntries(existing.map((host) => [host.name,
-            pulumi.all([configOf(host), secrets.sshPublicKey]).apply(([config, sshPublicKey]) => {
-                const behindNat = host.spec.existing?.behindNat ?? false;
-                // A NAT host brings its spoke up itself: Pulumi reaches it only over the mesh.
-                return renderBundle(`bootstrap-${host.name}`, `one-time bootstrap of ${host.name}: run it as root on the machine`,
-                    behindNat ? [{ path: configPath, mode: "0600", content: config }] : [],
-                    { prepare: behindNat ? steps.prepare : undefined, apply: [authorizeKey(host.spec.sshUser, sshPublicKey), behindNat ? steps.apply : ""].join("\n") });
-            }),
-        ]))));
+        this.bootstrapScripts = pulumi.secret(
+            pulumi.all(
+                Object.fromEntries(
+                    existing.map((host) => [
+                        host.name,
+                        pulumi.all([configOf(host), secrets.sshPublicKey]).apply(([config, sshPublicKey]) => {
+                            const behindNat = host.spec.existing?.behindNat ?? false;
+                            // A NAT host brings its spoke up itself: Pulumi reaches it only over the mesh.
+                            return renderBundle(
+                                `bootstrap-${host.name}`,
+                                `one-time bootstrap of ${host.name}: run it as root on the machine`,
+                                behindNat ? [{ path: configPath, mode: "0600", content: config }] : [],
+                                {
+                                    prepare: behindNat ? steps.prepare : undefined,
+                                    apply: [authorizeKey(host.spec.sshUser, sshPublicKey), behindNat ? steps.apply : ""].join("\n"),
+                                },
+                            );
+                        }),
+                    ]),
+                ),
+            ),
+        );
         this.registerOutputs({ operatorConfigs: this.operatorConfigs, bootstrapScripts: this.bootstrapScripts });
     }
 

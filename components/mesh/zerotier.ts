@@ -9,7 +9,12 @@ import { renderBundle } from "../render/bundle";
 import { authorizeKey } from "../render/hostsetup";
 import { zerotierHome, zerotierInterfaceName, zerotierUnitName } from "../paths";
 import {
-    centralAuthorizeScript, memberIdFromJoinOutput, renderZerotierDeviceMap, renderZerotierLocalConf, zerotierJoinScript, zerotierWaitScript,
+    centralAuthorizeScript,
+    memberIdFromJoinOutput,
+    renderZerotierDeviceMap,
+    renderZerotierLocalConf,
+    zerotierJoinScript,
+    zerotierWaitScript,
 } from "../render/zerotier";
 import { Mesh } from ".";
 
@@ -38,30 +43,62 @@ export class ZeroTierMesh extends pulumi.ComponentResource implements Mesh {
         this.leaveScript = `systemd-run --quiet --on-active=5 /bin/sh -c 'zerotier-cli leave ${networkId}; systemctl disable --now ${zerotierUnitName}'`;
         const apiToken = new pulumi.Config(projectName).requireSecret("zerotierApiToken");
         for (const host of args.hosts.filter(args.reachable)) {
-            const joined = new HostFiles(`${host.name}-mesh`, {
-                host,
-                files: [
-                    { path: `${zerotierHome}/local.conf`, mode: "0644", content: renderZerotierLocalConf() },
-                    { path: `${zerotierHome}/devicemap`, mode: "0644", content: renderZerotierDeviceMap(networkId) },
-                ],
-                apply: zerotierJoinScript(networkId),
-            }, { parent: this });
-            const authorized = new command.local.Command(`${host.name}-mesh-authorize`, {
-                create: joined.command.stdout.apply((stdout) => centralAuthorizeScript(networkId, memberIdFromJoinOutput(stdout), host.meshAddress, host.name)),
-                stdin: pulumi.interpolate`Authorization: token ${apiToken}`,
-                logging: "none",
-            }, { parent: this });
-            this.steps.set(host.name, new command.remote.Command(`${host.name}-mesh-address`, {
-                connection: host.connection,
-                create: asRoot(host.spec.sshUser, `sh -c ${shellQuote(zerotierWaitScript(host.meshAddress))}`),
-            }, { parent: this, dependsOn: [authorized] }));
+            const joined = new HostFiles(
+                `${host.name}-mesh`,
+                {
+                    host,
+                    files: [
+                        { path: `${zerotierHome}/local.conf`, mode: "0644", content: renderZerotierLocalConf() },
+                        { path: `${zerotierHome}/devicemap`, mode: "0644", content: renderZerotierDeviceMap(networkId) },
+                    ],
+                    apply: zerotierJoinScript(networkId),
+                },
+                { parent: this },
+            );
+            const authorized = new command.local.Command(
+                `${host.name}-mesh-authorize`,
+                {
+                    create: joined.command.stdout.apply((stdout) =>
+                        centralAuthorizeScript(networkId, memberIdFromJoinOutput(stdout), host.meshAddress, host.name),
+                    ),
+                    stdin: pulumi.interpolate`Authorization: token ${apiToken}`,
+                    logging: "none",
+                },
+                { parent: this },
+            );
+            this.steps.set(
+                host.name,
+                new command.remote.Command(
+                    `${host.name}-mesh-address`,
+                    {
+                        connection: host.connection,
+                        create: asRoot(host.spec.sshUser, `sh -c ${shellQuote(zerotierWaitScript(host.meshAddress))}`),
+                    },
+                    { parent: this, dependsOn: [authorized] },
+                ),
+            );
         }
         // Operators join with the ZeroTier app and are authorized in Central like any member.
-        this.operatorConfigs = pulumi.output(Object.fromEntries(spec.operators.map((o) => [o.name,
-            `zerotier-cli join ${networkId}; then authorize the member in ZeroTier Central with address ${o.meshAddress}\n`])));
-        this.bootstrapScripts = pulumi.output(args.sshPublicKey).apply((key) => Object.fromEntries(
-            args.hosts.filter((h) => h.spec.provider === "existing").map((h) => [h.name,
-                renderBundle(`bootstrap-${h.name}`, `one-time bootstrap of ${h.name}: run it as root on the machine`, [], { apply: authorizeKey(h.spec.sshUser, key) })])));
+        this.operatorConfigs = pulumi.output(
+            Object.fromEntries(
+                spec.operators.map((o) => [
+                    o.name,
+                    `zerotier-cli join ${networkId}; then authorize the member in ZeroTier Central with address ${o.meshAddress}\n`,
+                ]),
+            ),
+        );
+        this.bootstrapScripts = pulumi.output(args.sshPublicKey).apply((key) =>
+            Object.fromEntries(
+                args.hosts
+                    .filter((h) => h.spec.provider === "existing")
+                    .map((h) => [
+                        h.name,
+                        renderBundle(`bootstrap-${h.name}`, `one-time bootstrap of ${h.name}: run it as root on the machine`, [], {
+                            apply: authorizeKey(h.spec.sshUser, key),
+                        }),
+                    ]),
+            ),
+        );
         this.registerOutputs({ operatorConfigs: this.operatorConfigs, bootstrapScripts: this.bootstrapScripts });
     }
 

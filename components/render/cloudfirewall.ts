@@ -24,15 +24,16 @@ export interface InboundRule {
 /** The whole internet, both address families. */
 export const internet = ["0.0.0.0/0", "::/0"];
 
-
-
 /** An error naming the node's config field and the fix, in the shape config.ts uses. */
 export function nodeFieldError(node: Pick<NodeSpec, "name">, field: string, message: string): Error {
     return new Error(`nodes[${node.name}].${field}: ${message}`);
 }
 
 /** What the internet may reach on a cloud VM: SSH from the operators, the edge's web ports, the mesh's public port. */
-export function inboundRulesFor(node: Pick<NodeSpec, "name" | "roles" | "sshPort" | "publicTcpPorts">, cluster: Omit<CloudHostCluster, "clusterName">): InboundRule[] {
+export function inboundRulesFor(
+    node: Pick<NodeSpec, "name" | "roles" | "sshPort" | "publicTcpPorts">,
+    cluster: Omit<CloudHostCluster, "clusterName">,
+): InboundRule[] {
     if (cluster.sshSourceCidrs.length === 0) {
         throw new Error(`sshSourceCidrs: empty, so Pulumi could not reach nodes[${node.name}] over SSH; allow your address (e.g. ["203.0.113.7/32"])`);
     }
@@ -50,7 +51,13 @@ export function inboundRulesFor(node: Pick<NodeSpec, "name" | "roles" | "sshPort
     }
     // Spokes dial the hub, so only the hub listens; a ZeroTier member is dialled by every peer.
     if (cluster.meshKind === "wireguard" && node.roles.includes("hub")) {
-        rules.push({ protocol: "udp", from: cluster.meshListenPort, to: cluster.meshListenPort, sources: internet, description: "WireGuard hub (meshListenPort)" });
+        rules.push({
+            protocol: "udp",
+            from: cluster.meshListenPort,
+            to: cluster.meshListenPort,
+            sources: internet,
+            description: "WireGuard hub (meshListenPort)",
+        });
     }
     if (cluster.meshKind === "zerotier") {
         rules.push({ protocol: "udp", from: zerotierPort, to: zerotierPort, sources: internet, description: "ZeroTier peers" });
@@ -65,8 +72,10 @@ export function refuseMeshOnlyPorts(node: Pick<NodeSpec, "name">, rules: Inbound
         // Any protocol: a cloud firewall that opens 6443/udp is still a mistake worth stopping.
         const hit = meshOnlyPorts.find((port) => rule.from <= port.to && port.from <= rule.to);
         if (hit) {
-            throw new Error(`nodes[${node.name}]: the rule "${rule.description}" would open ${rule.protocol} ${rule.from}-${rule.to} to the internet, ` +
-                `which includes ${hit.what} (${hit.from}-${hit.to}); that traffic travels only over the mesh, so pick another port`);
+            throw new Error(
+                `nodes[${node.name}]: the rule "${rule.description}" would open ${rule.protocol} ${rule.from}-${rule.to} to the internet, ` +
+                    `which includes ${hit.what} (${hit.from}-${hit.to}); that traffic travels only over the mesh, so pick another port`,
+            );
         }
     }
 }
@@ -102,7 +111,12 @@ export interface SshHostKey {
  */
 export function cloudInitUserData(hostname: string, hostKey: SshHostKey): string {
     if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(hostname)) throw new Error(`cloud-init: hostname "${hostname}" is not a DNS label`);
-    const indent = (text: string) => text.trim().split("\n").map((line) => `    ${line}`).join("\n");
+    const indent = (text: string) =>
+        text
+            .trim()
+            .split("\n")
+            .map((line) => `    ${line}`)
+            .join("\n");
     return [
         "#cloud-config",
         `hostname: ${hostname}`,

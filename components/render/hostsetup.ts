@@ -38,5 +38,7 @@ export function authorizeKey(user: string, publicKey: string): string {
         `grep -qxF '${line}' "$ROOT${home}/.ssh/authorized_keys" || echo '${line}' >> "$ROOT${home}/.ssh/authorized_keys"`,
         `chmod 700 "$ROOT${home}/.ssh" && chmod 600 "$ROOT${home}/.ssh/authorized_keys"`,
         user === "root" ? "" : `chown -R ${user}: "$ROOT${home}/.ssh"`,
-    ].filter(Boolean).join("\n");
+    ]
+        .filter(Boolean)
+        .join("\n");
 }

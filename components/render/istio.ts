@@ -178,12 +178,7 @@ export function tlsSecretName(host: string): string {
  * is a catch-all route in each VirtualService instead, which Istio orders after the solver's
  * more specific challenge path.
  */
-export function gatewayResource(f: {
-    name: string;
-    namespace: string;
-    hosts: string[];
-    tlsSecretName: (host: string) => string;
-}): GatewayResource {
+export function gatewayResource(f: { name: string; namespace: string; hosts: string[]; tlsSecretName: (host: string) => string }): GatewayResource {
     assertDnsLabel(f.name, "gateway name");
     assertDnsLabel(f.namespace, "gateway namespace");
     if (f.hosts.length === 0) throw new Error(`gateway ${f.name} has no hosts`);
@@ -223,13 +218,7 @@ export type VirtualServiceResource = {
 };
 
 /** Routes one public host to a Service; `gateway` is "namespace/name" of the Gateway. */
-export function virtualServiceResource(app: {
-    host: string;
-    namespace: string;
-    service: string;
-    port: number;
-    gateway: string;
-}): VirtualServiceResource {
+export function virtualServiceResource(app: { host: string; namespace: string; service: string; port: number; gateway: string }): VirtualServiceResource {
     assertHostname(app.host);
     assertDnsLabel(app.namespace, "namespace");
     assertDnsLabel(app.service, "service");

@@ -46,21 +46,17 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
         "\t\ttype filter hook input priority filter + 10; policy accept;",
         "\t\t# Policy accept plus explicit rejects at the end: a half-applied edit never locks the host out,",
         "\t\t# and the other tables (k3s, kube-proxy, flannel) keep working as they expect.",
-        "\t\tct state established,related accept comment \"replies to connections this host opened\"",
-        "\t\tiif \"lo\" accept",
+        '\t\tct state established,related accept comment "replies to connections this host opened"',
+        '\t\tiif "lo" accept',
         `\t\tiifname != ${mesh} ip saddr ${meshCidr} counter drop comment "mesh addresses exist only inside the tunnel: forged"`,
-        "\t\tmeta l4proto { icmp, ipv6-icmp } accept comment \"path MTU discovery, IPv6 neighbour discovery, ping\"",
+        '\t\tmeta l4proto { icmp, ipv6-icmp } accept comment "path MTU discovery, IPv6 neighbour discovery, ping"',
         `\t\ttcp dport ${f.sshPort} accept comment "SSH from anywhere: the way back in when the mesh is down"`,
         `\t\tiifname ${mesh} accept comment "mesh peers: WireGuard has authenticated the peer and its source address"`,
         `\t\tiifname ${podInterfaces} ip saddr @cluster_ranges accept comment "pods and flannel; a cluster source counts only on these interfaces"`,
-        ...(f.acceptMeshPort
-            ? [`\t\tudp dport ${f.meshListenPort} accept comment "the mesh's own port: peers connect here, or the mesh dies"`]
-            : []),
-        ...(f.isEdge ? ["\t\ttcp dport { 80, 443 } accept comment \"edge: public web traffic\""] : []),
-        ...(extraTcpPorts.length > 0
-            ? [`\t\ttcp dport { ${extraTcpPorts.join(", ")} } accept comment "extra public services of this host"`]
-            : []),
-        "\t\tip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment \"DHCPv6 replies: cloud hosts renew their IPv6 lease\"",
+        ...(f.acceptMeshPort ? [`\t\tudp dport ${f.meshListenPort} accept comment "the mesh's own port: peers connect here, or the mesh dies"`] : []),
+        ...(f.isEdge ? ['\t\ttcp dport { 80, 443 } accept comment "edge: public web traffic"'] : []),
+        ...(extraTcpPorts.length > 0 ? [`\t\ttcp dport { ${extraTcpPorts.join(", ")} } accept comment "extra public services of this host"`] : []),
+        '\t\tip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment "DHCPv6 replies: cloud hosts renew their IPv6 lease"',
         "\t\t# k3s ports are named so the intent shows and the counters tell who knocked.",
         `\t\ttcp dport { ${clusterOnlyTcpPorts.join(", ")} } counter reject with tcp reset comment "k3s API, kubelet, etcd: mesh only"`,
         `\t\tudp dport { ${clusterOnlyUdpPorts.join(", ")} } counter reject with icmpx admin-prohibited comment "flannel VXLAN and WireGuard: mesh only"`,
@@ -75,9 +71,7 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
         "\t\t# Policy accept: forwarding this ruleset does not know about (containers on the host) keeps working;",
         "\t\t# only the mesh and the pod network are closed to the outside.",
         "\t\tct state established,related accept",
-        ...(f.isHub
-            ? [`\t\tiifname ${mesh} oifname ${mesh} accept comment "spoke to spoke through the hub, source addresses kept"`]
-            : []),
+        ...(f.isHub ? [`\t\tiifname ${mesh} oifname ${mesh} accept comment "spoke to spoke through the hub, source addresses kept"`] : []),
         `\t\tiifname ${mesh} ip daddr @cluster_ranges accept comment "mesh peers to pods and services"`,
         `\t\tiifname ${podInterfaces} accept comment "pods to anywhere, and the flannel overlay between nodes"`,
         `\t\toifname ${mesh} counter reject with icmpx admin-prohibited comment "nothing from outside enters the mesh, whatever source it claims"`,
@@ -123,10 +117,19 @@ function checkFacts(f: NftRulesetFacts): string {
         return cidr;
     });
     // An overlap would make the forged-mesh-source rule drop pod traffic.
-    for (const [a, b] of [[0, 1], [0, 2], [1, 2]]) {
-        if (cidrsOverlap(ranges[a], ranges[b])) throw new Error(`nftables ${f.hostName}: ${ranges[a].text} and ${ranges[b].text} overlap; mesh, cluster and service ranges must be separate`);
+    for (const [a, b] of [
+        [0, 1],
+        [0, 2],
+        [1, 2],
+    ]) {
+        if (cidrsOverlap(ranges[a], ranges[b]))
+            throw new Error(`nftables ${f.hostName}: ${ranges[a].text} and ${ranges[b].text} overlap; mesh, cluster and service ranges must be separate`);
     }
-    for (const [what, port] of [["sshPort", f.sshPort], ["meshListenPort", f.meshListenPort], ...(f.extraTcpPorts ?? []).map((p) => ["extraTcpPorts", p] as const)] as const) {
+    for (const [what, port] of [
+        ["sshPort", f.sshPort],
+        ["meshListenPort", f.meshListenPort],
+        ...(f.extraTcpPorts ?? []).map((p) => ["extraTcpPorts", p] as const),
+    ] as const) {
         if (!isPort(port)) throw new Error(`nftables ${f.hostName}: ${what} ${port} is not a port (1-65535)`);
     }
     // Opening a mesh-only port to the internet is never what anyone means: reach it over the mesh.

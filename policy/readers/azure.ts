@@ -51,7 +51,13 @@ function nsgKey(resourceGroup: Known, name: Known): Known {
 function networkSecurityGroup(nameFields: string[]) {
     return (props: Known, resource: ResourceRef): ReadResource => {
         const rules = field(props, "securityRules");
-        const unknownRules: Record<string, Known> = { direction: UNKNOWN, access: UNKNOWN, protocol: UNKNOWN, destinationPortRange: UNKNOWN, sourceAddressPrefix: UNKNOWN };
+        const unknownRules: Record<string, Known> = {
+            direction: UNKNOWN,
+            access: UNKNOWN,
+            protocol: UNKNOWN,
+            destinationPortRange: UNKNOWN,
+            sourceAddressPrefix: UNKNOWN,
+        };
         return {
             rules:
                 rules === UNKNOWN

@@ -26,8 +26,14 @@ describe("bot/command: parsing /k3s text", () => {
     it("refuses missing and extra arguments, naming the usage", () => {
         assert.throws(() => parseCommand("up"), { name: "UsageError", message: "`up` needs a stack: `/k3s up <stack>`." });
         assert.throws(() => parseCommand("stacks prod"), { name: "UsageError", message: "`stacks` takes no arguments: `/k3s stacks`." });
-        assert.throws(() => parseCommand("upgrade prod v1.36.1+k3s1 now"), { name: "UsageError", message: "`upgrade` takes 2 arguments: `/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`." });
-        assert.throws(() => parseCommand("upgrade prod"), { name: "UsageError", message: "version: nothing is not a k3s release tag; write it like v1.31.2+k3s1 (`/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`)." });
+        assert.throws(() => parseCommand("upgrade prod v1.36.1+k3s1 now"), {
+            name: "UsageError",
+            message: "`upgrade` takes 2 arguments: `/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`.",
+        });
+        assert.throws(() => parseCommand("upgrade prod"), {
+            name: "UsageError",
+            message: "version: nothing is not a k3s release tag; write it like v1.31.2+k3s1 (`/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`).",
+        });
         assert.throws(() => parseCommand("constructor prod"), { name: "UsageError", message: '"constructor" is not a /k3s command. Try `/k3s help`.' });
     });
 });

@@ -24,12 +24,14 @@ export const FILE_EVENT_LOG_CLI_VERSION = new SemVer("3.204.0");
 
 // What the CLI prints (stderr) in the cases the runner must tell apart.
 export const CLOUD_CONFLICT = "error: [409] Conflict: Another update is currently in progress.\n";
-export const DIY_LOCKED = "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n";
+export const DIY_LOCKED =
+    "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n";
 export const NO_SUCH_STACK = (stack: string) => `error: no stack named '${stack}' found\n`;
 // pkg/cmd/pulumi/config/config.go: what `pulumi config get` says for a key the stack does not set.
 export const NO_SUCH_KEY = (key: string, stack: string) => `error: configuration key '${key}' not found for stack '${stack}'\n`;
 
-export const KUBECONFIG = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: LS0tQ0EtREFUQS0tLQ==\n    server: https://10.0.0.2:6443\nusers:\n- user:\n    client-key-data: TOP-SECRET-CLIENT-KEY\n";
+export const KUBECONFIG =
+    "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: LS0tQ0EtREFUQS0tLQ==\n    server: https://10.0.0.2:6443\nusers:\n- user:\n    client-key-data: TOP-SECRET-CLIENT-KEY\n";
 export const APP_URLS = ["https://app.example.org"];
 
 export interface CliCall {
@@ -155,7 +157,9 @@ export class FakePulumiCommand {
             }
         }
         // SIGINT from an aborted run: the CLI stops and exits non-zero, as a cancelled update does.
-        const aborted = new Promise<"aborted">((resolve) => (signal?.aborted ? resolve("aborted") : signal?.addEventListener("abort", () => resolve("aborted"))));
+        const aborted = new Promise<"aborted">((resolve) =>
+            signal?.aborted ? resolve("aborted") : signal?.addEventListener("abort", () => resolve("aborted")),
+        );
         if ((await Promise.race([reply.holdUntil ?? Promise.resolve(), aborted])) === "aborted" || signal?.aborted) {
             throw createCommandError(new CommandResult("", "error: update canceled\n", 255));
         }
@@ -175,7 +179,11 @@ export class FakePulumiCommand {
                 return {};
             case "preview":
                 return {
-                    outputChunks: ["Previewing update (dev)\n\n     Type    Name\n", " +   aws:ec2:Instance  aws-arm   create\n\nResources:\n    + 1 to cre", "ate\n    40 unchanged"],
+                    outputChunks: [
+                        "Previewing update (dev)\n\n     Type    Name\n",
+                        " +   aws:ec2:Instance  aws-arm   create\n\nResources:\n    + 1 to cre",
+                        "ate\n    40 unchanged",
+                    ],
                     events: [event({ preludeEvent: { config: {} } }), sshWarning, summaryEvent({ create: 1, same: 40 }, 12.5)],
                 };
             case "up":
@@ -188,7 +196,9 @@ export class FakePulumiCommand {
             case "stack output": {
                 // The CLI masks secrets unless --show-secrets; the SDK compares both to find them.
                 const shown = args.includes("--show-secrets");
-                const outputs = Object.fromEntries(Object.entries(state.outputs).map(([k, v]) => [k, !shown && state.secretOutputs.includes(k) ? "[secret]" : v]));
+                const outputs = Object.fromEntries(
+                    Object.entries(state.outputs).map(([k, v]) => [k, !shown && state.secretOutputs.includes(k) ? "[secret]" : v]),
+                );
                 return { stdout: JSON.stringify(outputs) };
             }
             case "stack history":

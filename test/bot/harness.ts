@@ -164,7 +164,16 @@ export function buttonBody(user: { id: string; name: string }, channel: string, 
         channel: { id: channel, name: "ops" },
         message: { type: "message", ts: messageTs, text: "" },
         response_url: "http://127.0.0.1:9/never-used",
-        actions: [{ action_id: actionId, block_id: "approval", type: "button", value, text: { type: "plain_text", text: "Approve" }, action_ts: String(Date.now() / 1000) }],
+        actions: [
+            {
+                action_id: actionId,
+                block_id: "approval",
+                type: "button",
+                value,
+                text: { type: "plain_text", text: "Approve" },
+                action_ts: String(Date.now() / 1000),
+            },
+        ],
     };
     return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
@@ -256,7 +265,12 @@ export class Harness {
 
     audit(): Record<string, unknown>[] {
         const text = fs.readFileSync(this.auditFile, "utf8");
-        return text === "" ? [] : text.trimEnd().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+        return text === ""
+            ? []
+            : text
+                  .trimEnd()
+                  .split("\n")
+                  .map((line) => JSON.parse(line) as Record<string, unknown>);
     }
 
     /** Audit entries without their time, for exact comparison. */

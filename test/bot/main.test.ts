@@ -92,7 +92,11 @@ describe("npm run bot (the entry point, as a process, stand-in Slack API)", func
         const bot = startBot(settings());
         try {
             const [, url] = await waitForOutput(bot, /listening on (http:\/\/127\.0\.0\.1:\d+\/slack\/events)/, 30_000);
-            assert.deepEqual(slack.calls.map((c) => [c.method, c.params.token]), [["auth.test", "xoxb-test-token"]], "the token was verified at start");
+            assert.deepEqual(
+                slack.calls.map((c) => [c.method, c.params.token]),
+                [["auth.test", "xoxb-test-token"]],
+                "the token was verified at start",
+            );
 
             const challenge = JSON.stringify({ token: "legacy", challenge: "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", type: "url_verification" });
             const verified = await post(url, challenge, { headers: { "content-type": "application/json" } });
@@ -100,7 +104,11 @@ describe("npm run bot (the entry point, as a process, stand-in Slack API)", func
             assert.deepEqual(JSON.parse(verified.body), { challenge: "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" });
 
             const now = Math.floor(Date.now() / 1000);
-            const forged = await post(url, challenge, { headers: { "content-type": "application/json" }, timestamp: now, signature: slackSignature("forged-secret", now, challenge) });
+            const forged = await post(url, challenge, {
+                headers: { "content-type": "application/json" },
+                timestamp: now,
+                signature: slackSignature("forged-secret", now, challenge),
+            });
             assert.equal(forged.status, 401);
             const unsigned = await post(url, "command=%2Fk3s&text=up+prod", { signature: null });
             assert.equal(unsigned.status, 401);
@@ -126,7 +134,10 @@ describe("npm run bot (the entry point, as a process, stand-in Slack API)", func
     });
 
     it("does not start with an invalid access file, and names each field to fix", async () => {
-        fs.writeFileSync(path.join(dir, "access.yaml"), "stacks:\n  prod:\n    channels: [ops]\n    up: [U0ALICE]\n    protected: true\n    approvers: [U0BOB]\n");
+        fs.writeFileSync(
+            path.join(dir, "access.yaml"),
+            "stacks:\n  prod:\n    channels: [ops]\n    up: [U0ALICE]\n    protected: true\n    approvers: [U0BOB]\n",
+        );
         const bot = startBot(settings());
         assert.equal(await bot.exited, 1);
         assert.equal(

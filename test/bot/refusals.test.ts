@@ -16,19 +16,31 @@ describe("bot: refusals, each with a clear reply and nothing run (stand-in Slack
     }
 
     it("refuses a user who is not in the access file for that stack", async () => {
-        await assertRefused(MALLORY, OPS, "preview dev", "<@U0MALLORY> may not read or preview `dev`; an admin adds you under `stacks.dev.preview`.", { command: "preview", stack: "dev" });
+        await assertRefused(MALLORY, OPS, "preview dev", "<@U0MALLORY> may not read or preview `dev`; an admin adds you under `stacks.dev.preview`.", {
+            command: "preview",
+            stack: "dev",
+        });
     });
 
     it("refuses an up from a user who may only preview", async () => {
-        await assertRefused(CAROL, OPS, "up prod", "<@U0CAROL> may not change `prod`; an admin adds you under `stacks.prod.up`.", { command: "up", stack: "prod" });
+        await assertRefused(CAROL, OPS, "up prod", "<@U0CAROL> may not change `prod`; an admin adds you under `stacks.prod.up`.", {
+            command: "up",
+            stack: "prod",
+        });
     });
 
     it("refuses a channel that is not listed for that stack", async () => {
-        await assertRefused(ALICE, RANDOM, "up dev", "Commands on `dev` are not accepted in this channel; use one of: <#C0OPS>.", { command: "up", stack: "dev" });
+        await assertRefused(ALICE, RANDOM, "up dev", "Commands on `dev` are not accepted in this channel; use one of: <#C0OPS>.", {
+            command: "up",
+            stack: "dev",
+        });
     });
 
     it("refuses a stack that is not in the access file", async () => {
-        await assertRefused(ALICE, OPS, "up staging", "Stack `staging` is not in the bot's access file; an admin adds it under `stacks:`.", { command: "up", stack: "staging" });
+        await assertRefused(ALICE, OPS, "up staging", "Stack `staging` is not in the bot's access file; an admin adds it under `stacks:`.", {
+            command: "up",
+            stack: "staging",
+        });
     });
 
     const NOT_A_STACK = (name: string) =>
@@ -39,9 +51,18 @@ describe("bot: refusals, each with a clear reply and nothing run (stand-in Slack
         ["preview ../x", NOT_A_STACK("../x")],
         ["status $(reboot)", NOT_A_STACK("$(reboot)")],
         ["up prod --yes", "`up` takes one argument: `/k3s up <stack>`."],
-        ["upgrade prod v1.31.2+k3s1;reboot", 'version: "v1.31.2+k3s1;reboot" is not a k3s release tag; write it like v1.31.2+k3s1 (`/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`).'],
-        ["upgrade prod --yes", 'version: "--yes" is not a k3s release tag; write it like v1.31.2+k3s1 (`/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`).'],
-        ["upgrade prod 1.31.2", 'version: "1.31.2" is not a k3s release tag; write it like v1.31.2+k3s1 (`/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`).'],
+        [
+            "upgrade prod v1.31.2+k3s1;reboot",
+            'version: "v1.31.2+k3s1;reboot" is not a k3s release tag; write it like v1.31.2+k3s1 (`/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`).',
+        ],
+        [
+            "upgrade prod --yes",
+            'version: "--yes" is not a k3s release tag; write it like v1.31.2+k3s1 (`/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`).',
+        ],
+        [
+            "upgrade prod 1.31.2",
+            'version: "1.31.2" is not a k3s release tag; write it like v1.31.2+k3s1 (`/k3s upgrade <stack> <k3s version, e.g. v1.31.2+k3s1>`).',
+        ],
         ["destroy prod", '"destroy" is not a /k3s command. Try `/k3s help`.'],
     ]) {
         it(`refuses the malformed or injected command ${JSON.stringify(text)} before any access check or CLI call`, async () => {
@@ -49,7 +70,9 @@ describe("bot: refusals, each with a clear reply and nothing run (stand-in Slack
             await harness.bot.settled();
             assert.deepEqual(harness.cli.calls, []);
             assert.deepEqual(harness.slack.said(), []);
-            assert.deepEqual(harness.auditWithoutTime(), [{ user: "alice (U0ALICE)", channel: OPS, command: text.split(" ")[0], result: "refused", detail: reply }]);
+            assert.deepEqual(harness.auditWithoutTime(), [
+                { user: "alice (U0ALICE)", channel: OPS, command: text.split(" ")[0], result: "refused", detail: reply },
+            ]);
         });
     }
 

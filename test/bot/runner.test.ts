@@ -40,7 +40,10 @@ describe("bot/runner: AutomationStackRunner against the real Automation API", ()
         const summary = await new AutomationStackRunner({ pulumiCommand: cli }).preview("dev", { onOutput: (line) => lines.push(line) });
 
         assert.deepEqual(cli.verbs(), ["stack select", "preview"]);
-        assert.ok(cli.calls.every((call) => call.cwd === PROJECT_DIR), "every CLI call runs in the project directory");
+        assert.ok(
+            cli.calls.every((call) => call.cwd === PROJECT_DIR),
+            "every CLI call runs in the project directory",
+        );
         assert.deepEqual(cli.call("stack select").args, ["stack", "select", "--stack", "dev"]);
 
         const preview = cli.call("preview").args;
@@ -145,11 +148,24 @@ describe("bot/runner: AutomationStackRunner against the real Automation API", ()
     it("sets a config value as plaintext, the value after --", async () => {
         const cli = new FakePulumiCommand();
         await new AutomationStackRunner({ pulumiCommand: cli }).setConfig("dev", "hybrid-k3s:k3sVersion", "v1.37.0+k3s1");
-        assert.deepEqual(cli.call("config set").args, ["config", "set", "hybrid-k3s:k3sVersion", "--stack", "dev", "--plaintext", "--non-interactive", "--", "v1.37.0+k3s1"]);
+        assert.deepEqual(cli.call("config set").args, [
+            "config",
+            "set",
+            "hybrid-k3s:k3sVersion",
+            "--stack",
+            "dev",
+            "--plaintext",
+            "--non-interactive",
+            "--",
+            "v1.37.0+k3s1",
+        ]);
         assert.equal(cli.state.config["hybrid-k3s:k3sVersion"], "v1.37.0+k3s1");
     });
 
-    for (const [backend, stderr] of [["Pulumi Cloud", CLOUD_CONFLICT], ["a DIY backend", DIY_LOCKED]]) {
+    for (const [backend, stderr] of [
+        ["Pulumi Cloud", CLOUD_CONFLICT],
+        ["a DIY backend", DIY_LOCKED],
+    ]) {
         it(`reports "busy" when ${backend} says another update holds the stack`, async () => {
             const cli = new FakePulumiCommand({ up: { stderr, code: 255 } });
             const err = await rejection(new AutomationStackRunner({ pulumiCommand: cli }).up("dev"));
@@ -185,10 +201,13 @@ describe("bot/runner: AutomationStackRunner against the real Automation API", ()
 
         assert.equal(err.reason, "policy-violation");
         assert.equal(err.message, `The preview of stack "dev" was blocked by policy: no-api-port-open-to-internet.`);
-        assert.deepEqual(err.policyViolations.map((v) => [v.policy, v.enforcementLevel]), [
-            ["ssh-open-to-internet", "warning"],
-            ["no-api-port-open-to-internet", "mandatory"],
-        ]);
+        assert.deepEqual(
+            err.policyViolations.map((v) => [v.policy, v.enforcementLevel]),
+            [
+                ["ssh-open-to-internet", "warning"],
+                ["no-api-port-open-to-internet", "mandatory"],
+            ],
+        );
     });
 
     it(`reports "failed" with a short message, keeping the CLI output only in the cause`, async () => {
@@ -258,8 +277,18 @@ describe("bot/runner: AutomationStackRunner against the real Automation API", ()
             const err = await rejection(new AutomationStackRunner({ pulumiCommand: realCommand }).up("dev"));
             assert.equal(err.reason, "busy");
 
-            const invocations = fs.readFileSync(argvLog, "utf8").split("--end--\n").filter(Boolean).map((entry) => entry.trimEnd().split("\n"));
-            assert.deepEqual(invocations.map((argv) => argv.slice(1, 3)), [["stack", "select"], ["up", "--yes"]]);
+            const invocations = fs
+                .readFileSync(argvLog, "utf8")
+                .split("--end--\n")
+                .filter(Boolean)
+                .map((entry) => entry.trimEnd().split("\n"));
+            assert.deepEqual(
+                invocations.map((argv) => argv.slice(1, 3)),
+                [
+                    ["stack", "select"],
+                    ["up", "--yes"],
+                ],
+            );
             for (const [automationApiEnv, ...argv] of invocations) {
                 assert.equal(automationApiEnv, "true", "the CLI is told it runs under the Automation API");
                 assert.ok(argv.includes("--non-interactive"), `pulumi ${argv.join(" ")} must not prompt`);

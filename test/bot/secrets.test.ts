@@ -49,7 +49,11 @@ describe("bot: no secret value in any Slack call or the audit log (stand-in Slac
         harness.cli.overrides.preview = (args) => ({ ...harness.cli.defaultReply(args), outputChunks: leakyOutput });
         harness.cli.overrides.up = (args) => ({ ...harness.cli.defaultReply(args), outputChunks: leakyOutput });
 
-        const acks = [await harness.command(ALICE, OPS, "status prod"), await harness.command(ALICE, OPS, "outputs prod"), await harness.command(ALICE, OPS, "up prod")];
+        const acks = [
+            await harness.command(ALICE, OPS, "status prod"),
+            await harness.command(ALICE, OPS, "outputs prod"),
+            await harness.command(ALICE, OPS, "up prod"),
+        ];
         const { approvalId, messageTs } = await waitFor("the Approve button", () => approvalButton(harness.slack));
         acks.push(await harness.click(BOB, OPS, APPROVE_ACTION, approvalId, messageTs));
         await waitFor("the result", () => harness.auditWithoutTime().find((e) => e.result === "succeeded"));
@@ -61,7 +65,12 @@ describe("bot: no secret value in any Slack call or the audit log (stand-in Slac
 
         const posted = harness.slack.said();
         assert.ok(posted.length >= 10, `the scan covers the whole conversation (${posted.length} calls)`);
-        const outgoing = [...posted.map((c) => c.raw), ...posted.map((c) => JSON.stringify(c.params)), ...acks.map((a) => a.body), fs.readFileSync(harness.auditFile, "utf8")];
+        const outgoing = [
+            ...posted.map((c) => c.raw),
+            ...posted.map((c) => JSON.stringify(c.params)),
+            ...acks.map((a) => a.body),
+            fs.readFileSync(harness.auditFile, "utf8"),
+        ];
         const haystack = outgoing.join("\n");
         for (const [name, secret] of Object.entries(secrets)) {
             for (const form of encodings(secret)) {
@@ -71,9 +80,18 @@ describe("bot: no secret value in any Slack call or the audit log (stand-in Slac
 
         // The scan is not vacuous: the leaky lines were shown, masked, and the outputs named, redacted.
         const texts = posted.map((c) => c.params.text ?? "");
-        assert.ok(texts.some((t) => t.includes("debug: joining with token [secret]")), "the leaked token line was posted masked");
-        assert.ok(texts.some((t) => t.includes("debug: kubeconfig (base64) [secret]")), "the base64 kubeconfig was masked");
-        assert.ok(texts.some((t) => t.includes("debug: wg key [secret]")), "the base64url key was masked");
+        assert.ok(
+            texts.some((t) => t.includes("debug: joining with token [secret]")),
+            "the leaked token line was posted masked",
+        );
+        assert.ok(
+            texts.some((t) => t.includes("debug: kubeconfig (base64) [secret]")),
+            "the base64 kubeconfig was masked",
+        );
+        assert.ok(
+            texts.some((t) => t.includes("debug: wg key [secret]")),
+            "the base64url key was masked",
+        );
         const outputs = texts.find((t) => t.startsWith("*prod* outputs"));
         assert.equal(
             outputs,
@@ -83,7 +101,10 @@ describe("bot: no secret value in any Slack call or the audit log (stand-in Slac
             texts.find((t) => t.startsWith("*prod*:")),
             "*prod*: 1 node(s), k3s v1.36.1+k3s1 (project default)\n• `phy01` existing/amd64: hub, server (mesh 10.0.0.1)\nLast update: #7 update succeeded at 2025-01-01T10:00:00.000Z, not run by this bot",
         );
-        assert.equal(texts.at(-1), '*Preview of `prod`* requested by <@U0ALICE>: The preview of stack "prod" failed; the Pulumi output is in the runner\'s log.');
+        assert.equal(
+            texts.at(-1),
+            '*Preview of `prod`* requested by <@U0ALICE>: The preview of stack "prod" failed; the Pulumi output is in the runner\'s log.',
+        );
     });
 });
 
@@ -93,7 +114,14 @@ describe("bot/scrub: SecretScrubber", () => {
         const secret = "line-one-of-the-secret\nline-two-of-the-secret?>>";
         scrubber.learn({ nested: [secret] });
         const b64 = Buffer.from(secret).toString("base64");
-        for (const form of [secret, JSON.stringify(secret).slice(1, -1), b64, b64.replace(/=+$/, ""), Buffer.from(secret).toString("base64url"), "line-two-of-the-secret?>>"]) {
+        for (const form of [
+            secret,
+            JSON.stringify(secret).slice(1, -1),
+            b64,
+            b64.replace(/=+$/, ""),
+            Buffer.from(secret).toString("base64url"),
+            "line-two-of-the-secret?>>",
+        ]) {
             assert.equal(scrubber.scrub(`before ${form} after`), "before [secret] after", form);
         }
     });

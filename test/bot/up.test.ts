@@ -10,7 +10,8 @@ import { PLAN_FILE_CONTENT, valueAfter } from "./fakePulumi";
 
 const PROD_PLAN_HASH = createHash("sha256").update(PLAN_FILE_CONTENT("prod")).digest("hex");
 const PROD_PLAN = PROD_PLAN_HASH.slice(0, 12);
-const UP_SUMMARY = "*Up of `prod`* requested by <@U0ALICE>\n*Steps:* 1 to create, 40 unchanged (12.5 s)\n:warning: policy `ssh-open-to-internet` (warning): SSH (22) is open to 0.0.0.0/0";
+const UP_SUMMARY =
+    "*Up of `prod`* requested by <@U0ALICE>\n*Steps:* 1 to create, 40 unchanged (12.5 s)\n:warning: policy `ssh-open-to-internet` (warning): SSH (22) is open to 0.0.0.0/0";
 
 /** A promise a test resolves when it lets a held CLI run finish. */
 function gate(): { promise: Promise<void>; open: () => void } {
@@ -35,7 +36,11 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
     it("previews with a saved plan, a second person approves, up applies exactly that plan, progress in the thread, audit lines", async () => {
         harness = await Harness.start();
         // An update that prints for ~1.8 s, so the thread is edited several times.
-        harness.cli.overrides.up = (args) => ({ ...harness.cli.defaultReply(args), outputChunks: Array.from({ length: 12 }, (_, i) => `step ${i}\n`), chunkDelayMs: 150 });
+        harness.cli.overrides.up = (args) => ({
+            ...harness.cli.defaultReply(args),
+            outputChunks: Array.from({ length: 12 }, (_, i) => `step ${i}\n`),
+            chunkDelayMs: 150,
+        });
 
         const ack = await harness.command(ALICE, OPS, "up prod");
         assert.equal(ack.status, 200);
@@ -51,7 +56,10 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
         const summary = updatesOf(harness, messageTs)[0];
         assert.equal(summary.params.text, `${UP_SUMMARY}\nPlan \`${PROD_PLAN}\`: a second person listed under \`up\` must approve, within 15 min.`);
         const buttons = JSON.parse(summary.params.blocks)[1].elements.map((e: { action_id: string; value: string }) => [e.action_id, e.value]);
-        assert.deepEqual(buttons, [[APPROVE_ACTION, approvalId], [CANCEL_ACTION, approvalId]]);
+        assert.deepEqual(buttons, [
+            [APPROVE_ACTION, approvalId],
+            [CANCEL_ACTION, approvalId],
+        ]);
         assert.match(approvalId, /^[0-9a-f]{32}$/, "the button carries an unguessable id, nothing else");
 
         const preview = harness.cli.call("preview").args;
@@ -73,10 +81,13 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
 
         // The thread: one reply for the preview, one for the update, each edited at most once a second.
         const replies = harness.slack.of("chat.postMessage").filter((c) => c.params.thread_ts === messageTs);
-        assert.deepEqual(replies.map((c) => c.params.text), [
-            "Preview of `prod`\n```\n(no output yet)\n```\nstarting…",
-            `Update of \`prod\` with plan \`${PROD_PLAN}\`\n\`\`\`\n(no output yet)\n\`\`\`\nstarting…`,
-        ]);
+        assert.deepEqual(
+            replies.map((c) => c.params.text),
+            [
+                "Preview of `prod`\n```\n(no output yet)\n```\nstarting…",
+                `Update of \`prod\` with plan \`${PROD_PLAN}\`\n\`\`\`\n(no output yet)\n\`\`\`\nstarting…`,
+            ],
+        );
         for (const reply of replies) {
             const edits = [reply, ...updatesOf(harness, reply.ts ?? "")];
             assert.ok(edits.length >= 2, `the thread reply ${reply.params.text.split("\n")[0]} was edited`);
@@ -86,19 +97,43 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
         }
         const updateEdits = updatesOf(harness, replies[1].ts ?? "");
         assert.ok(updateEdits.length >= 2, "the update's progress was shown while it ran, not only at the end");
-        assert.equal(updateEdits.at(-1)?.params.text, `Update of \`prod\` with plan \`${PROD_PLAN}\`\n\`\`\`\n${Array.from({ length: 12 }, (_, i) => `step ${i}`).join("\n")}\n\`\`\`\nUpdate finished.`);
+        assert.equal(
+            updateEdits.at(-1)?.params.text,
+            `Update of \`prod\` with plan \`${PROD_PLAN}\`\n\`\`\`\n${Array.from({ length: 12 }, (_, i) => `step ${i}`).join("\n")}\n\`\`\`\nUpdate finished.`,
+        );
 
-        assert.deepEqual(updatesOf(harness, messageTs).map((c) => c.params.text).slice(1), [
-            `${UP_SUMMARY}\n:white_check_mark: Plan \`${PROD_PLAN}\` approved by <@U0BOB>. Update: starting now; progress in the thread.`,
-            `${UP_SUMMARY}\n:white_check_mark: Applied plan \`${PROD_PLAN}\`, approved by <@U0BOB>: 1 to create, 40 unchanged.`,
-        ]);
+        assert.deepEqual(
+            updatesOf(harness, messageTs)
+                .map((c) => c.params.text)
+                .slice(1),
+            [
+                `${UP_SUMMARY}\n:white_check_mark: Plan \`${PROD_PLAN}\` approved by <@U0BOB>. Update: starting now; progress in the thread.`,
+                `${UP_SUMMARY}\n:white_check_mark: Applied plan \`${PROD_PLAN}\`, approved by <@U0BOB>: 1 to create, 40 unchanged.`,
+            ],
+        );
         assert.equal(JSON.parse(updatesOf(harness, messageTs)[1].params.blocks).length, 0, "the buttons are gone once approved");
 
         assert.deepEqual(harness.auditWithoutTime(), [
             { user: "alice (U0ALICE)", channel: OPS, command: "up", stack: "prod", result: "queued", detail: "position 1" },
-            { user: "alice (U0ALICE)", channel: OPS, command: "up", stack: "prod", planHash: PROD_PLAN_HASH, result: "awaiting-approval", detail: "1 to create, 40 unchanged" },
+            {
+                user: "alice (U0ALICE)",
+                channel: OPS,
+                command: "up",
+                stack: "prod",
+                planHash: PROD_PLAN_HASH,
+                result: "awaiting-approval",
+                detail: "1 to create, 40 unchanged",
+            },
             { user: "bob (U0BOB)", channel: OPS, command: "approve", stack: "prod", planHash: PROD_PLAN_HASH, result: "approved" },
-            { user: "bob (U0BOB)", channel: OPS, command: "up", stack: "prod", planHash: PROD_PLAN_HASH, result: "succeeded", detail: "1 to create, 40 unchanged" },
+            {
+                user: "bob (U0BOB)",
+                channel: OPS,
+                command: "up",
+                stack: "prod",
+                planHash: PROD_PLAN_HASH,
+                result: "succeeded",
+                detail: "1 to create, 40 unchanged",
+            },
         ]);
     });
 
@@ -107,16 +142,24 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
         const { approvalId, messageTs } = await previewForApproval();
         await harness.click(ALICE, OPS, APPROVE_ACTION, approvalId, messageTs);
         await waitFor("the refusal", () => (ephemerals(harness).length > 0 ? true : undefined));
-        assert.deepEqual(ephemerals(harness), [{ user: ALICE.id, text: "`prod` is protected: the up you requested needs another person listed under `up` to approve it." }]);
+        assert.deepEqual(ephemerals(harness), [
+            { user: ALICE.id, text: "`prod` is protected: the up you requested needs another person listed under `up` to approve it." },
+        ]);
         assert.ok(!harness.cli.verbs().includes("up"));
 
         await harness.click(ALICE, OPS, CANCEL_ACTION, approvalId, messageTs);
         await harness.bot.settled();
         assert.equal(updatesOf(harness, messageTs).at(-1)?.params.text, `${UP_SUMMARY}\n:no_entry_sign: Cancelled by <@U0ALICE>; nothing was applied.`);
-        assert.deepEqual(harness.auditWithoutTime().slice(2).map((e) => [e.user, e.command, e.result]), [
-            ["alice (U0ALICE)", "approve", "refused"],
-            ["alice (U0ALICE)", "cancel-approval", "cancelled"],
-        ]);
+        assert.deepEqual(
+            harness
+                .auditWithoutTime()
+                .slice(2)
+                .map((e) => [e.user, e.command, e.result]),
+            [
+                ["alice (U0ALICE)", "approve", "refused"],
+                ["alice (U0ALICE)", "cancel-approval", "cancelled"],
+            ],
+        );
         assert.ok(!harness.cli.verbs().includes("up"));
         assert.deepEqual(fs.readdirSync(harness.planDir), [], "the cancelled plan is removed");
     });
@@ -131,19 +174,33 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
     });
 
     it("expires an approval after approvalTimeoutSeconds: the message says so, a late click is refused, nothing runs", async () => {
-        harness = await Harness.start({ accessFile: `approvalTimeoutSeconds: 1\nstacks:\n  prod: { channels: [${OPS}], up: [${ALICE.id}, ${BOB.id}], protected: true }\n` });
+        harness = await Harness.start({
+            accessFile: `approvalTimeoutSeconds: 1\nstacks:\n  prod: { channels: [${OPS}], up: [${ALICE.id}, ${BOB.id}], protected: true }\n`,
+        });
         const { approvalId, messageTs } = await previewForApproval();
-        const expired = await waitFor("the expiry", () => updatesOf(harness, messageTs).find((c) => c.params.text.endsWith("expired; nothing was applied.")), 3000);
+        const expired = await waitFor(
+            "the expiry",
+            () => updatesOf(harness, messageTs).find((c) => c.params.text.endsWith("expired; nothing was applied.")),
+            3000,
+        );
         assert.equal(expired.params.text, `${UP_SUMMARY}\n:hourglass: This approval expired; nothing was applied.`);
 
         await harness.click(BOB, OPS, APPROVE_ACTION, approvalId, messageTs);
         await waitFor("the refusal", () => (ephemerals(harness).length > 0 ? true : undefined));
-        assert.deepEqual(ephemerals(harness), [{ user: BOB.id, text: "This approval expired; nothing was started. Run `/k3s up prod` again for a fresh plan." }]);
-        assert.ok(!harness.cli.verbs().includes("up"));
-        assert.deepEqual(harness.auditWithoutTime().slice(2).map((e) => [e.user, e.command, e.result]), [
-            ["alice (U0ALICE)", "up", "expired"],
-            ["bob (U0BOB)", "approve", "refused"],
+        assert.deepEqual(ephemerals(harness), [
+            { user: BOB.id, text: "This approval expired; nothing was started. Run `/k3s up prod` again for a fresh plan." },
         ]);
+        assert.ok(!harness.cli.verbs().includes("up"));
+        assert.deepEqual(
+            harness
+                .auditWithoutTime()
+                .slice(2)
+                .map((e) => [e.user, e.command, e.result]),
+            [
+                ["alice (U0ALICE)", "up", "expired"],
+                ["bob (U0BOB)", "approve", "refused"],
+            ],
+        );
         // The stack is free again: a new up is accepted.
         assert.equal(await harness.reply(ALICE, OPS, "up prod"), "Up of `prod`: starting now; progress in the thread.");
     });
@@ -155,9 +212,18 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
         await harness.click(BOB, OPS, APPROVE_ACTION, approvalId, messageTs);
         await waitFor("the refusal", () => harness.auditWithoutTime().find((e) => e.result === "refused"));
         await harness.bot.settled();
-        const detail = "`prod` changed since the preview (another update or a config change); the plan no longer applies and nothing was run. Run `/k3s up prod` again.";
+        const detail =
+            "`prod` changed since the preview (another update or a config change); the plan no longer applies and nothing was run. Run `/k3s up prod` again.";
         assert.equal(updatesOf(harness, messageTs).at(-1)?.params.text, `${UP_SUMMARY}\n:x: ${detail}`);
-        assert.deepEqual(harness.auditWithoutTime().at(-1), { user: "bob (U0BOB)", channel: OPS, command: "up", stack: "prod", planHash: PROD_PLAN_HASH, result: "refused", detail });
+        assert.deepEqual(harness.auditWithoutTime().at(-1), {
+            user: "bob (U0BOB)",
+            channel: OPS,
+            command: "up",
+            stack: "prod",
+            planHash: PROD_PLAN_HASH,
+            result: "refused",
+            detail,
+        });
         assert.ok(!harness.cli.verbs().includes("up"));
     });
 
@@ -165,20 +231,29 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
         harness = await Harness.start();
         const { approvalId, messageTs } = await previewForApproval();
         const clicks = await Promise.all([1, 2].map(() => harness.click(BOB, OPS, APPROVE_ACTION, approvalId, messageTs)));
-        assert.deepEqual(clicks.map((c) => c.status), [200, 200]);
+        assert.deepEqual(
+            clicks.map((c) => c.status),
+            [200, 200],
+        );
         await waitFor("the result", () => harness.auditWithoutTime().find((e) => e.result === "succeeded"));
         await harness.click(BOB, OPS, APPROVE_ACTION, approvalId, messageTs);
         await harness.bot.settled();
 
         assert.equal(harness.cli.verbs().filter((v) => v === "up").length, 1, "exactly one update");
         const refusal = "This plan was already approved by <@U0BOB>; nothing new was started.";
-        assert.deepEqual(ephemerals(harness), [{ user: BOB.id, text: refusal }, { user: BOB.id, text: refusal }]);
+        assert.deepEqual(ephemerals(harness), [
+            { user: BOB.id, text: refusal },
+            { user: BOB.id, text: refusal },
+        ]);
     });
 
     it("does not start a second run for Slack's retry of a command (x-slack-retry-num) or a redelivered trigger", async () => {
         harness = await Harness.start();
         const first = await harness.command(ALICE, OPS, "up prod", { triggerId: "trigger-42" });
-        const retried = await harness.command(ALICE, OPS, "up prod", { triggerId: "trigger-42", headers: { "x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout" } });
+        const retried = await harness.command(ALICE, OPS, "up prod", {
+            triggerId: "trigger-42",
+            headers: { "x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout" },
+        });
         const redelivered = await harness.command(ALICE, OPS, "up prod", { triggerId: "trigger-42" });
         assert.equal(JSON.parse(first.body).text, "Up of `prod`: starting now; progress in the thread.");
         assert.deepEqual([retried.status, retried.body, redelivered.status, redelivered.body], [200, "", 200, ""]);
@@ -200,13 +275,19 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
         const refusal = "`prod` already has an up requested by <@U0ALICE>; nothing was started. Wait for it to finish, or `/k3s cancel prod`.";
         assert.equal(JSON.parse(second.body).text, refusal);
         // A preview is not refused but queued behind the running one, and told its place.
-        assert.equal(await harness.reply(CAROL, OPS, "preview prod"), "Preview of `prod`: queued, number 1 in line behind Up of `prod` by <@U0ALICE> (running). One operation per stack at a time.");
+        assert.equal(
+            await harness.reply(CAROL, OPS, "preview prod"),
+            "Preview of `prod`: queued, number 1 in line behind Up of `prod` by <@U0ALICE> (running). One operation per stack at a time.",
+        );
         hold.open();
         await waitFor("the Approve button", () => approvalButton(harness.slack));
         await waitFor("the queued preview", () => harness.auditWithoutTime().find((e) => e.result === "previewed"));
         await harness.bot.settled();
         assert.equal(harness.cli.verbs().filter((v) => v === "preview").length, 2, "the up's preview, then the queued preview");
-        assert.deepEqual(harness.auditWithoutTime().find((e) => e.user === "bob (U0BOB)"), { user: "bob (U0BOB)", channel: OPS, command: "up", stack: "prod", result: "refused", detail: refusal });
+        assert.deepEqual(
+            harness.auditWithoutTime().find((e) => e.user === "bob (U0BOB)"),
+            { user: "bob (U0BOB)", channel: OPS, command: "up", stack: "prod", result: "refused", detail: refusal },
+        );
     });
 
     it("runs one operation per stack at a time, in order, while another stack runs beside it", async () => {
@@ -218,9 +299,21 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
             running += 1;
             maxRunning = Math.max(maxRunning, running);
             order.push(valueAfter(args, "--stack") ?? "");
-            return { ...harness.cli.defaultReply(args), holdUntil: new Promise<void>((resolve) => setTimeout(() => { running -= 1; resolve(); }, 300)) };
+            return {
+                ...harness.cli.defaultReply(args),
+                holdUntil: new Promise<void>((resolve) =>
+                    setTimeout(() => {
+                        running -= 1;
+                        resolve();
+                    }, 300),
+                ),
+            };
         };
-        const replies = [await harness.reply(CAROL, OPS, "preview prod"), await harness.reply(CAROL, OPS, "preview prod"), await harness.reply(CAROL, OPS, "preview dev")];
+        const replies = [
+            await harness.reply(CAROL, OPS, "preview prod"),
+            await harness.reply(CAROL, OPS, "preview prod"),
+            await harness.reply(CAROL, OPS, "preview dev"),
+        ];
         assert.deepEqual(replies, [
             "Preview of `prod`: starting now; progress in the thread.",
             "Preview of `prod`: queued, number 1 in line behind Preview of `prod` by <@U0CAROL> (running). One operation per stack at a time.",
@@ -236,16 +329,34 @@ describe("bot: up with a saved plan and an approval (real Bolt app, stand-in Sla
         harness = await Harness.start();
         assert.equal(await harness.reply(ALICE, OPS, "upgrade dev v1.37.0+k3s1"), "Upgrade of `dev` to v1.37.0+k3s1: starting now; progress in the thread.");
         const { approvalId, messageTs } = await waitFor("the Approve button", () => approvalButton(harness.slack));
-        assert.deepEqual(harness.cli.call("config set").args, ["config", "set", "hybrid-k3s:k3sVersion", "--stack", "dev", "--plaintext", "--non-interactive", "--", "v1.37.0+k3s1"]);
+        assert.deepEqual(harness.cli.call("config set").args, [
+            "config",
+            "set",
+            "hybrid-k3s:k3sVersion",
+            "--stack",
+            "dev",
+            "--plaintext",
+            "--non-interactive",
+            "--",
+            "v1.37.0+k3s1",
+        ]);
         const verbs = harness.cli.verbs();
         assert.ok(verbs.indexOf("config set") < verbs.indexOf("preview"), "the preview sees the new version");
-        assert.match(updatesOf(harness, messageTs)[0].params.text, /^\*Upgrade of `dev` to v1\.37\.0\+k3s1\* requested by <@U0ALICE>\nk3sVersion: v1\.36\.1\+k3s1 \(project default\) → v1\.37\.0\+k3s1 \(set on the stack; `\/k3s upgrade dev <version>` sets it back\)\n\*Steps:\*/);
+        assert.match(
+            updatesOf(harness, messageTs)[0].params.text,
+            /^\*Upgrade of `dev` to v1\.37\.0\+k3s1\* requested by <@U0ALICE>\nk3sVersion: v1\.36\.1\+k3s1 \(project default\) → v1\.37\.0\+k3s1 \(set on the stack; `\/k3s upgrade dev <version>` sets it back\)\n\*Steps:\*/,
+        );
         assert.match(updatesOf(harness, messageTs)[0].params.text, /anyone listed under `up` may approve/);
 
         await harness.click(ALICE, OPS, APPROVE_ACTION, approvalId, messageTs);
         await waitFor("the result", () => harness.auditWithoutTime().find((e) => e.result === "succeeded"));
         await harness.bot.settled();
-        assert.equal(valueAfter(harness.cli.call("up").args, "--message")?.startsWith("slack bot: upgrade requested by alice (U0ALICE), approved by alice (U0ALICE), plan "), true);
+        assert.equal(
+            valueAfter(harness.cli.call("up").args, "--message")?.startsWith(
+                "slack bot: upgrade requested by alice (U0ALICE), approved by alice (U0ALICE), plan ",
+            ),
+            true,
+        );
     });
 
     it("cancel withdraws a pending approval, and the stack accepts a new up", async () => {

@@ -48,7 +48,9 @@ const systemdHardFileLimit = 524288;
 
 /** This process's hard open-file limit, and whether it may raise it to systemd's default (CAP_SYS_RESOURCE). */
 function openFileLimits(): { hard: number; canRaise: boolean } {
-    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const line = readFileSync("/proc/self/limits", "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("Max open files"));
     const hard = Number(line?.trim().split(/\s+/)[4]);
     const canRaise = spawnSync("sh", ["-c", `ulimit -Hn ${systemdHardFileLimit}`]).status === 0;
     return { hard: canRaise ? systemdHardFileLimit : Number.isFinite(hard) ? hard : 1024, canRaise };
@@ -81,8 +83,9 @@ const formatDistribution = (counts: Map<string, number>) => [...counts].map(([na
 /** nginx's stream module, a package of its own (requireTools checks the binaries): throws, never skips. */
 function requireNginxStream(): void {
     const loaderDirs = ["/etc/nginx/modules-enabled", "/usr/share/nginx/modules"];
-    const streamLoaded = loaderDirs.some((dir) => existsSync(dir) &&
-        readdirSync(dir).some((file) => file.endsWith(".conf") && /ngx_stream_module/.test(readFileSync(join(dir, file), "utf8"))));
+    const streamLoaded = loaderDirs.some(
+        (dir) => existsSync(dir) && readdirSync(dir).some((file) => file.endsWith(".conf") && /ngx_stream_module/.test(readFileSync(join(dir, file), "utf8"))),
+    );
     if (!streamLoaded) throw new Error("missing the nginx stream module: install with `apt-get install libnginx-mod-stream`");
 }
 
@@ -104,7 +107,10 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
     const hub = () => hosts.find((h) => hasRole(h.node, "hub"))!;
     /** The ingress node behind NAT: its traffic crosses the hub and the home router. */
     const victim = () => ingress().find((h) => h.node.behindNat)!;
-    const ingressNames = () => ingress().map((h) => h.node.name).sort();
+    const ingressNames = () =>
+        ingress()
+            .map((h) => h.node.name)
+            .sort();
 
     /** The stand-in Istio gateway: answers `<node>/<nodePort>` on the node's mesh address only. */
     async function startStandIns(host: NetHost): Promise<void> {
@@ -144,18 +150,29 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
      * replaced, for this process only, by fresh test-owned directories (bind mounts in the private
      * mount namespace `ip netns exec` creates); returns where those directories really are.
      */
-    async function startProxy(host: NetHost, kind: EdgeKind, configFile: string, privateDirs: string[], argv: string[]): Promise<{ daemon: Daemon; dirOf: (path: string) => string }> {
+    async function startProxy(
+        host: NetHost,
+        kind: EdgeKind,
+        configFile: string,
+        privateDirs: string[],
+        argv: string[],
+    ): Promise<{ daemon: Daemon; dirOf: (path: string) => string }> {
         const scratch = join(lab!.workDir, `${host.node.name}-${kind}-private`);
         const dirOf = (path: string) => join(scratch, path);
         const mounts = privateDirs.map((dir) => {
-            if (!existsSync(dir)) throw new Error(`${kind}: ${dir} (named by the shipped config) does not exist on this host; is the ${kind} package installed?`);
+            if (!existsSync(dir))
+                throw new Error(`${kind}: ${dir} (named by the shipped config) does not exist on this host; is the ${kind} package installed?`);
             mkdirSync(dirOf(dir), { recursive: true, mode: 0o755 });
             return `mount --bind '${dirOf(dir)}' '${dir}'`;
         });
         // The open-file limits a systemd service gets by default (soft 1024, hard 524288; neither
         // Debian unit sets LimitNOFILE); the hard one only where this process may raise it.
         const limits = `${fileLimits.canRaise ? `ulimit -Hn ${systemdHardFileLimit} && ` : ""}ulimit -Sn ${systemdSoftFileLimit}`;
-        const daemon = lab!.startDaemon(host.namespace, ["sh", "-c", `${limits} && ${mounts.join(" && ")} && exec "$@"`, "sh", ...argv], `${kind} on ${host.node.name} (${configFile})`);
+        const daemon = lab!.startDaemon(
+            host.namespace,
+            ["sh", "-c", `${limits} && ${mounts.join(" && ")} && exec "$@"`, "sh", ...argv],
+            `${kind} on ${host.node.name} (${configFile})`,
+        );
         for (const route of routes) await lab!.waitForListener(host.namespace, route.listen, { daemon });
         return { daemon, dirOf };
     }
@@ -175,7 +192,10 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
         const ingressNodes = nodes.filter((n) => hasRole(n, "ingress"));
         assert.equal(nodes.filter((n) => hasRole(n, "hub")).length, 1, "the plan must have exactly one hub");
         assert.ok(ingressNodes.length >= 2, "prod must have at least two ingress nodes");
-        assert.ok(ingressNodes.some((n) => n.behindNat), "prod must have an ingress node behind NAT (its edge traffic crosses the hub)");
+        assert.ok(
+            ingressNodes.some((n) => n.behindNat),
+            "prod must have an ingress node behind NAT (its edge traffic crosses the hub)",
+        );
         for (const node of nodes.filter((n) => hasRole(n, "edge"))) {
             assert.ok(node.files[edgeConfigPath.haproxy], `${node.name}: the haproxy stack ships no ${edgeConfigPath.haproxy}`);
             const nginxNode = nginxStack.nodes.find((n) => n.name === node.name)!;
@@ -195,23 +215,44 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
         // Firewall first, then WireGuard, so every packet of the test crosses the plan's rulesets.
         await loadRulesets(lab, hosts);
         const wgConfig = (h: NetHost) => join(h.root, "etc/wireguard/wg0.conf");
-        assert.ok(hosts.every((h) => existsSync(wgConfig(h))), "every host gets /etc/wireguard/wg0.conf");
+        assert.ok(
+            hosts.every((h) => existsSync(wgConfig(h))),
+            "every host gets /etc/wireguard/wg0.conf",
+        );
         await startMesh(lab, hosts);
         // Mesh up: every edge reaches every ingress node (for the other edges: through the hub).
         const start = Date.now();
-        await Promise.all(edges().flatMap((e) => ingress().filter((i) => i !== e).map(async (i) => {
-            while (!(await lab!.ping(e.namespace, i.node.meshAddress, 1))) {
-                if (Date.now() - start > 15000) throw new Error(`${e.node.name} cannot ping ${i.node.name} (${i.node.meshAddress}) over the mesh after 15 s`);
-            }
-        })));
-        console.log(`\n  mesh up in ${seconds(Date.now() - start)}: edges ${edges().map((h) => h.node.name).join(", ")}; ingress ${ingress().map((h) => `${h.node.name} ${h.node.meshAddress}${h.node.behindNat ? " (behind NAT)" : ""}`).join(", ")}`);
+        await Promise.all(
+            edges().flatMap((e) =>
+                ingress()
+                    .filter((i) => i !== e)
+                    .map(async (i) => {
+                        while (!(await lab!.ping(e.namespace, i.node.meshAddress, 1))) {
+                            if (Date.now() - start > 15000)
+                                throw new Error(`${e.node.name} cannot ping ${i.node.name} (${i.node.meshAddress}) over the mesh after 15 s`);
+                        }
+                    }),
+            ),
+        );
+        console.log(
+            `\n  mesh up in ${seconds(Date.now() - start)}: edges ${edges()
+                .map((h) => h.node.name)
+                .join(", ")}; ingress ${ingress()
+                .map((h) => `${h.node.name} ${h.node.meshAddress}${h.node.behindNat ? " (behind NAT)" : ""}`)
+                .join(", ")}`,
+        );
         for (const h of ingress()) await startStandIns(h);
     });
 
     after(async () => {
         if (table.length > 0) {
-            console.log(formatTable("edge probes (stranger = internet client; replies name the backend node)", ["from", "to", "port", "expected", "got", ""],
-                table.map((r) => [r.from, r.to, r.port, r.expected, r.got, r.ok ? "ok" : "FAIL"])));
+            console.log(
+                formatTable(
+                    "edge probes (stranger = internet client; replies name the backend node)",
+                    ["from", "to", "port", "expected", "got", ""],
+                    table.map((r) => [r.from, r.to, r.port, r.expected, r.got, r.ok ? "ok" : "FAIL"]),
+                ),
+            );
         }
         await lab?.stopDaemons();
         lab?.teardown();
@@ -223,10 +264,18 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
         const slowest = Math.max(0, ...results.map((r) => r.ms));
         const bad = results.filter((r) => r.servedBy === undefined || !allowed.includes(r.servedBy));
         table.push({
-            from: "stranger", to: `${edge.node.name} ${edge.node.publicAddress}${note ? ` ${note}` : ""}`, port: `${route.listen}/tcp`, expected,
-            got: `${results.length} conns: ${formatDistribution(counts)} (slowest ${slowest} ms)`, ok: bad.length === 0,
+            from: "stranger",
+            to: `${edge.node.name} ${edge.node.publicAddress}${note ? ` ${note}` : ""}`,
+            port: `${route.listen}/tcp`,
+            expected,
+            got: `${results.length} conns: ${formatDistribution(counts)} (slowest ${slowest} ms)`,
+            ok: bad.length === 0,
         });
-        assert.deepEqual(bad.map((r) => `${r.outcome.state}: ${r.outcome.detail}`), [], `${edge.node.name}:${route.listen} ${note}: connections not served by ${allowed.join("/")}`);
+        assert.deepEqual(
+            bad.map((r) => `${r.outcome.state}: ${r.outcome.detail}`),
+            [],
+            `${edge.node.name}:${route.listen} ${note}: connections not served by ${allowed.join("/")}`,
+        );
         return counts;
     }
 
@@ -250,14 +299,19 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
                 const fitting = Math.floor((fileLimits.hard - 200) / 2);
                 const lowered = 2 * maxconn + 100 > fileLimits.hard ? ["-n", String(fitting)] : [];
                 if (lowered.length > 0) {
-                    notes.add(`NOTE: the hard open-file limit here is ${fileLimits.hard} and cannot be raised to systemd's ${systemdHardFileLimit};` +
-                        ` the shipped maxconn ${maxconn} needs ~${2 * maxconn + 35}, so haproxy runs with -n ${fitting}`);
+                    notes.add(
+                        `NOTE: the hard open-file limit here is ${fileLimits.hard} and cannot be raised to systemd's ${systemdHardFileLimit};` +
+                            ` the shipped maxconn ${maxconn} needs ~${2 * maxconn + 35}, so haproxy runs with -n ${fitting}`,
+                    );
                 }
                 const { daemon, dirOf } = await startProxy(edge, "haproxy", file, privateDirs, ["haproxy", "-f", file, "-db", ...lowered]);
                 proxies.set(edge.node.name, { daemon, socket: join(dirOf(dirname(socket)), basename(socket)), config });
             }
-            console.log(`\n  haproxy runs the shipped ${edgeConfigPath.haproxy} on ${edges().map((h) => h.node.name).join(", ")}` +
-                ` (test-owned directories mounted over ${[...mounted].join(", ")})${[...notes].map((n) => `\n  ${n}`).join("")}`);
+            console.log(
+                `\n  haproxy runs the shipped ${edgeConfigPath.haproxy} on ${edges()
+                    .map((h) => h.node.name)
+                    .join(", ")}` + ` (test-owned directories mounted over ${[...mounted].join(", ")})${[...notes].map((n) => `\n  ${n}`).join("")}`,
+            );
         });
 
         after(async () => {
@@ -267,12 +321,21 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
 
         /** backend/server → status ("UP", "DOWN", "UP 1/3", ...) from the shipped runtime API socket. */
         async function serverStatus(edge: NetHost): Promise<Map<string, string>> {
-            const result = await run(["socat", "-t2", "STDIO", `UNIX-CONNECT:${proxies.get(edge.node.name)!.socket}`], { input: "show stat\n", timeoutMs: 5000 });
+            const result = await run(["socat", "-t2", "STDIO", `UNIX-CONNECT:${proxies.get(edge.node.name)!.socket}`], {
+                input: "show stat\n",
+                timeoutMs: 5000,
+            });
             const lines = result.stdout.split("\n").filter((l) => l.trim() !== "");
             assert.ok(lines.length > 1, `haproxy on ${edge.node.name}: no answer on the stats socket: ${result.stderr}`);
             const header = lines[0].replace(/^#\s*/, "").split(",");
             const [px, sv, st] = ["pxname", "svname", "status"].map((f) => header.indexOf(f));
-            return new Map(lines.slice(1).map((l) => l.split(",")).filter((c) => !["FRONTEND", "BACKEND"].includes(c[sv])).map((c) => [`${c[px]}/${c[sv]}`, c[st]]));
+            return new Map(
+                lines
+                    .slice(1)
+                    .map((l) => l.split(","))
+                    .filter((c) => !["FRONTEND", "BACKEND"].includes(c[sv]))
+                    .map((c) => [`${c[px]}/${c[sv]}`, c[st]]),
+            );
         }
 
         const statusOf = (status: Map<string, string>, node: string) => routes.map((r) => status.get(`ingress_${r.name}/${node}`) ?? "(absent)");
@@ -289,10 +352,25 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
                 assert.deepEqual([...status.keys()].sort(), expected, `haproxy on ${edge.node.name}: the backends must be exactly the ingress nodes`);
                 const up = [...status].filter(([, state]) => state === "UP").length;
                 table.push({
-                    from: `(haproxy checks on ${edge.node.name})`, to: ingressNames().join(", "), port: routes.map((r) => r.nodePort).join(","),
-                    expected: `all ${status.size} servers UP`, got: `${up} UP${up < status.size ? `; ${[...status].filter(([, state]) => state !== "UP").map(([server, state]) => `${server} ${state}`).join(", ")}` : ""}`, ok: up === status.size,
+                    from: `(haproxy checks on ${edge.node.name})`,
+                    to: ingressNames().join(", "),
+                    port: routes.map((r) => r.nodePort).join(","),
+                    expected: `all ${status.size} servers UP`,
+                    got: `${up} UP${
+                        up < status.size
+                            ? `; ${[...status]
+                                  .filter(([, state]) => state !== "UP")
+                                  .map(([server, state]) => `${server} ${state}`)
+                                  .join(", ")}`
+                            : ""
+                    }`,
+                    ok: up === status.size,
                 });
-                assert.deepEqual([...status].filter(([, state]) => state !== "UP"), [], `haproxy on ${edge.node.name}: servers not UP after one inter`);
+                assert.deepEqual(
+                    [...status].filter(([, state]) => state !== "UP"),
+                    [],
+                    `haproxy on ${edge.node.name}: servers not UP after one inter`,
+                );
             }
         });
 
@@ -304,7 +382,10 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
                     const counts = record(edge, route, results, `round robin over ${ingressNames().join(", ")}`, ingressNames());
                     console.log(`  haproxy ${edge.node.name}:${route.listen} → ${formatDistribution(counts)}`);
                     assert.deepEqual([...counts.keys()], ingressNames(), `${edge.node.name}:${route.listen}: every ingress node serves`);
-                    assert.ok(Math.max(...counts.values()) - Math.min(...counts.values()) <= 1, `${edge.node.name}:${route.listen}: not round robin: ${formatDistribution(counts)}`);
+                    assert.ok(
+                        Math.max(...counts.values()) - Math.min(...counts.values()) <= 1,
+                        `${edge.node.name}:${route.listen}: not round robin: ${formatDistribution(counts)}`,
+                    );
                 }
             }
         });
@@ -313,7 +394,14 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
             for (const target of ingress().filter((h) => !h.node.behindNat)) {
                 for (const route of routes) {
                     const got = await lab!.probeTcp(stranger, target.node.meshAddress, route.nodePort);
-                    table.push({ from: "stranger", to: `${target.node.name} ${target.node.meshAddress} (routed via its public address)`, port: `${route.nodePort}/tcp`, expected: "closed (nft)", got: `${got.state} ${got.detail === got.state ? "" : got.detail}`.trim(), ok: got.state !== "open" });
+                    table.push({
+                        from: "stranger",
+                        to: `${target.node.name} ${target.node.meshAddress} (routed via its public address)`,
+                        port: `${route.nodePort}/tcp`,
+                        expected: "closed (nft)",
+                        got: `${got.state} ${got.detail === got.state ? "" : got.detail}`.trim(),
+                        ok: got.state !== "open",
+                    });
                     assert.notEqual(got.state, "open", `${target.node.name}: NodePort ${route.nodePort} answers the internet: ${got.detail}`);
                 }
             }
@@ -330,7 +418,10 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
             this.timeout(inter * (fall + rise) + 60000);
             const https = routes.find((r) => r.name === "https")!;
             const live = ingressNames().filter((n) => n !== dead.node.name);
-            assert.deepEqual(statusOf(await serverStatus(edge), dead.node.name), routes.map(() => "UP"));
+            assert.deepEqual(
+                statusOf(await serverStatus(edge), dead.node.name),
+                routes.map(() => "UP"),
+            );
 
             // The gateway on the node behind NAT goes away (no gateway pod): its NodePorts refuse.
             await stopStandIns(dead);
@@ -347,10 +438,22 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
                     await sleep(200);
                 }
                 const window = inter * fall;
-                console.log(`  haproxy ${edge.node.name}: ${dead.node.name} DOWN after ${downAfter === undefined ? "never" : seconds(downAfter)} (window inter ${seconds(inter)} × fall ${fall} = ${seconds(window)});` +
-                    ` meanwhile ${during.length} conns → ${formatDistribution(distribution(during.map((c) => c.servedBy)))}, slowest ${Math.max(0, ...during.map((c) => c.ms))} ms`);
-                table.push({ from: "(haproxy checks)", to: `${dead.node.name} ${dead.node.meshAddress}`, port: routes.map((r) => r.nodePort).join(","), expected: `DOWN within ${seconds(window)}`, got: downAfter === undefined ? "still up" : `DOWN after ${seconds(downAfter)}`, ok: downAfter !== undefined && downAfter <= window + slackMs });
-                assert.ok(downAfter !== undefined && downAfter <= window + slackMs, `${dead.node.name} not DOWN within inter×fall = ${seconds(window)} (+${slackMs} ms slack)`);
+                console.log(
+                    `  haproxy ${edge.node.name}: ${dead.node.name} DOWN after ${downAfter === undefined ? "never" : seconds(downAfter)} (window inter ${seconds(inter)} × fall ${fall} = ${seconds(window)});` +
+                        ` meanwhile ${during.length} conns → ${formatDistribution(distribution(during.map((c) => c.servedBy)))}, slowest ${Math.max(0, ...during.map((c) => c.ms))} ms`,
+                );
+                table.push({
+                    from: "(haproxy checks)",
+                    to: `${dead.node.name} ${dead.node.meshAddress}`,
+                    port: routes.map((r) => r.nodePort).join(","),
+                    expected: `DOWN within ${seconds(window)}`,
+                    got: downAfter === undefined ? "still up" : `DOWN after ${seconds(downAfter)}`,
+                    ok: downAfter !== undefined && downAfter <= window + slackMs,
+                });
+                assert.ok(
+                    downAfter !== undefined && downAfter <= window + slackMs,
+                    `${dead.node.name} not DOWN within inter×fall = ${seconds(window)} (+${slackMs} ms slack)`,
+                );
                 // While the checks were still failing, option redispatch moved each refused connection to another node.
                 record(edge, https, during, "a live node (redispatch)", live, `(${dead.node.name} dying)`);
 
@@ -376,8 +479,17 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
                 await sleep(200);
             }
             const riseWindow = inter * rise;
-            console.log(`  haproxy ${edge.node.name}: ${dead.node.name} UP again after ${upAfter === undefined ? "never" : seconds(upAfter)} (window rise ${rise} × inter ${seconds(inter)} = ${seconds(riseWindow)})`);
-            table.push({ from: "(haproxy checks)", to: `${dead.node.name} ${dead.node.meshAddress}`, port: routes.map((r) => r.nodePort).join(","), expected: `UP within ${seconds(riseWindow)}`, got: upAfter === undefined ? "still down" : `UP after ${seconds(upAfter)}`, ok: upAfter !== undefined && upAfter <= riseWindow + slackMs });
+            console.log(
+                `  haproxy ${edge.node.name}: ${dead.node.name} UP again after ${upAfter === undefined ? "never" : seconds(upAfter)} (window rise ${rise} × inter ${seconds(inter)} = ${seconds(riseWindow)})`,
+            );
+            table.push({
+                from: "(haproxy checks)",
+                to: `${dead.node.name} ${dead.node.meshAddress}`,
+                port: routes.map((r) => r.nodePort).join(","),
+                expected: `UP within ${seconds(riseWindow)}`,
+                got: upAfter === undefined ? "still down" : `UP after ${seconds(upAfter)}`,
+                ok: upAfter !== undefined && upAfter <= riseWindow + slackMs,
+            });
             assert.ok(upAfter !== undefined && upAfter <= riseWindow + slackMs, `${dead.node.name} not back within rise×inter = ${seconds(riseWindow)}`);
             const back = await connectMany(edge.node.publicAddress!, https, 3 * ingress().length);
             const counts = record(edge, https, back, `round robin over ${ingressNames().join(", ")}`, ingressNames(), `(${dead.node.name} back)`);
@@ -398,14 +510,33 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
                 // No -p: Debian's module loaders (load_module modules/...) are relative to the compiled-in prefix.
                 // The extra error_log (main level allows several) is the test's window on upstream failures:
                 // the shipped one goes to syslog (/dev/log), which a test namespace does not have.
-                const { daemon, dirOf } = await startProxy(edge, "nginx", file, [dirname(pid)],
-                    ["nginx", "-e", "stderr", "-c", file, "-g", `daemon off; error_log ${errorLog} notice;`]);
+                const { daemon, dirOf } = await startProxy(
+                    edge,
+                    "nginx",
+                    file,
+                    [dirname(pid)],
+                    ["nginx", "-e", "stderr", "-c", file, "-g", `daemon off; error_log ${errorLog} notice;`],
+                );
                 proxies.set(edge.node.name, { daemon, errorLog, config, pidFile: join(dirOf(dirname(pid)), basename(pid)) });
             }
             // What nginx says at startup under systemd's default limits (e.g. worker_connections above the soft limit).
-            const startup = [...new Set([...proxies.values()].flatMap((p) => p.daemon.output().split("\n")).map((l) => l.replace(/^.*?\[(\w+)\] \d+#\d+: /, "[$1] ").trim()).filter(Boolean))];
-            if (startup.length > 0) console.log(`\n  nginx startup messages (soft open-file limit ${systemdSoftFileLimit}, as under systemd):\n${startup.map((l) => `    ${l}`).join("\n")}`);
-            console.log(`\n  nginx runs the shipped ${edgeConfigPath.nginx} on ${edges().map((h) => h.node.name).join(", ")} (test-owned directory mounted over ${dirname(configValue([...proxies.values()][0].config, /^pid\s+(\S+);/m, "pid"))})`);
+            const startup = [
+                ...new Set(
+                    [...proxies.values()]
+                        .flatMap((p) => p.daemon.output().split("\n"))
+                        .map((l) => l.replace(/^.*?\[(\w+)\] \d+#\d+: /, "[$1] ").trim())
+                        .filter(Boolean),
+                ),
+            ];
+            if (startup.length > 0)
+                console.log(
+                    `\n  nginx startup messages (soft open-file limit ${systemdSoftFileLimit}, as under systemd):\n${startup.map((l) => `    ${l}`).join("\n")}`,
+                );
+            console.log(
+                `\n  nginx runs the shipped ${edgeConfigPath.nginx} on ${edges()
+                    .map((h) => h.node.name)
+                    .join(", ")} (test-owned directory mounted over ${dirname(configValue([...proxies.values()][0].config, /^pid\s+(\S+);/m, "pid"))})`,
+            );
         });
 
         after(async () => {
@@ -436,7 +567,11 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
             const dead = victim();
             const proxy = proxies.get(edge.node.name)!;
             const https = routes.find((r) => r.name === "https")!;
-            const serverLine = configValue(proxy.config, new RegExp(`^\\s*server\\s+(${dead.node.meshAddress.replace(/\./g, "\\.")}:${https.nodePort}\\s[^;]*);`, "m"), `server line for ${dead.node.name}`);
+            const serverLine = configValue(
+                proxy.config,
+                new RegExp(`^\\s*server\\s+(${dead.node.meshAddress.replace(/\./g, "\\.")}:${https.nodePort}\\s[^;]*);`, "m"),
+                `server line for ${dead.node.name}`,
+            );
             const maxFails = Number(configValue(serverLine, /max_fails=(\d+)/, "max_fails"));
             const failTimeout = durationMs(configValue(serverLine, /fail_timeout=(\S+)/, "fail_timeout"), "s");
             const workers = await nginxWorkers(edge);
@@ -464,9 +599,18 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
             // Each worker keeps its own failure count; after fail_timeout a worker tries the node once more.
             const bound = workers * (maxFails + Math.floor(elapsed / failTimeout));
             const counts = record(edge, https, results, `only ${live.join(", ")}`, live, `(${dead.node.name} refusing)`);
-            console.log(`  nginx ${edge.node.name}:443 with ${dead.node.name} refusing: ${results.length} conns in ${seconds(elapsed)} → ${formatDistribution(counts)};` +
-                ` nginx tried ${dead.node.name} ${failedConnects}× (max_fails ${maxFails} × ${workers} worker(s) → bound ${bound}; plain round robin would try ~${Math.round(results.length / ingress().length)}×), "temporarily disabled" logged ${disabled}×`);
-            table.push({ from: "(nginx passive checks)", to: `${dead.node.name} ${dead.node.meshAddress}`, port: `${https.nodePort}/tcp`, expected: `tried ≤ ${bound}× then skipped`, got: `tried ${failedConnects}×, disabled ${disabled}×`, ok: failedConnects >= 1 && failedConnects <= bound && disabled >= 1 });
+            console.log(
+                `  nginx ${edge.node.name}:443 with ${dead.node.name} refusing: ${results.length} conns in ${seconds(elapsed)} → ${formatDistribution(counts)};` +
+                    ` nginx tried ${dead.node.name} ${failedConnects}× (max_fails ${maxFails} × ${workers} worker(s) → bound ${bound}; plain round robin would try ~${Math.round(results.length / ingress().length)}×), "temporarily disabled" logged ${disabled}×`,
+            );
+            table.push({
+                from: "(nginx passive checks)",
+                to: `${dead.node.name} ${dead.node.meshAddress}`,
+                port: `${https.nodePort}/tcp`,
+                expected: `tried ≤ ${bound}× then skipped`,
+                got: `tried ${failedConnects}×, disabled ${disabled}×`,
+                ok: failedConnects >= 1 && failedConnects <= bound && disabled >= 1,
+            });
             assert.ok(failedConnects >= 1, `nginx never tried ${dead.node.name}: the test did not exercise the failure (log: ${proxy.errorLog})`);
             assert.ok(disabled >= 1, `nginx did not take ${dead.node.name} out after max_fails=${maxFails}`);
             assert.ok(failedConnects <= bound, `nginx tried the dead node ${failedConnects}× (bound ${bound}): it was not skipped`);

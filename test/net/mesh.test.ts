@@ -6,7 +6,21 @@ import { nftTableName } from "../../components/render/nftables";
 import { formatIpv4, parseIpv4 } from "../../components/net";
 import { wireguardPublicKey } from "../../components/render/wireguard";
 import { Namespace, NetLab, ProbeOutcome, requireRoot, requireTools, sleep } from "./netns";
-import { buildInternet, formatTable, hasRole, loadRulesets, meshConfigPath, NetHost, NetNode, NodeRole, placeNodes, planProd, rulesetFile, startMesh, strangerAddress } from "./topology";
+import {
+    buildInternet,
+    formatTable,
+    hasRole,
+    loadRulesets,
+    meshConfigPath,
+    NetHost,
+    NetNode,
+    NodeRole,
+    placeNodes,
+    planProd,
+    rulesetFile,
+    startMesh,
+    strangerAddress,
+} from "./topology";
 
 /** Ports a k3s host listens on in this test (bound to 0.0.0.0, the worst case the firewall must cover). */
 const sshPort = 22;
@@ -37,23 +51,31 @@ interface Probe {
     got?: ProbeOutcome;
 }
 
-const passed = (probe: Probe) => probe.got !== undefined &&
+const passed = (probe: Probe) =>
+    probe.got !== undefined &&
     (probe.expected === "open" ? probe.got.state === "open" && (probe.banner === undefined || probe.got.detail === probe.banner) : probe.got.state !== "open");
 
 function formatMatrix(title: string, probes: Probe[]): string {
-    return formatTable(title, ["from", "to", "port", "expected", "got", "", "note"], probes.map((p) => [
-        p.from + (p.sourceAddress ? ` (as ${p.sourceAddress})` : ""),
-        `${p.to} ${p.address}`,
-        p.protocol === "icmp" ? "ping" : `${p.port}/${p.protocol}`,
-        p.expected,
-        p.got ? `${p.got.state}${p.got.detail && p.got.detail !== p.got.state ? ` (${p.got.detail})` : ""}` : "-",
-        passed(p) ? "ok" : "FAIL",
-        p.note ?? "",
-    ]));
+    return formatTable(
+        title,
+        ["from", "to", "port", "expected", "got", "", "note"],
+        probes.map((p) => [
+            p.from + (p.sourceAddress ? ` (as ${p.sourceAddress})` : ""),
+            `${p.to} ${p.address}`,
+            p.protocol === "icmp" ? "ping" : `${p.port}/${p.protocol}`,
+            p.expected,
+            p.got ? `${p.got.state}${p.got.detail && p.got.detail !== p.got.state ? ` (${p.got.detail})` : ""}` : "-",
+            passed(p) ? "ok" : "FAIL",
+            p.note ?? "",
+        ]),
+    );
 }
 
 function failures(probes: Probe[]): string {
-    return formatMatrix("failed probes", probes.filter((p) => !passed(p)));
+    return formatMatrix(
+        "failed probes",
+        probes.filter((p) => !passed(p)),
+    );
 }
 
 /** The highest address of the hub's mesh that no node uses (operators sit low in prod). */
@@ -80,17 +102,19 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
     const withRole = (role: NodeRole) => hosts.filter((h) => hasRole(h.node, role));
 
     async function runProbes(probes: Probe[]): Promise<void> {
-        await Promise.all(probes.map(async (probe) => {
-            const from = probe.from === "stranger" ? strangerNs : hosts.find((h) => h.node.name === probe.from)!.namespace;
-            if (probe.protocol === "icmp") {
-                const answered = await lab!.ping(from, probe.address, 2);
-                probe.got = { state: answered ? "open" : "timeout", detail: answered ? "reply" : "no reply" };
-            } else if (probe.protocol === "tcp") {
-                probe.got = await lab!.probeTcp(from, probe.address, probe.port!, { sourceAddress: probe.sourceAddress });
-            } else {
-                probe.got = await lab!.probeUdp(from, probe.address, probe.port!, { sourceAddress: probe.sourceAddress });
-            }
-        }));
+        await Promise.all(
+            probes.map(async (probe) => {
+                const from = probe.from === "stranger" ? strangerNs : hosts.find((h) => h.node.name === probe.from)!.namespace;
+                if (probe.protocol === "icmp") {
+                    const answered = await lab!.ping(from, probe.address, 2);
+                    probe.got = { state: answered ? "open" : "timeout", detail: answered ? "reply" : "no reply" };
+                } else if (probe.protocol === "tcp") {
+                    probe.got = await lab!.probeTcp(from, probe.address, probe.port!, { sourceAddress: probe.sourceAddress });
+                } else {
+                    probe.got = await lab!.probeUdp(from, probe.address, probe.port!, { sourceAddress: probe.sourceAddress });
+                }
+            }),
+        );
     }
 
     /** Pings until the first reply; seconds from start, or undefined after limitSeconds. */
@@ -120,13 +144,15 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
 
         // Boot order: the firewall first, then WireGuard, so every handshake crosses the rulesets.
         await loadRulesets(lab, hosts);
-        await Promise.all(hosts.map(async (h) => {
-            await lab!.listenTcp(h.namespace, sshPort, `${h.node.name}/${sshPort}`);
-            for (const p of webPorts) await lab!.listenTcp(h.namespace, p, `${h.node.name}/${p}`);
-            const k3sPorts = hasRole(h.node, "server") ? serverTcpPorts : hasRole(h.node, "agent") ? agentTcpPorts : [];
-            for (const p of k3sPorts) await lab!.listenTcp(h.namespace, p, `${h.node.name}/${p}`);
-            if (k3sPorts.length > 0) await lab!.listenUdp(h.namespace, vxlanPort, `${h.node.name}/${vxlanPort}`);
-        }));
+        await Promise.all(
+            hosts.map(async (h) => {
+                await lab!.listenTcp(h.namespace, sshPort, `${h.node.name}/${sshPort}`);
+                for (const p of webPorts) await lab!.listenTcp(h.namespace, p, `${h.node.name}/${p}`);
+                const k3sPorts = hasRole(h.node, "server") ? serverTcpPorts : hasRole(h.node, "agent") ? agentTcpPorts : [];
+                for (const p of k3sPorts) await lab!.listenTcp(h.namespace, p, `${h.node.name}/${p}`);
+                if (k3sPorts.length > 0) await lab!.listenUdp(h.namespace, vxlanPort, `${h.node.name}/${vxlanPort}`);
+            }),
+        );
         await startMesh(lab, hosts);
     });
 
@@ -140,8 +166,13 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
             const publicKey = wireguardPublicKey(/^PrivateKey = (.*)$/m.exec(h.node.files[meshConfigPath(h.node)])![1]);
             return { spoke: h.node.name, behindNat: h.node.behindNat, firstReplySeconds: seconds[i], hubSawHandshake: (handshakes.get(publicKey) ?? 0) > 0 };
         });
-        console.log(`\n  handshakes with ${hub.node.name}:\n${report.map((r) => `    ${r.spoke.padEnd(14)} ${r.behindNat ? "behind NAT" : "public    "}  first reply after ${r.firstReplySeconds?.toFixed(1) ?? "never"} s  hub handshake: ${r.hubSawHandshake ? "yes" : "NO"}`).join("\n")}`);
-        assert.deepEqual(report.filter((r) => r.firstReplySeconds === undefined || !r.hubSawHandshake), []);
+        console.log(
+            `\n  handshakes with ${hub.node.name}:\n${report.map((r) => `    ${r.spoke.padEnd(14)} ${r.behindNat ? "behind NAT" : "public    "}  first reply after ${r.firstReplySeconds?.toFixed(1) ?? "never"} s  hub handshake: ${r.hubSawHandshake ? "yes" : "NO"}`).join("\n")}`,
+        );
+        assert.deepEqual(
+            report.filter((r) => r.firstReplySeconds === undefined || !r.hubSawHandshake),
+            [],
+        );
     });
 
     it("probes the whole matrix in parallel (printed below)", async () => {
@@ -152,44 +183,119 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
 
         for (const from of spokes()) {
             for (const to of spokes().filter((t) => t !== from)) {
-                matrix.push({ check: "mesh", from: from.node.name, to: to.node.name, address: to.node.meshAddress, protocol: "icmp", expected: "open", note: "via the hub" });
+                matrix.push({
+                    check: "mesh",
+                    from: from.node.name,
+                    to: to.node.name,
+                    address: to.node.meshAddress,
+                    protocol: "icmp",
+                    expected: "open",
+                    note: "via the hub",
+                });
             }
         }
         for (const s of server) {
             for (const from of hosts.filter((h) => h !== s)) {
                 for (const port of [6443, 10250]) {
-                    matrix.push({ check: "k3s", from: from.node.name, to: s.node.name, address: s.node.meshAddress, protocol: "tcp", port, expected: "open", banner: banner(s, port) });
+                    matrix.push({
+                        check: "k3s",
+                        from: from.node.name,
+                        to: s.node.name,
+                        address: s.node.meshAddress,
+                        protocol: "tcp",
+                        port,
+                        expected: "open",
+                        banner: banner(s, port),
+                    });
                 }
             }
         }
         for (const agent of agents) {
             for (const s of server) {
-                matrix.push({ check: "k3s", from: s.node.name, to: agent.node.name, address: agent.node.meshAddress, protocol: "tcp", port: 10250, expected: "open", banner: banner(agent, 10250), note: "API to kubelet" });
-                matrix.push({ check: "k3s", from: agent.node.name, to: s.node.name, address: s.node.meshAddress, protocol: "udp", port: vxlanPort, expected: "open", banner: banner(s, vxlanPort), note: "flannel over the mesh" });
+                matrix.push({
+                    check: "k3s",
+                    from: s.node.name,
+                    to: agent.node.name,
+                    address: agent.node.meshAddress,
+                    protocol: "tcp",
+                    port: 10250,
+                    expected: "open",
+                    banner: banner(agent, 10250),
+                    note: "API to kubelet",
+                });
+                matrix.push({
+                    check: "k3s",
+                    from: agent.node.name,
+                    to: s.node.name,
+                    address: s.node.meshAddress,
+                    protocol: "udp",
+                    port: vxlanPort,
+                    expected: "open",
+                    banner: banner(s, vxlanPort),
+                    note: "flannel over the mesh",
+                });
             }
         }
         for (const ingress of withRole("ingress")) {
-            matrix.push({ check: "web", from: hub.node.name, to: ingress.node.name, address: ingress.node.meshAddress, protocol: "tcp", port: 80, expected: "open", banner: banner(ingress, 80), note: "edge proxy to ingress over the mesh" });
+            matrix.push({
+                check: "web",
+                from: hub.node.name,
+                to: ingress.node.name,
+                address: ingress.node.meshAddress,
+                protocol: "tcp",
+                port: 80,
+                expected: "open",
+                banner: banner(ingress, 80),
+                note: "edge proxy to ingress over the mesh",
+            });
         }
         for (const to of publicHosts) {
             const k3sPorts = hasRole(to.node, "server") ? serverTcpPorts : hasRole(to.node, "agent") ? agentTcpPorts : [];
             for (const address of [to.node.publicAddress!, to.node.meshAddress]) {
                 const note = address === to.node.meshAddress ? "mesh address, routed via its public one" : undefined;
-                matrix.push({ check: "ssh", from: "stranger", to: to.node.name, address, protocol: "tcp", port: sshPort, expected: "open", banner: banner(to, sshPort), note });
-                for (const port of k3sPorts) matrix.push({ check: "k3s", from: "stranger", to: to.node.name, address, protocol: "tcp", port, expected: "closed", note });
-                if (k3sPorts.length > 0) matrix.push({ check: "k3s", from: "stranger", to: to.node.name, address, protocol: "udp", port: vxlanPort, expected: "closed", note });
+                matrix.push({
+                    check: "ssh",
+                    from: "stranger",
+                    to: to.node.name,
+                    address,
+                    protocol: "tcp",
+                    port: sshPort,
+                    expected: "open",
+                    banner: banner(to, sshPort),
+                    note,
+                });
+                for (const port of k3sPorts)
+                    matrix.push({ check: "k3s", from: "stranger", to: to.node.name, address, protocol: "tcp", port, expected: "closed", note });
+                if (k3sPorts.length > 0)
+                    matrix.push({ check: "k3s", from: "stranger", to: to.node.name, address, protocol: "udp", port: vxlanPort, expected: "closed", note });
             }
             for (const port of webPorts) {
                 const edge = hasRole(to.node, "edge");
-                matrix.push({ check: "web", from: "stranger", to: to.node.name, address: to.node.publicAddress!, protocol: "tcp", port, expected: edge ? "open" : "closed", banner: edge ? banner(to, port) : undefined });
+                matrix.push({
+                    check: "web",
+                    from: "stranger",
+                    to: to.node.name,
+                    address: to.node.publicAddress!,
+                    protocol: "tcp",
+                    port,
+                    expected: edge ? "open" : "closed",
+                    banner: edge ? banner(to, port) : undefined,
+                });
             }
         }
         for (const s of server.filter((h) => !h.node.behindNat)) {
             for (const port of [sshPort, 6443, 10250]) {
                 matrix.push({
-                    check: port === sshPort ? "ssh" : "k3s", from: "stranger", to: s.node.name, address: s.node.publicAddress!, protocol: "tcp", port,
-                    expected: port === sshPort ? "open" : "closed", banner: port === sshPort ? banner(s, port) : undefined,
-                    sourceAddress: forgedClusterSource, note: "forged pod source",
+                    check: port === sshPort ? "ssh" : "k3s",
+                    from: "stranger",
+                    to: s.node.name,
+                    address: s.node.publicAddress!,
+                    protocol: "tcp",
+                    port,
+                    expected: port === sshPort ? "open" : "closed",
+                    banner: port === sshPort ? banner(s, port) : undefined,
+                    sourceAddress: forgedClusterSource,
+                    note: "forged pod source",
                 });
             }
         }
@@ -231,7 +337,10 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
         const target = withRole("server")[0];
         assert.ok(hub.node.publicAddress, "the hub needs a public address");
         const sink = await lab!.udpSink(target.namespace, flannelWireguardPort);
-        const forgedMeshSource = unusedMeshAddress(hosts.map((h) => h.node), hub.node.files[meshConfigPath(hub.node)]);
+        const forgedMeshSource = unusedMeshAddress(
+            hosts.map((h) => h.node),
+            hub.node.files[meshConfigPath(hub.node)],
+        );
         await lab!.ip(strangerNs, ["addr", "add", `${forgedMeshSource}/32`, "dev", "lo"]);
         await lab!.addRoute(internet, `${target.node.meshAddress}/32`, hub.node.publicAddress);
         const attempt = async (expected: "open" | "closed", payload: string, note: string): Promise<Probe> => {
@@ -239,8 +348,16 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
             await sleep(1000);
             const arrived = sink.received().includes(payload);
             return {
-                check: "hub-forward", from: "stranger", to: target.node.name, address: target.node.meshAddress, protocol: "udp", port: flannelWireguardPort,
-                expected, sourceAddress: forgedMeshSource, note, got: { state: arrived ? "open" : "timeout", detail: arrived ? "delivered" : "not delivered" },
+                check: "hub-forward",
+                from: "stranger",
+                to: target.node.name,
+                address: target.node.meshAddress,
+                protocol: "udp",
+                port: flannelWireguardPort,
+                expected,
+                sourceAddress: forgedMeshSource,
+                note,
+                got: { state: arrived ? "open" : "timeout", detail: arrived ? "delivered" : "not delivered" },
             };
         };
         const rows = [await attempt("closed", "with-hub-ruleset", `routed via ${hub.node.name}`)];
@@ -261,14 +378,28 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
         const start = Date.now();
         // Each spoke keeps sending (k3s heartbeats would); its own timers notice the dead session and re-handshake.
         const seconds = await Promise.all(spokes().map((h) => secondsUntilPing(h.namespace, hub.node.meshAddress, start, reconnectLimitSeconds + 5)));
-        console.log(`\n  reconnect after the hub restart:\n${spokes().map((h, i) => `    ${h.node.name.padEnd(14)} ${seconds[i] === undefined ? "never" : `${seconds[i]!.toFixed(1)} s`}`).join("\n")}`);
-        const late = spokes().filter((_, i) => seconds[i] === undefined || seconds[i]! > reconnectLimitSeconds).map((h) => h.node.name);
+        console.log(
+            `\n  reconnect after the hub restart:\n${spokes()
+                .map((h, i) => `    ${h.node.name.padEnd(14)} ${seconds[i] === undefined ? "never" : `${seconds[i]!.toFixed(1)} s`}`)
+                .join("\n")}`,
+        );
+        const late = spokes()
+            .filter((_, i) => seconds[i] === undefined || seconds[i]! > reconnectLimitSeconds)
+            .map((h) => h.node.name);
         assert.deepEqual(late, [], `spokes not back within ${reconnectLimitSeconds} s`);
 
         // And spoke-to-spoke forwarding through the restarted hub works again.
         const ring: Probe[] = spokes().map((from, i, all) => {
             const to = all[(i + 1) % all.length];
-            return { check: "mesh", from: from.node.name, to: to.node.name, address: to.node.meshAddress, protocol: "icmp", expected: "open", note: "after restart" };
+            return {
+                check: "mesh",
+                from: from.node.name,
+                to: to.node.name,
+                address: to.node.meshAddress,
+                protocol: "icmp",
+                expected: "open",
+                note: "after restart",
+            };
         });
         await runProbes(ring);
         assert.ok(ring.every(passed), failures(ring));

@@ -327,10 +327,16 @@ export class NetLab {
     /** Peers' latest handshake as seconds since the epoch (0 = never), keyed by public key. */
     async latestHandshakes(link: WireGuardLink): Promise<Map<string, number>> {
         const text = await this.wg(link, ["latest-handshakes"]);
-        return new Map(text.trim().split("\n").filter(Boolean).map((line) => {
-            const [key, seconds] = line.split("\t");
-            return [key, Number(seconds)] as const;
-        }));
+        return new Map(
+            text
+                .trim()
+                .split("\n")
+                .filter(Boolean)
+                .map((line) => {
+                    const [key, seconds] = line.split("\t");
+                    return [key, Number(seconds)] as const;
+                }),
+        );
     }
 
     /**
@@ -366,7 +372,9 @@ export class NetLab {
             if (daemon && daemon.process.exitCode !== null) throw new Error(`${daemon.label} exited ${daemon.process.exitCode}:\n${daemon.output()}`);
             await sleep(25);
         }
-        throw new Error(`port ${port}/${protocol} in ${namespace.name} is ${gone ? "still" : "not"} listening after 5 s${daemon ? `; ${daemon.label} said:\n${daemon.output()}` : ""}`);
+        throw new Error(
+            `port ${port}/${protocol} in ${namespace.name} is ${gone ? "still" : "not"} listening after 5 s${daemon ? `; ${daemon.label} said:\n${daemon.output()}` : ""}`,
+        );
     }
 
     /**
@@ -376,7 +384,11 @@ export class NetLab {
     async listenTcp(namespace: Namespace, port: number, banner: string, options: { bind?: string; label?: string } = {}): Promise<Daemon> {
         checkBanner(banner);
         const bind = options.bind ? `,bind=${options.bind}` : "";
-        const daemon = this.startDaemon(namespace, ["socat", `TCP4-LISTEN:${port}${bind},fork,reuseaddr`, `SYSTEM:echo ${banner}`], options.label ?? `TCP listener ${banner}`);
+        const daemon = this.startDaemon(
+            namespace,
+            ["socat", `TCP4-LISTEN:${port}${bind},fork,reuseaddr`, `SYSTEM:echo ${banner}`],
+            options.label ?? `TCP listener ${banner}`,
+        );
         await this.waitForListener(namespace, port, { daemon });
         return daemon;
     }
@@ -387,7 +399,8 @@ export class NetLab {
      */
     async listenUdp(namespace: Namespace, port: number, banner: string): Promise<void> {
         checkBanner(banner);
-        const echo = "const [port, banner] = process.argv.slice(1); const socket = require('dgram').createSocket('udp4');" +
+        const echo =
+            "const [port, banner] = process.argv.slice(1); const socket = require('dgram').createSocket('udp4');" +
             " socket.on('message', (_, peer) => socket.send(banner + '\\n', peer.port, peer.address)); socket.bind(Number(port));";
         this.spawnIn(namespace, [process.execPath, "-e", echo, String(port), banner]);
         await this.waitForListener(namespace, port, { protocol: "udp" });
@@ -430,7 +443,9 @@ export class NetLab {
     }
 
     async ping(from: Namespace, address: string, timeoutSeconds = 1): Promise<boolean> {
-        const result = await this.exec(from, ["ping", "-n", "-q", "-c", "1", "-W", String(timeoutSeconds), address], { timeoutMs: (timeoutSeconds + 2) * 1000 });
+        const result = await this.exec(from, ["ping", "-n", "-q", "-c", "1", "-W", String(timeoutSeconds), address], {
+            timeoutMs: (timeoutSeconds + 2) * 1000,
+        });
         return result.code === 0;
     }
 
@@ -443,8 +458,10 @@ export class NetLab {
         this.tornDown = true;
         liveLabs.delete(this);
         const namespaceNames = this.namespaces.map((n) => n.netns);
-        const pidsInLab = () => namespaceNames.flatMap((netns) =>
-            (spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout ?? "").split("\n").filter(Boolean).map(Number));
+        const pidsInLab = () =>
+            namespaceNames.flatMap((netns) =>
+                (spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout ?? "").split("\n").filter(Boolean).map(Number),
+            );
         const signalAll = (signal: NodeJS.Signals) => {
             for (const child of this.processes) if (child.pid !== undefined && child.exitCode === null) signalGroup(child.pid, signal);
             for (const pid of pidsInLab()) signalPid(pid, signal);
@@ -565,18 +582,34 @@ function parseWgQuickInterface(text: string, file: string): WgQuickInterface {
         if (!match) throw new Error(`${file}: cannot parse line "${rawLine}"`);
         const key = match[1].toLowerCase();
         const value = match[2].trim();
-        const list = () => value.split(",").map((v) => v.trim()).filter(Boolean);
+        const list = () =>
+            value
+                .split(",")
+                .map((v) => v.trim())
+                .filter(Boolean);
         if (section === "peer") {
             if (key === "allowedips") settings.allowedIps.push(...list());
             continue;
         }
         switch (key) {
-            case "address": settings.addresses.push(...list()); break;
-            case "mtu": settings.mtu = Number(value); break;
-            case "preup": settings.preUp.push(value); break;
-            case "postup": settings.postUp.push(value); break;
-            case "privatekey": case "listenport": case "fwmark": break; // wg setconf's own keys
-            default: throw new Error(`${file}: the test harness does not apply wg-quick key "${match[1]}"; teach test/net/netns.ts`);
+            case "address":
+                settings.addresses.push(...list());
+                break;
+            case "mtu":
+                settings.mtu = Number(value);
+                break;
+            case "preup":
+                settings.preUp.push(value);
+                break;
+            case "postup":
+                settings.postUp.push(value);
+                break;
+            case "privatekey":
+            case "listenport":
+            case "fwmark":
+                break; // wg setconf's own keys
+            default:
+                throw new Error(`${file}: the test harness does not apply wg-quick key "${match[1]}"; teach test/net/netns.ts`);
         }
     }
     if (settings.allowedIps.some((cidr) => cidr.endsWith("/0"))) {

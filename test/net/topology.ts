@@ -91,13 +91,20 @@ export interface FakeInternet {
 export async function buildInternet(lab: NetLab): Promise<FakeInternet> {
     // The internet: one bridge, with the router's gateway addresses on it.
     const internet = await lab.addNamespace("internet");
-    await lab.addBridge(internet, "br0", internetSubnets.map((s) => `${s.gateway}/${prefixOf(s.cidr)}`));
+    await lab.addBridge(
+        internet,
+        "br0",
+        internetSubnets.map((s) => `${s.gateway}/${prefixOf(s.cidr)}`),
+    );
     await lab.sysctl(internet, "net.ipv4.ip_forward", "1");
     let port = 0;
     const attachToInternet = async (namespace: Namespace, address: string) => {
         const subnet = internetSubnets.find((s) => cidrContains(parseCidr(s.cidr)!, parseIpv4(address)!));
         assert.ok(subnet, `${namespace.name}: public address ${address} is outside the test internet ${internetSubnets.map((s) => s.cidr).join(", ")}`);
-        await lab.connect({ namespace, ifname: "eth0", addresses: [`${address}/${prefixOf(subnet.cidr)}`] }, { namespace: internet, ifname: `port${port++}`, bridge: "br0" });
+        await lab.connect(
+            { namespace, ifname: "eth0", addresses: [`${address}/${prefixOf(subnet.cidr)}`] },
+            { namespace: internet, ifname: `port${port++}`, bridge: "br0" },
+        );
         await lab.addRoute(namespace, "default", subnet.gateway);
     };
 
@@ -135,7 +142,10 @@ export async function placeNodes(lab: NetLab, net: FakeInternet, nodes: NetNode[
         hosts.push({ node, namespace, root: lab.writeHostFiles(node.name, node.files) });
         if (node.behindNat) {
             const lanAddress = `${homeLan.gateway.split(".").slice(0, 3).join(".")}.${lanHost++}`;
-            await lab.connect({ namespace, ifname: "eth0", addresses: [`${lanAddress}/${homeLan.prefix}`] }, { namespace: net.home, ifname: `lan${lanHost}`, bridge: "br0" });
+            await lab.connect(
+                { namespace, ifname: "eth0", addresses: [`${lanAddress}/${homeLan.prefix}`] },
+                { namespace: net.home, ifname: `lan${lanHost}`, bridge: "br0" },
+            );
             await lab.addRoute(namespace, "default", homeLan.gateway);
         } else {
             assert.ok(node.publicAddress, `${node.name}: neither publicAddress nor behindNat`);
@@ -166,6 +176,11 @@ export async function startMesh(lab: NetLab, hosts: NetHost[]): Promise<void> {
 /** A plain-text table under a title: a header line, then a line per row, columns padded to their widest cell. */
 export function formatTable(title: string, header: string[], rows: string[][]): string {
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => "  " + cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+    const line = (cells: string[]) =>
+        "  " +
+        cells
+            .map((c, i) => c.padEnd(widths[i]))
+            .join("  ")
+            .trimEnd();
     return [`\n  ${title}`, line(header), ...rows.map(line)].join("\n");
 }

@@ -6,14 +6,57 @@ import { API, API_COMBINED, awsTcp, summary, UNVERIFIED, UNVERIFIED_COMBINED } f
 
 /** Every IPv4 block outside RFC 1918, loopback, link-local, shared, this-network and class D/E (a WireGuard AllowedIPs list). */
 const everyRoutableIpv4Block = [
-    "1.0.0.0/8", "2.0.0.0/7", "4.0.0.0/6", "8.0.0.0/7", "11.0.0.0/8", "12.0.0.0/6", "16.0.0.0/4", "32.0.0.0/3",
-    "64.0.0.0/3", "96.0.0.0/6", "100.0.0.0/10", "100.128.0.0/9", "101.0.0.0/8", "102.0.0.0/7", "104.0.0.0/5",
-    "112.0.0.0/5", "120.0.0.0/6", "124.0.0.0/7", "126.0.0.0/8", "128.0.0.0/3", "160.0.0.0/5", "168.0.0.0/8",
-    "169.0.0.0/9", "169.128.0.0/10", "169.192.0.0/11", "169.224.0.0/12", "169.240.0.0/13", "169.248.0.0/14",
-    "169.252.0.0/15", "169.255.0.0/16", "170.0.0.0/7", "172.0.0.0/12", "172.32.0.0/11", "172.64.0.0/10",
-    "172.128.0.0/9", "173.0.0.0/8", "174.0.0.0/7", "176.0.0.0/4", "192.0.0.0/9", "192.128.0.0/11",
-    "192.160.0.0/13", "192.169.0.0/16", "192.170.0.0/15", "192.172.0.0/14", "192.176.0.0/12", "192.192.0.0/10",
-    "193.0.0.0/8", "194.0.0.0/7", "196.0.0.0/6", "200.0.0.0/5", "208.0.0.0/4",
+    "1.0.0.0/8",
+    "2.0.0.0/7",
+    "4.0.0.0/6",
+    "8.0.0.0/7",
+    "11.0.0.0/8",
+    "12.0.0.0/6",
+    "16.0.0.0/4",
+    "32.0.0.0/3",
+    "64.0.0.0/3",
+    "96.0.0.0/6",
+    "100.0.0.0/10",
+    "100.128.0.0/9",
+    "101.0.0.0/8",
+    "102.0.0.0/7",
+    "104.0.0.0/5",
+    "112.0.0.0/5",
+    "120.0.0.0/6",
+    "124.0.0.0/7",
+    "126.0.0.0/8",
+    "128.0.0.0/3",
+    "160.0.0.0/5",
+    "168.0.0.0/8",
+    "169.0.0.0/9",
+    "169.128.0.0/10",
+    "169.192.0.0/11",
+    "169.224.0.0/12",
+    "169.240.0.0/13",
+    "169.248.0.0/14",
+    "169.252.0.0/15",
+    "169.255.0.0/16",
+    "170.0.0.0/7",
+    "172.0.0.0/12",
+    "172.32.0.0/11",
+    "172.64.0.0/10",
+    "172.128.0.0/9",
+    "173.0.0.0/8",
+    "174.0.0.0/7",
+    "176.0.0.0/4",
+    "192.0.0.0/9",
+    "192.128.0.0/11",
+    "192.160.0.0/13",
+    "192.169.0.0/16",
+    "192.170.0.0/15",
+    "192.172.0.0/14",
+    "192.176.0.0/12",
+    "192.192.0.0/10",
+    "193.0.0.0/8",
+    "194.0.0.0/7",
+    "196.0.0.0/6",
+    "200.0.0.0/5",
+    "208.0.0.0/4",
 ];
 
 const group = (name: string, ingress: unknown[], type = "aws:ec2/securityGroup:SecurityGroup", extra = {}): PlannedResource => ({
@@ -26,7 +69,11 @@ describe("bypasses of issue 11, each refused", () => {
     it("every routable IPv4 block instead of 0.0.0.0/0", () => {
         const resource = group("routable", [awsTcp(6443, 6443, everyRoutableIpv4Block)]);
         assert.deepEqual(summary(evaluate([resource])), [
-            [API, "routable", `SecurityGroup "routable" ingress[0] opens API port 6443/tcp to the whole internet (source ${everyRoutableIpv4Block.join(", ")})`],
+            [
+                API,
+                "routable",
+                `SecurityGroup "routable" ingress[0] opens API port 6443/tcp to the whole internet (source ${everyRoutableIpv4Block.join(", ")})`,
+            ],
         ]);
     });
 
@@ -51,8 +98,16 @@ describe("bypasses of issue 11, each refused", () => {
     it("halves split across separate rule resources carrying the group's id", () => {
         const resources: PlannedResource[] = [
             group("base", [], "aws:ec2/securityGroup:SecurityGroup", { id: "sg-0abc" }),
-            { type: "aws:ec2/securityGroupRule:SecurityGroupRule", name: "low-half", props: { type: "ingress", securityGroupId: "sg-0abc", ...awsTcp(6443, 6443, ["0.0.0.0/1"]) } },
-            { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "high-half", props: { securityGroupId: "sg-0abc", ipProtocol: "tcp", fromPort: 6443, toPort: 6443, cidrIpv4: "128.0.0.0/1" } },
+            {
+                type: "aws:ec2/securityGroupRule:SecurityGroupRule",
+                name: "low-half",
+                props: { type: "ingress", securityGroupId: "sg-0abc", ...awsTcp(6443, 6443, ["0.0.0.0/1"]) },
+            },
+            {
+                type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                name: "high-half",
+                props: { securityGroupId: "sg-0abc", ipProtocol: "tcp", fromPort: 6443, toPort: 6443, cidrIpv4: "128.0.0.0/1" },
+            },
         ];
         assert.deepEqual(summary(evaluate(resources)), [
             [
@@ -105,13 +160,23 @@ describe("bypasses of issue 11, each refused", () => {
                 props: {
                     resourceGroupName: "rg",
                     networkSecurityGroupName: "k3s-nsg",
-                    securityRules: [{ name: "low", direction: "Inbound", access: "Allow", protocol: "Tcp", sourceAddressPrefix: "0.0.0.0/1", destinationPortRange: "6443" }],
+                    securityRules: [
+                        { name: "low", direction: "Inbound", access: "Allow", protocol: "Tcp", sourceAddressPrefix: "0.0.0.0/1", destinationPortRange: "6443" },
+                    ],
                 },
             },
             {
                 type: "azure-native:network:SecurityRule",
                 name: "high",
-                props: { resourceGroupName: "RG", networkSecurityGroupName: "K3S-NSG", direction: "Inbound", access: "Allow", protocol: "*", sourceAddressPrefix: "128.0.0.0/1", destinationPortRange: "*" },
+                props: {
+                    resourceGroupName: "RG",
+                    networkSecurityGroupName: "K3S-NSG",
+                    direction: "Inbound",
+                    access: "Allow",
+                    protocol: "*",
+                    sourceAddressPrefix: "128.0.0.0/1",
+                    destinationPortRange: "*",
+                },
             },
         ];
         assert.deepEqual(summary(evaluate(resources)), [
@@ -146,10 +211,18 @@ describe("bypasses of issue 11, each refused", () => {
             {
                 type: "aws-native:ec2:SecurityGroup",
                 name: "cc-group",
-                props: { groupDescription: "k3s", groupId: "sg-0cc", securityGroupIngress: [{ ipProtocol: "tcp", fromPort: 2379, toPort: 2380, cidrIpv6: "::/0" }] },
+                props: {
+                    groupDescription: "k3s",
+                    groupId: "sg-0cc",
+                    securityGroupIngress: [{ ipProtocol: "tcp", fromPort: 2379, toPort: 2380, cidrIpv6: "::/0" }],
+                },
             },
             { type: "aws-native:ec2:SecurityGroupIngress", name: "cc-low", props: { groupId: "sg-0cc", ipProtocol: "-1", cidrIp: "0.0.0.0/1" } },
-            { type: "aws-native:ec2:SecurityGroupIngress", name: "cc-high", props: { groupId: "sg-0cc", ipProtocol: "udp", fromPort: 8472, toPort: 8472, cidrIp: "128.0.0.0/1" } },
+            {
+                type: "aws-native:ec2:SecurityGroupIngress",
+                name: "cc-high",
+                props: { groupId: "sg-0cc", ipProtocol: "udp", fromPort: 8472, toPort: 8472, cidrIp: "128.0.0.0/1" },
+            },
         ];
         assert.deepEqual(summary(evaluate(resources)), [
             [API, "cc-group", 'SecurityGroup "cc-group" securityGroupIngress[0] opens API port 2379-2380/tcp to the whole internet (source ::/0)'],
@@ -162,10 +235,25 @@ describe("bypasses of issue 11, each refused", () => {
     });
 
     it("the classic Azure provider's NSG and rule", () => {
-        const rule = { direction: "Inbound", access: "Allow", protocol: "Tcp", sourcePortRange: "*", destinationPortRange: "6443", sourceAddressPrefix: "Internet" };
+        const rule = {
+            direction: "Inbound",
+            access: "Allow",
+            protocol: "Tcp",
+            sourcePortRange: "*",
+            destinationPortRange: "6443",
+            sourceAddressPrefix: "Internet",
+        };
         const resources: PlannedResource[] = [
-            { type: "azure:network/networkSecurityGroup:NetworkSecurityGroup", name: "classic-nsg", props: { name: "nsg", resourceGroupName: "rg", securityRules: [{ name: "api", ...rule }] } },
-            { type: "azure:network/networkSecurityRule:NetworkSecurityRule", name: "classic-rule", props: { name: "kubelet", resourceGroupName: "rg", networkSecurityGroupName: "nsg", ...rule, destinationPortRange: "10250" } },
+            {
+                type: "azure:network/networkSecurityGroup:NetworkSecurityGroup",
+                name: "classic-nsg",
+                props: { name: "nsg", resourceGroupName: "rg", securityRules: [{ name: "api", ...rule }] },
+            },
+            {
+                type: "azure:network/networkSecurityRule:NetworkSecurityRule",
+                name: "classic-rule",
+                props: { name: "kubelet", resourceGroupName: "rg", networkSecurityGroupName: "nsg", ...rule, destinationPortRange: "10250" },
+            },
         ];
         assert.deepEqual(summary(evaluate(resources)), [
             [API, "classic-nsg", 'NetworkSecurityGroup "classic-nsg" securityRules[0] "api" opens API port 6443/tcp to the whole internet (source Internet)'],
@@ -175,11 +263,23 @@ describe("bypasses of issue 11, each refused", () => {
 
     it("an internet-facing AWS load balancer listening on an API port, internal ones passing", () => {
         const resources: PlannedResource[] = [
-            { type: "aws:lb/loadBalancer:LoadBalancer", name: "public-nlb", props: { loadBalancerType: "network", arn: "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/public/1" } },
+            {
+                type: "aws:lb/loadBalancer:LoadBalancer",
+                name: "public-nlb",
+                props: { loadBalancerType: "network", arn: "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/public/1" },
+            },
             { type: "aws:lb/loadBalancer:LoadBalancer", name: "internal-nlb", props: { loadBalancerType: "network", internal: true, arn: "arn:internal" } },
-            { type: "aws:lb/listener:Listener", name: "api", props: { loadBalancerArn: "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/public/1", port: 6443, protocol: "TCP" } },
+            {
+                type: "aws:lb/listener:Listener",
+                name: "api",
+                props: { loadBalancerArn: "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/public/1", port: 6443, protocol: "TCP" },
+            },
             { type: "aws:lb/listener:Listener", name: "internal-api", props: { loadBalancerArn: "arn:internal", port: 6443, protocol: "TCP" } },
-            { type: "aws:lb/listener:Listener", name: "web", props: { loadBalancerArn: "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/public/1", port: 443, protocol: "TCP" } },
+            {
+                type: "aws:lb/listener:Listener",
+                name: "web",
+                props: { loadBalancerArn: "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/public/1", port: 443, protocol: "TCP" },
+            },
         ];
         assert.deepEqual(summary(evaluate(resources)), [
             [API_COMBINED, "api", 'Listener "api" opens API port 6443/tcp to the whole internet (source an internet-facing load balancer)'],
@@ -224,17 +324,43 @@ describe("bypasses of issue 11, each refused", () => {
                     { name: "private", privateIPAddress: "10.1.0.4", subnet: { id: "subnet" } },
                 ],
                 loadBalancingRules: [
-                    { name: "api", protocol: "Tcp", frontendPort: 443, backendPort: 6443, frontendIPConfiguration: { id: "/subscriptions/s/.../loadBalancers/alb/frontendIPConfigurations/public" } },
-                    { name: "internal-api", protocol: "Tcp", frontendPort: 6443, backendPort: 6443, frontendIPConfiguration: { id: "/subscriptions/s/.../loadBalancers/alb/frontendIPConfigurations/private" } },
+                    {
+                        name: "api",
+                        protocol: "Tcp",
+                        frontendPort: 443,
+                        backendPort: 6443,
+                        frontendIPConfiguration: { id: "/subscriptions/s/.../loadBalancers/alb/frontendIPConfigurations/public" },
+                    },
+                    {
+                        name: "internal-api",
+                        protocol: "Tcp",
+                        frontendPort: 6443,
+                        backendPort: 6443,
+                        frontendIPConfiguration: { id: "/subscriptions/s/.../loadBalancers/alb/frontendIPConfigurations/private" },
+                    },
                 ],
                 inboundNatRules: [
-                    { name: "vxlan", protocol: "Udp", frontendPort: 8472, backendPort: 8472, frontendIPConfiguration: { id: ".../frontendIPConfigurations/public" } },
+                    {
+                        name: "vxlan",
+                        protocol: "Udp",
+                        frontendPort: 8472,
+                        backendPort: 8472,
+                        frontendIPConfiguration: { id: ".../frontendIPConfigurations/public" },
+                    },
                 ],
             },
         };
         assert.deepEqual(summary(evaluate([resource])), [
-            [API, "alb", 'LoadBalancer "alb" loadBalancingRules[0] "api" opens API port 6443/tcp to the whole internet (source an internet-facing load balancer)'],
-            [API, "alb", 'LoadBalancer "alb" inboundNatRules[0] "vxlan" opens API port 8472/udp to the whole internet (source an internet-facing load balancer)'],
+            [
+                API,
+                "alb",
+                'LoadBalancer "alb" loadBalancingRules[0] "api" opens API port 6443/tcp to the whole internet (source an internet-facing load balancer)',
+            ],
+            [
+                API,
+                "alb",
+                'LoadBalancer "alb" inboundNatRules[0] "vxlan" opens API port 8472/udp to the whole internet (source an internet-facing load balancer)',
+            ],
         ]);
     });
 
@@ -245,7 +371,9 @@ describe("bypasses of issue 11, each refused", () => {
                 name: "cloud",
                 props: { direction: "Inbound", access: "Allow", protocol: "Tcp", sourceAddressPrefix: tag, destinationPortRange: "6443" },
             };
-            assert.deepEqual(summary(evaluate([resource])), [[API, "cloud", `SecurityRule "cloud" opens API port 6443/tcp to the whole internet (source ${tag})`]]);
+            assert.deepEqual(summary(evaluate([resource])), [
+                [API, "cloud", `SecurityRule "cloud" opens API port 6443/tcp to the whole internet (source ${tag})`],
+            ]);
         });
     }
 
@@ -272,7 +400,11 @@ describe("prefix lists the stack holds", () => {
 
     it("are read from their entries, inline and standalone: covering the internet is a violation", () => {
         const resources: PlannedResource[] = [
-            { type: "aws:ec2/managedPrefixList:ManagedPrefixList", name: "admins", props: { id: "pl-0abc", addressFamily: "IPv4", maxEntries: 4, entries: [{ cidr: "0.0.0.0/1" }] } },
+            {
+                type: "aws:ec2/managedPrefixList:ManagedPrefixList",
+                name: "admins",
+                props: { id: "pl-0abc", addressFamily: "IPv4", maxEntries: 4, entries: [{ cidr: "0.0.0.0/1" }] },
+            },
             { type: "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry", name: "admins-2", props: { prefixListId: "pl-0abc", cidr: "128.0.0.0/1" } },
             rule("pl-0abc"),
         ];
@@ -299,7 +431,11 @@ describe("prefix lists the stack holds", () => {
 
     it("pass when their entries are private, the advisory about the rule alone remaining", () => {
         const resources: PlannedResource[] = [
-            { type: "aws:ec2/managedPrefixList:ManagedPrefixList", name: "office", props: { id: "pl-0abc", addressFamily: "IPv4", maxEntries: 1, entries: [{ cidr: "10.20.0.0/16" }] } },
+            {
+                type: "aws:ec2/managedPrefixList:ManagedPrefixList",
+                name: "office",
+                props: { id: "pl-0abc", addressFamily: "IPv4", maxEntries: 1, entries: [{ cidr: "10.20.0.0/16" }] },
+            },
             rule("pl-0abc"),
         ];
         assert.deepEqual(summary(evaluate(resources)), [advisory]);
@@ -316,7 +452,11 @@ describe("load balancers forwarding to a watched port", () => {
     });
 
     it("refuses a public listener on 443 whose target group listens on 6443", () => {
-        const resources = [publicLb, { type: "aws:lb/targetGroup:TargetGroup", name: "api", props: { arn: "arn:tg", port: 6443, protocol: "TCP" } }, listener("arn:tg")];
+        const resources = [
+            publicLb,
+            { type: "aws:lb/targetGroup:TargetGroup", name: "api", props: { arn: "arn:tg", port: 6443, protocol: "TCP" } },
+            listener("arn:tg"),
+        ];
         assert.deepEqual(summary(evaluate(resources)), [
             [API_COMBINED, "https", 'Listener "https" opens API port 6443/tcp to the whole internet (source an internet-facing load balancer)'],
         ]);
@@ -326,7 +466,12 @@ describe("load balancers forwarding to a watched port", () => {
         const resources: PlannedResource[] = [
             publicLb,
             { type: "aws:lb/targetGroup:TargetGroup", name: "web", props: { arn: unknownValue, port: 443, protocol: "TCP" } },
-            { type: "aws:lb/targetGroupAttachment:TargetGroupAttachment", name: "to-kubelet", props: { targetGroupArn: unknownValue, targetId: "i-1", port: 10250 }, propertyDependencies: { targetGroupArn: ["web"] } },
+            {
+                type: "aws:lb/targetGroupAttachment:TargetGroupAttachment",
+                name: "to-kubelet",
+                props: { targetGroupArn: unknownValue, targetId: "i-1", port: 10250 },
+                propertyDependencies: { targetGroupArn: ["web"] },
+            },
             listener(unknownValue, { propertyDependencies: { defaultActions: ["web"] } }),
         ];
         assert.deepEqual(summary(evaluate(resources)), [

@@ -59,10 +59,7 @@ describe("evaluate", () => {
 describe("agreement with the policy engine", () => {
     // The analyzer's own RPC handler (what `pulumi preview --policy-pack` calls per resource), fed the
     // same inputs: it must report what evaluate() reports. It is internal, hence untyped.
-    type AnalyzeCall = (
-        call: { request: AnalyzeRequest },
-        callback: (error: unknown, response?: AnalyzeResponse) => void,
-    ) => Promise<void>;
+    type AnalyzeCall = (call: { request: AnalyzeRequest }, callback: (error: unknown, response?: AnalyzeResponse) => void) => Promise<void>;
     const { makeAnalyzeRpcFun } = require("@pulumi/policy/server") as {
         makeAnalyzeRpcFun: (pack: string, version: string, level: string, policies: ResourceValidationPolicy[]) => AnalyzeCall;
     };
@@ -78,11 +75,13 @@ describe("agreement with the policy engine", () => {
         const response = await new Promise<AnalyzeResponse>((resolve, reject) => {
             void analyze({ request }, (error, result) => (error || !result ? reject(error) : resolve(result)));
         });
-        return response.getDiagnosticsList().map((diagnostic) => [
-            diagnostic.getPolicyname(),
-            diagnostic.getMessage(),
-            diagnostic.getEnforcementlevel() === EnforcementLevel.MANDATORY ? "mandatory" : "advisory",
-        ]);
+        return response
+            .getDiagnosticsList()
+            .map((diagnostic) => [
+                diagnostic.getPolicyname(),
+                diagnostic.getMessage(),
+                diagnostic.getEnforcementlevel() === EnforcementLevel.MANDATORY ? "mandatory" : "advisory",
+            ]);
     }
 
     // Each with the number of violations it must produce, so that agreeing on nothing proves nothing.
@@ -107,10 +106,10 @@ describe("agreement with the policy engine", () => {
             const expected = evaluate([resource])
                 .filter((violation) => resourcePolicies.has(violation.policy))
                 .map((violation): [string, string, string] => [
-                violation.policy,
-                `${description(violation.policy)}\n${violation.message}`,
-                violation.enforcement,
-            ]);
+                    violation.policy,
+                    `${description(violation.policy)}\n${violation.message}`,
+                    violation.enforcement,
+                ]);
             assert.equal(expected.length, count);
             assert.deepEqual(await engineViolations(resource), expected);
         });

@@ -73,10 +73,26 @@ describe("nftables reader", () => {
         ["th dport (either transport)", "th dport 8472 accept", 'accepts from outside the mesh with "th dport 8472 accept": 8472/udp'],
         ["a negated port", "tcp dport != 22 accept", 'accepts from outside the mesh with "tcp dport != 22 accept": 6443/tcp, 10250/tcp, 2379/tcp, 2380/tcp'],
         ["another interface", 'iifname "eth0" tcp dport 10250 accept', 'accepts from outside the mesh with "iifname "eth0" tcp dport 10250 accept": 10250/tcp'],
-        ["outside the mesh interface", 'iifname != "wg0" tcp dport 6443 accept', 'accepts from outside the mesh with "iifname != "wg0" tcp dport 6443 accept": 6443/tcp'],
-        ["a LAN source outside the mesh", "ip saddr 192.168.1.0/24 tcp dport 6443 accept", 'accepts from outside the mesh with "ip saddr 192.168.1.0/24 tcp dport 6443 accept": 6443/tcp'],
-        ["a jump the reader cannot follow", "jump allow_api", 'cannot read the rule "jump allow_api" ("jump"), which may accept: 6443/tcp, 10250/tcp, 2379/tcp, 2380/tcp, 8472/udp, 51820/udp, 51821/udp'],
-        ["a port by service name", "tcp dport { https, kubernetes } accept", 'cannot read the rule "tcp dport { https, kubernetes } accept" (a port it names), which may accept: 6443/tcp, 10250/tcp, 2379/tcp, 2380/tcp'],
+        [
+            "outside the mesh interface",
+            'iifname != "wg0" tcp dport 6443 accept',
+            'accepts from outside the mesh with "iifname != "wg0" tcp dport 6443 accept": 6443/tcp',
+        ],
+        [
+            "a LAN source outside the mesh",
+            "ip saddr 192.168.1.0/24 tcp dport 6443 accept",
+            'accepts from outside the mesh with "ip saddr 192.168.1.0/24 tcp dport 6443 accept": 6443/tcp',
+        ],
+        [
+            "a jump the reader cannot follow",
+            "jump allow_api",
+            'cannot read the rule "jump allow_api" ("jump"), which may accept: 6443/tcp, 10250/tcp, 2379/tcp, 2380/tcp, 8472/udp, 51820/udp, 51821/udp',
+        ],
+        [
+            "a port by service name",
+            "tcp dport { https, kubernetes } accept",
+            'cannot read the rule "tcp dport { https, kubernetes } accept" (a port it names), which may accept: 6443/tcp, 10250/tcp, 2379/tcp, 2380/tcp',
+        ],
     ];
     for (const [what, rule, leak] of bad) {
         it(`refuses ${what} before the rejects`, () => {
@@ -115,7 +131,9 @@ describe("nftables reader", () => {
     });
 
     it("refuses a ruleset with no input chain", () => {
-        assert.deepEqual(leaks("table inet hybrid_k3s {\n}\n"), ["has no input chain (type filter hook input), so nothing keeps the watched ports on the mesh"]);
+        assert.deepEqual(leaks("table inet hybrid_k3s {\n}\n"), [
+            "has no input chain (type filter hook input), so nothing keeps the watched ports on the mesh",
+        ]);
     });
 });
 
@@ -133,7 +151,11 @@ describe(HOST_FIREWALL, () => {
     it("is a mandatory violation naming the host, the rule and the ports", () => {
         const found = evaluate([hostRuleset(withRuleBeforeRejects("tcp dport 6443 accept"))]);
         assert.deepEqual(summary(found), [
-            [HOST_FIREWALL, "aws-arm-ruleset", 'HostRuleset "aws-arm-ruleset" (host aws-arm) accepts from outside the mesh with "tcp dport 6443 accept": 6443/tcp'],
+            [
+                HOST_FIREWALL,
+                "aws-arm-ruleset",
+                'HostRuleset "aws-arm-ruleset" (host aws-arm) accepts from outside the mesh with "tcp dport 6443 accept": 6443/tcp',
+            ],
         ]);
         assert.equal(found[0].enforcement, "mandatory");
     });
@@ -142,7 +164,11 @@ describe(HOST_FIREWALL, () => {
         const ruleset = withRuleBeforeRejects("tcp dport 8443 accept");
         const config = { apiPorts: [{ protocol: "tcp" as const, from: 8443 }] };
         assert.deepEqual(summary(evaluate([hostRuleset(ruleset)], config)), [
-            [HOST_FIREWALL, "aws-arm-ruleset", 'HostRuleset "aws-arm-ruleset" (host aws-arm) accepts from outside the mesh with "tcp dport 8443 accept": 8443/tcp'],
+            [
+                HOST_FIREWALL,
+                "aws-arm-ruleset",
+                'HostRuleset "aws-arm-ruleset" (host aws-arm) accepts from outside the mesh with "tcp dport 8443 accept": 8443/tcp',
+            ],
         ]);
     });
 

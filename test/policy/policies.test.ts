@@ -85,19 +85,13 @@ describe(API, () => {
         ],
         [
             "azure SecurityRule under an API-version token",
-            azureRule(
-                { sourceAddressPrefix: "0.0.0.0/0", destinationPortRange: "6443" },
-                "azure-native:network/v20240301:SecurityRule",
-            ),
+            azureRule({ sourceAddressPrefix: "0.0.0.0/0", destinationPortRange: "6443" }, "azure-native:network/v20240301:SecurityRule"),
             'SecurityRule "api-nsg-rule"',
         ],
     ];
     for (const [kind, resource, where] of openings) {
         it(`blocks 6443/tcp from 0.0.0.0/0 in an ${kind}, naming resource, rule, port and source`, () => {
-            const violation = assertOneViolation(
-                violations(API, [resource]),
-                `${where} opens API port 6443/tcp to the whole internet (source 0.0.0.0/0)`,
-            );
+            const violation = assertOneViolation(violations(API, [resource]), `${where} opens API port 6443/tcp to the whole internet (source 0.0.0.0/0)`);
             assert.equal(violation.resource, resource.name);
             assert.equal(violation.enforcement, "mandatory");
         });
@@ -147,18 +141,12 @@ describe(API, () => {
         const awsIpv6Spellings = ["::/0", "::0/0", "0:0:0:0:0:0:0:0/0", "::FFFF:0.0.0.0/0"];
         for (const source of awsIpv6Spellings) {
             it(`treats AWS ipv6CidrBlocks "${source}" as the whole internet`, () => {
-                assertOneViolation(
-                    violations(API, [awsGroup(awsTcp(6443, 6443, [], { ipv6CidrBlocks: [source] }))]),
-                    `(source ${source})`,
-                );
+                assertOneViolation(violations(API, [awsGroup(awsTcp(6443, 6443, [], { ipv6CidrBlocks: [source] }))]), `(source ${source})`);
             });
         }
 
         it("counts prefixes that together cover all of IPv4, naming them", () => {
-            assertOneViolation(
-                violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1", "128.0.0.0/1"]))]),
-                "(source 0.0.0.0/1, 128.0.0.0/1)",
-            );
+            assertOneViolation(violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1", "128.0.0.0/1"]))]), "(source 0.0.0.0/1, 128.0.0.0/1)");
         });
 
         it("counts overlapping, unordered prefixes across Azure's single and list fields", () => {
@@ -178,10 +166,7 @@ describe(API, () => {
         });
 
         it("names only the source that covers the internet alone", () => {
-            assertOneViolation(
-                violations(API, [awsGroup(awsTcp(6443, 6443, ["10.0.0.0/8", "0.0.0.0/0"]))]),
-                "(source 0.0.0.0/0)",
-            );
+            assertOneViolation(violations(API, [awsGroup(awsTcp(6443, 6443, ["10.0.0.0/8", "0.0.0.0/0"]))]), "(source 0.0.0.0/0)");
         });
 
         it("passes prefixes that leave a gap, however large", () => {
@@ -192,10 +177,7 @@ describe(API, () => {
         });
 
         it("does not mix families: all of IPv4 in ipv6CidrBlocks' mapped form is not all of IPv6", () => {
-            assert.deepEqual(
-                violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1"], { ipv6CidrBlocks: ["::ffff:0:0/96"] }))]),
-                [],
-            );
+            assert.deepEqual(violations(API, [awsGroup(awsTcp(6443, 6443, ["0.0.0.0/1"], { ipv6CidrBlocks: ["::ffff:0:0/96"] }))]), []);
         });
     });
 
@@ -274,10 +256,7 @@ describe(API, () => {
         it("ignores Azure Outbound and Deny rules, inline and standalone", () => {
             const outbound = { direction: "Outbound", sourceAddressPrefix: "*", destinationPortRange: "*" };
             const deny = { access: "Deny", sourceAddressPrefix: "Internet", destinationPortRange: "6443" };
-            const inline = azureGroup(
-                { ...azureRule(outbound).props, name: "out" },
-                { ...azureRule(deny).props, name: "deny" },
-            );
+            const inline = azureGroup({ ...azureRule(outbound).props, name: "out" }, { ...azureRule(deny).props, name: "deny" });
             assert.deepEqual(violations(API, [inline, azureRule(outbound), azureRule(deny)]), []);
         });
 
@@ -288,11 +267,7 @@ describe(API, () => {
     });
 
     it("reports each offending rule once, by index and name", () => {
-        const group = awsGroup(
-            awsTcp(6443, 6443, ["0.0.0.0/0"], { ipv6CidrBlocks: ["::/0"] }),
-            awsTcp(443, 443, ["0.0.0.0/0"]),
-            awsTcp(0, 65535, ["::/0"]),
-        );
+        const group = awsGroup(awsTcp(6443, 6443, ["0.0.0.0/0"], { ipv6CidrBlocks: ["::/0"] }), awsTcp(443, 443, ["0.0.0.0/0"]), awsTcp(0, 65535, ["::/0"]));
         const found = violations(API, [group]);
         assert.deepEqual(
             found.map((violation) => violation.message),

@@ -43,12 +43,14 @@ async function respond<Request>(handler: Call<Request>, request: Request): Promi
 async function engineDiagnostics(resources: PlannedResource[]): Promise<Diagnostic[]> {
     const nameOf = new Map(resources.map((resource) => [urnOf(resource), resource.name]));
     const toDiagnostics = (response: AnalyzeResponse, fallback: string): Diagnostic[] =>
-        response.getDiagnosticsList().map((diagnostic) => [
-            diagnostic.getPolicyname(),
-            nameOf.get(diagnostic.getUrn()) ?? fallback,
-            diagnostic.getMessage(),
-            diagnostic.getEnforcementlevel() === EnforcementLevel.MANDATORY ? "mandatory" : "advisory",
-        ]);
+        response
+            .getDiagnosticsList()
+            .map((diagnostic) => [
+                diagnostic.getPolicyname(),
+                nameOf.get(diagnostic.getUrn()) ?? fallback,
+                diagnostic.getMessage(),
+                diagnostic.getEnforcementlevel() === EnforcementLevel.MANDATORY ? "mandatory" : "advisory",
+            ]);
     const analyze = server.makeAnalyzeRpcFun(...packArgs, policies as ResourceValidationPolicy[]);
     const found: Diagnostic[] = [];
     for (const resource of resources) {
@@ -98,7 +100,9 @@ function asPolicyInput(plan: PlanResult): PlannedResource[] {
 /** A HostRuleset per host from the nftables file the plan ships it (the component the program is to register). */
 /** The HostRuleset resources the program registers, one per host, as the pack sees them. */
 function hostRulesets(plan: PlanResult): PlannedResource[] {
-    return plan.resources.filter((r) => r.type === "hybrid-k3s:firewall:HostRuleset").map((r) => ({ type: r.type, name: r.name, props: r.inputs as Record<string, unknown> }));
+    return plan.resources
+        .filter((r) => r.type === "hybrid-k3s:firewall:HostRuleset")
+        .map((r) => ({ type: r.type, name: r.name, props: r.inputs as Record<string, unknown> }));
 }
 
 describe("policy pack on the planned prod stack", function () {
@@ -113,7 +117,12 @@ describe("policy pack on the planned prod stack", function () {
     const sshWarnings: Diagnostic[] = [
         [SSH, "k3s-soh-re", 'SecurityGroup "k3s-soh-re" ingress[0] opens SSH port 22/tcp to the whole internet (source 0.0.0.0/0)', "advisory"],
         [SSH, "aws-arm", 'SecurityGroup "aws-arm" ingress[0] opens SSH port 22/tcp to the whole internet (source 0.0.0.0/0)', "advisory"],
-        [SSH, "azure-amd", 'NetworkSecurityGroup "azure-amd" securityRules[0] "allow-tcp-22-ipv4" opens SSH port 22/tcp to the whole internet (source 0.0.0.0/0)', "advisory"],
+        [
+            SSH,
+            "azure-amd",
+            'NetworkSecurityGroup "azure-amd" securityRules[0] "allow-tcp-22-ipv4" opens SSH port 22/tcp to the whole internet (source 0.0.0.0/0)',
+            "advisory",
+        ],
     ];
 
     it("passes the prod plan: no mandatory violation, the SSH advisories only", () => {
@@ -127,9 +136,18 @@ describe("policy pack on the planned prod stack", function () {
         const rulesets = hostRulesets(prod);
         assert.deepEqual(rulesets.map((r) => r.props.host).sort(), Object.keys(prod.nodeFiles).sort());
         for (const r of rulesets) assert.equal(r.props.ruleset, prod.nodeFiles[String(r.props.host)]["/etc/hybrid-k3s/firewall.nft"].content);
-        assert.deepEqual(evaluate(rulesets).map((violation) => [violation.policy, violation.resource, violation.message]), []);
+        assert.deepEqual(
+            evaluate(rulesets).map((violation) => [violation.policy, violation.resource, violation.message]),
+            [],
+        );
         // The check can fail: the same rulesets with an accept for the API from anywhere are refused.
-        const opened = rulesets.map((r) => ({ ...r, props: { ...r.props, ruleset: String(r.props.ruleset).replace("\t\ttcp dport { 2379-2380", "\t\ttcp dport 6443 accept\n\t\ttcp dport { 2379-2380") } }));
+        const opened = rulesets.map((r) => ({
+            ...r,
+            props: {
+                ...r.props,
+                ruleset: String(r.props.ruleset).replace("\t\ttcp dport { 2379-2380", "\t\ttcp dport 6443 accept\n\t\ttcp dport { 2379-2380"),
+            },
+        }));
         assert.equal(evaluate(opened).filter((v) => v.policy === HOST_FIREWALL && v.enforcement === "mandatory").length, 7);
     });
 
@@ -150,7 +168,8 @@ describe("policy pack on the planned prod stack", function () {
             propertyDependencies: { securityGroupId: [group.name] },
         });
         const resources = [...asPolicyInput(prod), half("api-low", "0.0.0.0/1"), half("api-high", "128.0.0.0/1")];
-        const combined = 'SecurityGroupRule "api-low" + SecurityGroupRule "api-high" together open API port 6443/tcp to the whole internet (source 0.0.0.0/1, 128.0.0.0/1)';
+        const combined =
+            'SecurityGroupRule "api-low" + SecurityGroupRule "api-high" together open API port 6443/tcp to the whole internet (source 0.0.0.0/1, 128.0.0.0/1)';
         const expected = evaluated(resources);
         assert.deepEqual(
             expected.filter((diagnostic) => diagnostic[3] === "mandatory"),

@@ -11,13 +11,20 @@ const examples = fs.readdirSync(examplesDir).flatMap((dir) =>
     fs.readdirSync(path.join(examplesDir, dir)).flatMap((file) => {
         const stack = /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1];
         return stack ? [{ stack, dir: path.join(examplesDir, dir) }] : [];
-    }));
+    }),
+);
 
 describe("example stacks", function () {
     this.timeout(120000);
 
     it("are the ones the README describes", () => {
-        assert.deepEqual(examples.map((e) => e.stack).filter((s) => ["homelab", "large"].includes(s)).sort(), ["homelab", "large"]);
+        assert.deepEqual(
+            examples
+                .map((e) => e.stack)
+                .filter((s) => ["homelab", "large"].includes(s))
+                .sort(),
+            ["homelab", "large"],
+        );
     });
 
     for (const { stack, dir } of examples) {
@@ -32,7 +39,10 @@ describe("example stacks", function () {
                 assert.equal(Boolean(files[k3sConfigPath]), runsK3s, `${node.name}: config.yaml exactly on k3s nodes`);
                 if (runsK3s) assert.equal(files[k3sVersionPath].content, `${plan.spec.k3s.version}\n`);
             }
-            assert.deepEqual(plan.violations.filter((v) => v.enforcement === "mandatory"), []);
+            assert.deepEqual(
+                plan.violations.filter((v) => v.enforcement === "mandatory"),
+                [],
+            );
             assert.deepEqual(plan.outputs.heldBack, []);
         });
     }

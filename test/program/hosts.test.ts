@@ -39,21 +39,42 @@ interface RecordedOptions {
 const clusterPorts = [6443, 10250, 2379, 2380, 8472, 51821];
 const sshSources = ["198.51.100.0/24"];
 /** A host key pair as ClusterSecrets makes it (the mock's private half is a placeholder). */
-const hostKey = { privateKey: pulumi.output("host private key placeholder"), publicKey: pulumi.output("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl") };
+const hostKey = {
+    privateKey: pulumi.output("host private key placeholder"),
+    publicKey: pulumi.output("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"),
+};
 
 const wireguard: CloudHostCluster = { clusterName: "test", meshKind: "wireguard", meshListenPort: 51830, sshSourceCidrs: sshSources };
 const zerotier: CloudHostCluster = { ...wireguard, clusterName: "test-zt", meshKind: "zerotier" };
 
 function awsNode(name: string, arch: "arm64" | "amd64", roles: Role[], aws: Partial<NonNullable<NodeSpec["aws"]>> = {}): NodeSpec {
     return {
-        name, provider: "aws", arch, roles, meshAddress: "10.0.0.10", site: "aws:eu-west-1", sshUser: "admin", sshPort: 22, publicTcpPorts: [], decommission: false,
+        name,
+        provider: "aws",
+        arch,
+        roles,
+        meshAddress: "10.0.0.10",
+        site: "aws:eu-west-1",
+        sshUser: "admin",
+        sshPort: 22,
+        publicTcpPorts: [],
+        decommission: false,
         aws: { region: "eu-west-1", instanceType: arch === "arm64" ? "t4g.small" : "t3.small", os: "debian-12", rootVolumeGb: 20, ...aws },
     };
 }
 
 function azureNode(name: string, arch: "arm64" | "amd64", roles: Role[], azure: Partial<NonNullable<NodeSpec["azure"]>> = {}): NodeSpec {
     return {
-        name, provider: "azure", arch, roles, meshAddress: "10.0.0.20", site: "azure:westeurope", sshUser: "azureuser", sshPort: 22, publicTcpPorts: [], decommission: false,
+        name,
+        provider: "azure",
+        arch,
+        roles,
+        meshAddress: "10.0.0.20",
+        site: "azure:westeurope",
+        sshUser: "azureuser",
+        sshPort: 22,
+        publicTcpPorts: [],
+        decommission: false,
         azure: { location: "westeurope", size: arch === "arm64" ? "Standard_D2ps_v5" : "Standard_B2s", os: "ubuntu-24.04", osDiskGb: 30, ...azure },
     };
 }
@@ -81,7 +102,11 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
         assert.equal(found.length, 1, `expected one ${type} named ${name}, found ${found.length}`);
         return unwrapSecrets(found[0].inputs) as Record<string, any>;
     };
-    const typesNamed = (name: string) => mocks.resources.filter((r) => r.name === name).map((r) => r.type).sort();
+    const typesNamed = (name: string) =>
+        mocks.resources
+            .filter((r) => r.name === name)
+            .map((r) => r.type)
+            .sort();
     const awsHost = (name: string) => hosts.get(name) as AwsHost;
 
     /** What a host's security group / NSG lets in, normalized across clouds. */
@@ -90,18 +115,22 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
             const ingress = recorded("aws:ec2/securityGroup:SecurityGroup", name).ingress as any[];
             assert.ok(Array.isArray(ingress) && ingress.length > 0, `${name}: security group has no ingress`);
             return ingress.map((r) => ({
-                protocol: r.protocol, from: r.fromPort, to: r.toPort, sources: [...(r.cidrBlocks ?? []), ...(r.ipv6CidrBlocks ?? [])],
+                protocol: r.protocol,
+                from: r.fromPort,
+                to: r.toPort,
+                sources: [...(r.cidrBlocks ?? []), ...(r.ipv6CidrBlocks ?? [])],
             }));
         }
         const rules = recorded("azure-native:network:NetworkSecurityGroup", name).securityRules as any[];
         assert.ok(Array.isArray(rules) && rules.length > 0, `${name}: NSG has no rules`);
-        return rules.filter((r) => r.access === "Allow" && r.direction === "Inbound").map((r) => {
-            const [from, to = from] = String(r.destinationPortRange).split("-").map(Number);
-            return { protocol: String(r.protocol).toLowerCase(), from, to, sources: r.sourceAddressPrefixes ?? [r.sourceAddressPrefix] };
-        });
+        return rules
+            .filter((r) => r.access === "Allow" && r.direction === "Inbound")
+            .map((r) => {
+                const [from, to = from] = String(r.destinationPortRange).split("-").map(Number);
+                return { protocol: String(r.protocol).toLowerCase(), from, to, sources: r.sourceAddressPrefixes ?? [r.sourceAddressPrefix] };
+            });
     }
-    const opens = (name: string, protocol: string, port: number) =>
-        openPorts(name).filter((r) => r.protocol === protocol && r.from <= port && port <= r.to);
+    const opens = (name: string, protocol: string, port: number) => openPorts(name).filter((r) => r.protocol === protocol && r.from <= port && port <= r.to);
 
     const wireguardSpecs = [
         awsNode("aws-hub", "arm64", ["server", "hub"], { rootVolumeGb: 25 }),
@@ -110,10 +139,7 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
         azureNode("az-edge", "arm64", ["agent", "edge"], { osDiskGb: 40 }),
         azureNode("az-agent", "amd64", ["agent"], { os: "debian-12", osDiskGb: 32 }),
     ];
-    const zerotierSpecs = [
-        awsNode("zt-aws", "arm64", ["server"]),
-        azureNode("zt-az", "amd64", ["agent", "edge"]),
-    ];
+    const zerotierSpecs = [awsNode("zt-aws", "arm64", ["server"]), azureNode("zt-az", "amd64", ["agent", "edge"])];
 
     before(async function () {
         mocks = new RecordingMocks();
@@ -123,7 +149,10 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
             return undefined;
         };
         const parent = new pulumi.ComponentResource("test:index:Fixture", "fixture");
-        const keys = { sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test\n", sshPrivateKey: "not-a-real-key" };
+        const keys = {
+            sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test\n",
+            sshPrivateKey: "not-a-real-key",
+        };
         const build = (cluster: CloudHostCluster, nodeSpecs: NodeSpec[], suffix: string): Host[] => {
             const regions = new AwsRegions(`aws${suffix}`, { clusterName: cluster.clusterName, sshPublicKey: keys.sshPublicKey }, parent);
             const locations = new AzureLocations(`azure${suffix}`, { clusterName: cluster.clusterName }, parent);
@@ -131,7 +160,10 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 specs.set(spec.name, spec);
                 const opts = { parent, transformations: [recordOptions] };
                 if (spec.provider === "aws") {
-                    hosts.set(spec.name, new AwsHost(spec.name, { spec, cluster, sshPrivateKey: keys.sshPrivateKey, hostKey, ...regions.placementFor(spec) }, opts));
+                    hosts.set(
+                        spec.name,
+                        new AwsHost(spec.name, { spec, cluster, sshPrivateKey: keys.sshPrivateKey, hostKey, ...regions.placementFor(spec) }, opts),
+                    );
                 } else {
                     const network = locations.networkFor(spec);
                     azureNetworks.set(spec.name, network);
@@ -148,26 +180,39 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
     describe("resources", () => {
         it("makes exactly a security group, an instance, an Elastic IP and a cloud-init wait per AWS host", () => {
             for (const name of ["aws-hub", "aws-edge", "aws-byo", "zt-aws"]) {
-                assert.deepEqual(typesNamed(name), [
-                    "aws:ec2/eip:Eip", "aws:ec2/instance:Instance", "aws:ec2/securityGroup:SecurityGroup", "hybrid-k3s:host:AwsHost",
-                ], name);
+                assert.deepEqual(
+                    typesNamed(name),
+                    ["aws:ec2/eip:Eip", "aws:ec2/instance:Instance", "aws:ec2/securityGroup:SecurityGroup", "hybrid-k3s:host:AwsHost"],
+                    name,
+                );
                 assert.deepEqual(typesNamed(`${name}-cloud-init`), ["command:remote:Command"]);
             }
         });
 
         it("makes one provider, key pair and network per AWS region, and no VPC where the node brings its own subnet", () => {
             assert.deepEqual(typesNamed("aws-eu-west-1"), [
-                "aws:ec2/internetGateway:InternetGateway", "aws:ec2/keyPair:KeyPair", "aws:ec2/routeTable:RouteTable",
-                "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/subnet:Subnet", "aws:ec2/vpc:Vpc",
-                "hybrid-k3s:host:AwsRegionNetwork", "pulumi:providers:aws",
+                "aws:ec2/internetGateway:InternetGateway",
+                "aws:ec2/keyPair:KeyPair",
+                "aws:ec2/routeTable:RouteTable",
+                "aws:ec2/routeTableAssociation:RouteTableAssociation",
+                "aws:ec2/subnet:Subnet",
+                "aws:ec2/vpc:Vpc",
+                "hybrid-k3s:host:AwsRegionNetwork",
+                "pulumi:providers:aws",
             ]);
             assert.deepEqual(typesNamed("aws-us-east-1"), ["aws:ec2/keyPair:KeyPair", "pulumi:providers:aws"]);
             assert.equal(recorded("pulumi:providers:aws", "aws-us-east-1").region, "us-east-1");
             assert.equal(recorded("aws:ec2/vpc:Vpc", "aws-eu-west-1").enableDnsHostnames, true);
             const routes = recorded("aws:ec2/routeTable:RouteTable", "aws-eu-west-1").routes as any[];
-            assert.deepEqual(routes.map((r) => r.cidrBlock), ["0.0.0.0/0"]);
+            assert.deepEqual(
+                routes.map((r) => r.cidrBlock),
+                ["0.0.0.0/0"],
+            );
             assert.ok(routes[0].gatewayId, "default route goes to the internet gateway");
-            assert.equal(recorded("aws:ec2/keyPair:KeyPair", "aws-eu-west-1").publicKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test");
+            assert.equal(
+                recorded("aws:ec2/keyPair:KeyPair", "aws-eu-west-1").publicKey,
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test",
+            );
 
             const byo = recorded("aws:ec2/instance:Instance", "aws-byo");
             assert.equal(byo.subnetId, "subnet-0a1b2c3d");
@@ -186,14 +231,23 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
 
         it("makes exactly an NSG, a public IP, a NIC, a VM and a cloud-init wait per Azure host, and one network per location", async () => {
             for (const name of ["az-edge", "az-agent", "zt-az"]) {
-                assert.deepEqual(typesNamed(name), [
-                    "azure-native:compute:VirtualMachine", "azure-native:network:NetworkInterface", "azure-native:network:NetworkSecurityGroup",
-                    "azure-native:network:PublicIPAddress", "hybrid-k3s:host:AzureHost",
-                ], name);
+                assert.deepEqual(
+                    typesNamed(name),
+                    [
+                        "azure-native:compute:VirtualMachine",
+                        "azure-native:network:NetworkInterface",
+                        "azure-native:network:NetworkSecurityGroup",
+                        "azure-native:network:PublicIPAddress",
+                        "hybrid-k3s:host:AzureHost",
+                    ],
+                    name,
+                );
                 assert.deepEqual(typesNamed(`${name}-cloud-init`), ["command:remote:Command"]);
             }
             assert.deepEqual(typesNamed("azure-westeurope"), [
-                "azure-native:network:Subnet", "azure-native:network:VirtualNetwork", "azure-native:resources:ResourceGroup",
+                "azure-native:network:Subnet",
+                "azure-native:network:VirtualNetwork",
+                "azure-native:resources:ResourceGroup",
                 "hybrid-k3s:host:AzureLocationNetwork",
             ]);
             assert.ok(recorded("azure-native:network:Subnet", "azure-westeurope").virtualNetworkName, "the subnet names its virtual network");
@@ -224,23 +278,39 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
         });
 
         it("allows SSH only from sshSourceCidrs", () => {
-            for (const name of all) assert.deepEqual(opens(name, "tcp", 22).map((r) => r.sources), [sshSources], name);
+            for (const name of all)
+                assert.deepEqual(
+                    opens(name, "tcp", 22).map((r) => r.sources),
+                    [sshSources],
+                    name,
+                );
         });
 
         it("opens 80 and 443 to the whole internet on edge hosts only", () => {
             for (const name of all) {
                 const isEdge = specs.get(name)!.roles.includes("edge");
                 for (const port of [80, 443]) {
-                    const sources = opens(name, "tcp", port).flatMap((r) => r.sources).sort();
+                    const sources = opens(name, "tcp", port)
+                        .flatMap((r) => r.sources)
+                        .sort();
                     assert.deepEqual(sources, isEdge ? ["0.0.0.0/0", "::/0"] : [], `${name} tcp ${port}`);
                 }
             }
         });
 
         it("opens udp 51830 on the WireGuard hub and no udp at all on the spokes", () => {
-            assert.deepEqual(opens("aws-hub", "udp", 51830).flatMap((r) => r.sources).sort(), ["0.0.0.0/0", "::/0"]);
+            assert.deepEqual(
+                opens("aws-hub", "udp", 51830)
+                    .flatMap((r) => r.sources)
+                    .sort(),
+                ["0.0.0.0/0", "::/0"],
+            );
             for (const name of ["aws-edge", "aws-byo", "az-edge", "az-agent"]) {
-                assert.deepEqual(openPorts(name).filter((r) => r.protocol === "udp"), [], name);
+                assert.deepEqual(
+                    openPorts(name).filter((r) => r.protocol === "udp"),
+                    [],
+                    name,
+                );
             }
         });
 
@@ -259,7 +329,10 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 }
             }
             const egress = recorded("aws:ec2/securityGroup:SecurityGroup", "aws-hub").egress as any[];
-            assert.deepEqual(egress.map((e) => [e.protocol, e.cidrBlocks]), [["-1", ["0.0.0.0/0"]]]);
+            assert.deepEqual(
+                egress.map((e) => [e.protocol, e.cidrBlocks]),
+                [["-1", ["0.0.0.0/0"]]],
+            );
         });
     });
 
@@ -300,13 +373,18 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 assert.equal(instance.metadataOptions?.httpEndpoint, "enabled");
                 assert.deepEqual(
                     [instance.rootBlockDevice?.volumeSize, instance.rootBlockDevice?.volumeType, instance.rootBlockDevice?.encrypted],
-                    [spec.aws!.rootVolumeGb, "gp3", true], spec.name);
+                    [spec.aws!.rootVolumeGb, "gp3", true],
+                    spec.name,
+                );
                 assert.equal(instance.instanceType, spec.aws!.instanceType);
                 assert.ok(instance.keyName, `${spec.name} has a key pair`);
                 assert.match(instance.userData, new RegExp(`^#cloud-config\\n(.*\\n)*hostname: ${spec.name}\\n`));
                 assert.match(instance.userData, /^preserve_hostname: false$/m);
                 // The host key Pulumi pins is installed before sshd's first start; its private half keeps the user data secret.
-                assert.match(instance.userData, /^ssh_deletekeys: true\nssh_genkeytypes: \[\]\nssh_keys:\n {2}ed25519_private: \|\n {4}host private key placeholder\n {2}ed25519_public: ssh-ed25519 AAAA/m);
+                assert.match(
+                    instance.userData,
+                    /^ssh_deletekeys: true\nssh_genkeytypes: \[\]\nssh_keys:\n {2}ed25519_private: \|\n {4}host private key placeholder\n {2}ed25519_public: ssh-ed25519 AAAA/m,
+                );
                 const raw = mocks.resources.find((r) => r.type === "aws:ec2/instance:Instance" && r.name === spec.name)!.inputs;
                 assert.ok(isSecretValue(raw.userData), `${spec.name}: user data holding a host key is secret`);
                 assert.deepEqual(instance.tags, { Name: spec.name, cluster: spec.name.startsWith("zt-") ? "test-zt" : "test" });
@@ -335,7 +413,10 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 assert.equal(vm.osProfile?.adminPassword, undefined);
                 assert.equal(vm.osProfile?.computerName, name);
                 assert.equal(vm.osProfile?.adminUsername, "azureuser");
-                assert.deepEqual(linux?.ssh?.publicKeys?.map((k: any) => k.path), ["/home/azureuser/.ssh/authorized_keys"]);
+                assert.deepEqual(
+                    linux?.ssh?.publicKeys?.map((k: any) => k.path),
+                    ["/home/azureuser/.ssh/authorized_keys"],
+                );
                 assert.match(linux?.ssh?.publicKeys?.[0]?.keyData, /^ssh-ed25519 \S+ test$/);
                 const cloudConfig = Buffer.from(vm.osProfile?.customData, "base64").toString();
                 assert.match(cloudConfig, new RegExp(`^#cloud-config\\n(.*\\n)*hostname: ${name}\\n`));
@@ -362,7 +443,8 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
                 const wait = recorded("command:remote:Command", `${name}-cloud-init`);
                 assert.equal(wait.create, cloudInitWaitCommand);
                 const machine = host instanceof AwsHost ? host.instance : host.vm;
-                const dependsOn = options.find((o) => o.type === "command:remote:Command" && o.name === `${name}-cloud-init`)!.opts.dependsOn as pulumi.Resource[];
+                const dependsOn = options.find((o) => o.type === "command:remote:Command" && o.name === `${name}-cloud-init`)!.opts
+                    .dependsOn as pulumi.Resource[];
                 assert.ok(dependsOn.includes(machine), `${name}: the wait depends on the VM`);
                 assert.deepEqual(wait.triggers, [await settled(machine.id)]);
                 assert.ok(wait.triggers[0], `${name}: the trigger is the VM's id`);
@@ -384,25 +466,55 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
         const awsArgs = (spec: NodeSpec) => ({ spec, cluster: wireguard, keyPair: "k", sshPrivateKey: "k", hostKey, provider: undefined as never });
 
         it("an arch that contradicts the instance type or VM size", () => {
-            refuse(() => new AwsHost("bad-aws", awsArgs(awsNode("bad-aws", "arm64", ["agent"], { instanceType: "t3.small" }))),
-                "bad-aws", /^Error: nodes\[bad-aws\]\.arch: arm64 contradicts instanceType t3\.small, which is amd64; pick a Graviton type/);
-            refuse(() => new AzureHost("bad-az", {
-                spec: azureNode("bad-az", "arm64", ["agent"], { size: "Standard_D2s_v5" }), cluster: wireguard,
-                network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" }, sshPublicKey: "k", sshPrivateKey: "k", hostKey,
-            }), "bad-az", /^Error: nodes\[bad-az\]\.arch: arm64 contradicts size Standard_D2s_v5, which is amd64; pick an Ampere size/);
+            refuse(
+                () => new AwsHost("bad-aws", awsArgs(awsNode("bad-aws", "arm64", ["agent"], { instanceType: "t3.small" }))),
+                "bad-aws",
+                /^Error: nodes\[bad-aws\]\.arch: arm64 contradicts instanceType t3\.small, which is amd64; pick a Graviton type/,
+            );
+            refuse(
+                () =>
+                    new AzureHost("bad-az", {
+                        spec: azureNode("bad-az", "arm64", ["agent"], { size: "Standard_D2s_v5" }),
+                        cluster: wireguard,
+                        network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" },
+                        sshPublicKey: "k",
+                        sshPrivateKey: "k",
+                        hostKey,
+                    }),
+                "bad-az",
+                /^Error: nodes\[bad-az\]\.arch: arm64 contradicts size Standard_D2s_v5, which is amd64; pick an Ampere size/,
+            );
         });
 
         it("a region, image, SSH port or admin user the clouds cannot take", () => {
-            refuse(() => new AwsHost("bad-region", awsArgs(awsNode("bad-region", "arm64", ["agent"], { region: "Europe" }))),
-                "bad-region", /nodes\[bad-region\]\.region: "Europe" is not an AWS region/);
-            refuse(() => new AwsHost("bad-os", awsArgs(awsNode("bad-os", "arm64", ["agent"], { os: "centos-7" as never }))),
-                "bad-os", /nodes\[bad-os\]\.os: no arm64 image known for "centos-7"; use one of debian-12, ubuntu-24.04/);
-            refuse(() => new AwsHost("bad-port", awsArgs({ ...awsNode("bad-port", "arm64", ["agent"]), sshPort: 2222 })),
-                "bad-port", /nodes\[bad-port\]\.sshPort: 2222: cloud images run sshd on 22/);
-            refuse(() => new AzureHost("bad-user", {
-                spec: { ...azureNode("bad-user", "amd64", ["agent"]), sshUser: "admin" }, cluster: wireguard,
-                network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" }, sshPublicKey: "k", sshPrivateKey: "k", hostKey,
-            }), "bad-user", /nodes\[bad-user\]\.sshUser: "admin" is a name Azure refuses/);
+            refuse(
+                () => new AwsHost("bad-region", awsArgs(awsNode("bad-region", "arm64", ["agent"], { region: "Europe" }))),
+                "bad-region",
+                /nodes\[bad-region\]\.region: "Europe" is not an AWS region/,
+            );
+            refuse(
+                () => new AwsHost("bad-os", awsArgs(awsNode("bad-os", "arm64", ["agent"], { os: "centos-7" as never }))),
+                "bad-os",
+                /nodes\[bad-os\]\.os: no arm64 image known for "centos-7"; use one of debian-12, ubuntu-24.04/,
+            );
+            refuse(
+                () => new AwsHost("bad-port", awsArgs({ ...awsNode("bad-port", "arm64", ["agent"]), sshPort: 2222 })),
+                "bad-port",
+                /nodes\[bad-port\]\.sshPort: 2222: cloud images run sshd on 22/,
+            );
+            refuse(
+                () =>
+                    new AzureHost("bad-user", {
+                        spec: { ...azureNode("bad-user", "amd64", ["agent"]), sshUser: "admin" },
+                        cluster: wireguard,
+                        network: { location: "westeurope", resourceGroupName: "rg", subnetId: "s" },
+                        sshPublicKey: "k",
+                        sshPrivateKey: "k",
+                        hostKey,
+                    }),
+                "bad-user",
+                /nodes\[bad-user\]\.sshUser: "admin" is a name Azure refuses/,
+            );
         });
     });
 });
@@ -411,20 +523,31 @@ describe("cloud firewall rules", () => {
     const node = (roles: Role[], sshPort = 22, publicTcpPorts: number[] = []) => ({ name: "n1", roles, sshPort, publicTcpPorts });
 
     it("refuses a rule that would open a mesh-only port, naming the node and the rule", () => {
-        assert.throws(() => inboundRulesFor(node(["agent"], 6443), wireguard),
-            /nodes\[n1\]: the rule "SSH from sshSourceCidrs" would open tcp 6443-6443 to the internet, which includes the Kubernetes API/);
+        assert.throws(
+            () => inboundRulesFor(node(["agent"], 6443), wireguard),
+            /nodes\[n1\]: the rule "SSH from sshSourceCidrs" would open tcp 6443-6443 to the internet, which includes the Kubernetes API/,
+        );
         assert.throws(() => inboundRulesFor(node(["hub"]), { ...wireguard, meshListenPort: 51821 }), /WireGuard hub \(meshListenPort\).*flannel WireGuard/);
         assert.throws(() => inboundRulesFor(node(["agent"]), { ...wireguard, sshSourceCidrs: [] }), /sshSourceCidrs: empty/);
     });
 
     it("publishes a node's publicTcpPorts to the whole internet, and still refuses an API port among them", () => {
         const rules = inboundRulesFor(node(["agent"], 22, [25, 8443]), wireguard).filter((r) => r.description.startsWith("publicTcpPorts"));
-        assert.deepEqual(rules.map((r) => [r.protocol, r.from, r.to, r.sources]), [["tcp", 25, 25, ["0.0.0.0/0", "::/0"]], ["tcp", 8443, 8443, ["0.0.0.0/0", "::/0"]]]);
+        assert.deepEqual(
+            rules.map((r) => [r.protocol, r.from, r.to, r.sources]),
+            [
+                ["tcp", 25, 25, ["0.0.0.0/0", "::/0"]],
+                ["tcp", 8443, 8443, ["0.0.0.0/0", "::/0"]],
+            ],
+        );
         assert.throws(() => inboundRulesFor(node(["edge"], 22, [6443]), wireguard), /publicTcpPorts 6443.*Kubernetes API/);
     });
 
     it("opens the mesh port only where the mesh needs it", () => {
-        const udpPorts = (roles: Role[], cluster: CloudHostCluster) => inboundRulesFor(node(roles), cluster).filter((r) => r.protocol === "udp").map((r) => r.from);
+        const udpPorts = (roles: Role[], cluster: CloudHostCluster) =>
+            inboundRulesFor(node(roles), cluster)
+                .filter((r) => r.protocol === "udp")
+                .map((r) => r.from);
         assert.deepEqual(udpPorts(["server", "hub"], wireguard), [51830]);
         assert.deepEqual(udpPorts(["server"], wireguard), []);
         assert.deepEqual(udpPorts(["agent"], zerotier), [9993]);
@@ -437,14 +560,19 @@ describe("cloud-init wait command", () => {
     before(() => {
         // A stand-in cloud-init: `status --wait` exits with $FAKE_STATUS, `status --long` explains.
         fakeBin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-cloud-init-"));
-        fs.writeFileSync(path.join(fakeBin, "cloud-init"),
-            '#!/bin/sh\nif [ "$2" = "--long" ]; then echo "status: error (details)"; exit "$FAKE_STATUS"; fi\nexit "$FAKE_STATUS"\n', { mode: 0o755 });
+        fs.writeFileSync(
+            path.join(fakeBin, "cloud-init"),
+            '#!/bin/sh\nif [ "$2" = "--long" ]; then echo "status: error (details)"; exit "$FAKE_STATUS"; fi\nexit "$FAKE_STATUS"\n',
+            { mode: 0o755 },
+        );
     });
     after(() => fs.rmSync(fakeBin, { recursive: true, force: true }));
 
-    const run = (status: number) => spawnSync("sh", ["-c", cloudInitWaitCommand], {
-        env: { PATH: `${fakeBin}:${process.env.PATH}`, FAKE_STATUS: String(status) }, encoding: "utf8",
-    });
+    const run = (status: number) =>
+        spawnSync("sh", ["-c", cloudInitWaitCommand], {
+            env: { PATH: `${fakeBin}:${process.env.PATH}`, FAKE_STATUS: String(status) },
+            encoding: "utf8",
+        });
 
     it("succeeds when cloud-init is done, or done with recoverable errors (exit 2)", () => {
         assert.equal(run(0).status, 0);

@@ -26,13 +26,18 @@ describe("the program in preview mode (unknown provider outputs)", function () {
             const ids = (p: typeof full) => p.resources.map((r) => `${r.type}::${r.name}`).sort();
             assert.deepEqual(ids(preview), ids(full));
             // The inputs built from provider outputs are unknown, not made up: a host's files depend on its VM id and keys.
-            const inputsOf = (type: string, name: string) => unwrapSecrets(preview.resources.find((r) => r.type === type && r.name === name)!.inputs) as Record<string, unknown>;
+            const inputsOf = (type: string, name: string) =>
+                unwrapSecrets(preview.resources.find((r) => r.type === type && r.name === name)!.inputs) as Record<string, unknown>;
             const vmMesh = inputsOf("command:remote:Command", "k3s-soh-re-mesh");
             assert.equal(vmMesh.stdin, unknownValue, "a VM's bundle carries its id and keys, unknown before it exists");
             assert.equal(vmMesh.connection, unknownValue, "and so is how to reach it");
             assert.equal(inputsOf("aws:ec2/eip:Eip", "k3s-soh-re").instance, unknownValue, "a new instance has no id yet");
             assert.equal(inputsOf("command:remote:Command", "phy01-firewall").create, "sh -s", "what needs no provider output stays known");
-            assert.deepEqual(preview.violations.filter((v) => v.enforcement === "mandatory"), [], "unknowns are never a mandatory violation");
+            assert.deepEqual(
+                preview.violations.filter((v) => v.enforcement === "mandatory"),
+                [],
+                "unknowns are never a mandatory violation",
+            );
         });
     }
 });

@@ -12,7 +12,7 @@ import { PlanResult, readStackConfig, runPlan } from "../../plan/plan";
 function readings(text: string): string[] {
     const runs = [
         ...text.split(/\n(?![A-Za-z0-9+/=]{4,}\n)/).map((block) => block.replace(/\n/g, "")), // wrapped blocks joined
-        ...text.match(/[A-Za-z0-9+/]{16,}={0,2}/g) ?? [],
+        ...(text.match(/[A-Za-z0-9+/]{16,}={0,2}/g) ?? []),
     ].flatMap((candidate) => candidate.match(/[A-Za-z0-9+/]{16,}={0,2}/g) ?? []);
     const decoded = runs.map((run) => Buffer.from(run, "base64"));
     const gunzipped = decoded.flatMap((bytes) => {
@@ -26,10 +26,15 @@ function readings(text: string): string[] {
 }
 
 function leaks(dir: string, secrets: string[]): string[] {
-    const files = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
+    const files = fs
+        .readdirSync(dir, { recursive: true, encoding: "utf8" })
+        .map((f) => path.join(dir, f))
+        .filter((f) => fs.statSync(f).isFile());
     return files.flatMap((file) => {
         const all = readings(fs.readFileSync(file, "utf8"));
-        return secrets.filter((secret) => all.some((reading) => reading.includes(secret))).map((secret) => `${path.relative(dir, file)} holds ${secret.slice(0, 6)}...`);
+        return secrets
+            .filter((secret) => all.some((reading) => reading.includes(secret)))
+            .map((secret) => `${path.relative(dir, file)} holds ${secret.slice(0, 6)}...`);
     });
 }
 
@@ -44,11 +49,18 @@ describe("the offline plan's redaction", function () {
         prod = await runPlan("prod", config, secretKeys, "redaction-test");
         out = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-redaction-"));
         // Every generated secret worth stealing: tokens, WireGuard and SSH private keys (PEM body lines too).
-        secrets = [...prod.secrets.keys()].flatMap((value) => (value.includes("PRIVATE KEY") ? value.split("\n").filter((l) => l.length >= 40) : [value])).filter((s) => s.length >= 16);
+        secrets = [...prod.secrets.keys()]
+            .flatMap((value) => (value.includes("PRIVATE KEY") ? value.split("\n").filter((l) => l.length >= 40) : [value]))
+            .filter((s) => s.length >= 16);
         const labels = [...prod.secrets.values()];
         const peers = [...prod.spec.nodes.map((n) => n.name), ...prod.spec.operators.map((o) => o.name)];
-        for (const label of ["soh-k3s-token.result", "soh-k3s-agent-token.result", "soh-ssh.privateKeyOpenssh", ...peers.map((p) => `soh-wg-${p}.base64`),
-            ...prod.spec.nodes.filter((n) => n.provider !== "existing").map((n) => `soh-host-key-${n.name}.privateKeyOpenssh`)]) {
+        for (const label of [
+            "soh-k3s-token.result",
+            "soh-k3s-agent-token.result",
+            "soh-ssh.privateKeyOpenssh",
+            ...peers.map((p) => `soh-wg-${p}.base64`),
+            ...prod.spec.nodes.filter((n) => n.provider !== "existing").map((n) => `soh-host-key-${n.name}.privateKeyOpenssh`),
+        ]) {
             assert.ok(labels.includes(label), `the scan covers ${label}`);
         }
     });
@@ -66,6 +78,9 @@ describe("the offline plan's redaction", function () {
         const dir = writePlan(prod, path.join(out, "shown"), true);
         const found = leaks(dir, secrets);
         const wireguardKey = [...prod.secrets].find(([, label]) => label === "soh-wg-white-amd.base64")![0];
-        assert.ok(found.some((line) => line.startsWith("bootstrap/white-amd.sh") && line.includes(wireguardKey.slice(0, 6))), found.join("\n"));
+        assert.ok(
+            found.some((line) => line.startsWith("bootstrap/white-amd.sh") && line.includes(wireguardKey.slice(0, 6))),
+            found.join("\n"),
+        );
     });
 });

@@ -20,8 +20,12 @@ describe("what the prod plan ships, checked by its consumers", function () {
     this.timeout(120000);
     let plan: PlanResult;
     let dir: string;
-    const filesNamed = (pattern: RegExp) => Object.entries(plan.nodeFiles).flatMap(([node, files]) =>
-        Object.entries(files).filter(([file]) => pattern.test(file)).map(([file, { content }]) => ({ node, file, content })));
+    const filesNamed = (pattern: RegExp) =>
+        Object.entries(plan.nodeFiles).flatMap(([node, files]) =>
+            Object.entries(files)
+                .filter(([file]) => pattern.test(file))
+                .map(([file, { content }]) => ({ node, file, content })),
+        );
     const written = (node: string, file: string, content: string) => {
         const target = path.join(dir, node, file);
         fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -45,8 +49,15 @@ describe("what the prod plan ships, checked by its consumers", function () {
         // One bundle per host and concern: 7 mesh, 7 firewall, 6 k3s and 2 edge steps in prod.
         assert.equal(scripts.length, plan.resources.filter((r) => r.type === "hybrid-k3s:host:HostFiles").length);
         assert.equal(scripts.length, 22);
-        const shipped = scripts.flatMap((s) => parseBundle(s.stdin).filter((f) => f.content.startsWith("#!/bin/sh")).map((f) => ({ name: `${s.name}:${f.path}`, stdin: f.content })));
-        const bootstraps = Object.entries(plan.outputs.bootstrapScripts as Record<string, string>).map(([node, stdin]) => ({ name: `bootstrap ${node}`, stdin }));
+        const shipped = scripts.flatMap((s) =>
+            parseBundle(s.stdin)
+                .filter((f) => f.content.startsWith("#!/bin/sh"))
+                .map((f) => ({ name: `${s.name}:${f.path}`, stdin: f.content })),
+        );
+        const bootstraps = Object.entries(plan.outputs.bootstrapScripts as Record<string, string>).map(([node, stdin]) => ({
+            name: `bootstrap ${node}`,
+            stdin,
+        }));
         for (const script of [...scripts, ...shipped, ...bootstraps]) {
             const result = check("shellcheck", ["-s", "sh", "-"], script.stdin);
             assert.equal(result.status, 0, `${script.name}:\n${result.output}`);
@@ -75,7 +86,13 @@ describe("what the prod plan ships, checked by its consumers", function () {
     it("every HAProxy edge config passes haproxy -c", () => {
         requireTool("haproxy", "haproxy");
         const configs = filesNamed(/^\/etc\/haproxy\/haproxy\.cfg$/);
-        assert.deepEqual(configs.map((c) => c.node).sort(), plan.spec.nodes.filter((n) => n.roles.includes("edge")).map((n) => n.name).sort());
+        assert.deepEqual(
+            configs.map((c) => c.node).sort(),
+            plan.spec.nodes
+                .filter((n) => n.roles.includes("edge"))
+                .map((n) => n.name)
+                .sort(),
+        );
         for (const { node, file, content } of configs) {
             const result = check("haproxy", ["-c", "-f", written(node, file, content)]);
             assert.equal(result.status, 0, `${node}${file}:\n${result.output}`);

@@ -91,27 +91,40 @@ describe("program: the prod stack under mocks", function () {
         const token = tokenOf("k3s-token.result");
         const agentToken = tokenOf("k3s-agent-token.result");
         assert.ok(token.length >= 32 && agentToken.length >= 32 && token !== agentToken);
-        const receivers = (secret: string) => commands(prod).filter((command) => {
-            const inputs = inputsOf(command);
-            for (const field of ["create", "update", "delete", "environment", "triggers"]) {
-                assert.ok(!JSON.stringify(unwrapSecrets(inputs[field]) ?? "").includes(secret), `a token in ${command.name}.${field}`);
-            }
-            const files = parseBundle(String(unwrapSecrets(inputs.stdin) ?? ""));
-            if (!files.some((f) => f.content.includes(secret))) return false;
-            assert.ok(isSecretValue(inputs.stdin), `${command.name} ships a token on a stdin that is not secret`);
-            return true;
-        }).map((c) => c.name).sort();
+        const receivers = (secret: string) =>
+            commands(prod)
+                .filter((command) => {
+                    const inputs = inputsOf(command);
+                    for (const field of ["create", "update", "delete", "environment", "triggers"]) {
+                        assert.ok(!JSON.stringify(unwrapSecrets(inputs[field]) ?? "").includes(secret), `a token in ${command.name}.${field}`);
+                    }
+                    const files = parseBundle(String(unwrapSecrets(inputs.stdin) ?? ""));
+                    if (!files.some((f) => f.content.includes(secret))) return false;
+                    assert.ok(isSecretValue(inputs.stdin), `${command.name} ships a token on a stdin that is not secret`);
+                    return true;
+                })
+                .map((c) => c.name)
+                .sort();
         // The server token is cluster admin: servers only. Agents get the agent token, which joins and nothing more.
         assert.deepEqual(receivers(token), ["k3s-soh-re-k3s-files"]);
-        const k3sNodes = prod.spec.nodes.filter((n) => n.roles.includes("server") || n.roles.includes("agent")).map((n) => `${n.name}-k3s-files`).sort();
+        const k3sNodes = prod.spec.nodes
+            .filter((n) => n.roles.includes("server") || n.roles.includes("agent"))
+            .map((n) => `${n.name}-k3s-files`)
+            .sort();
         assert.deepEqual(receivers(agentToken), k3sNodes);
         assert.ok(!JSON.stringify(prod.resources.map((r) => redactSecretInputs(r.inputs))).includes(token));
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-plan-"));
         try {
             const dir = writePlan(prod, out, false);
-            const written = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
+            const written = fs
+                .readdirSync(dir, { recursive: true, encoding: "utf8" })
+                .map((f) => path.join(dir, f))
+                .filter((f) => fs.statSync(f).isFile());
             for (const file of written) assert.ok(!fs.readFileSync(file, "utf8").includes(token), `token in ${file}`);
-            assert.match(fs.readFileSync(path.join(dir, "nodes/white-amd/etc/rancher/k3s/agent-token"), "utf8"), /^K10[0-9a-f]{64}::node:<secret: .*k3s-agent-token/);
+            assert.match(
+                fs.readFileSync(path.join(dir, "nodes/white-amd/etc/rancher/k3s/agent-token"), "utf8"),
+                /^K10[0-9a-f]{64}::node:<secret: .*k3s-agent-token/,
+            );
             assert.ok(!fs.existsSync(path.join(dir, "nodes/white-amd/etc/rancher/k3s/token")), "an agent never holds the server token");
             assert.equal(fs.statSync(path.join(dir, "nodes/white-amd/etc/wireguard/wg0.conf")).mode & 0o777, 0o600);
         } finally {
@@ -120,15 +133,27 @@ describe("program: the prod stack under mocks", function () {
     });
 
     it("passes the policy pack", () => {
-        assert.deepEqual(prod.violations.filter((v) => v.enforcement === "mandatory"), []);
+        assert.deepEqual(
+            prod.violations.filter((v) => v.enforcement === "mandatory"),
+            [],
+        );
         for (const v of prod.violations) assert.equal(v.policy, "ssh-open-to-internet", "only the advisory SSH warning (seed 002 leaves SSH open)");
     });
 
     it("adding a node re-runs only the hub's mesh step (blast radius)", async () => {
-        const grown = await plan(withNodes((n) => n.push({
-            name: "rpi4", provider: "existing", arch: "arm64", roles: ["agent"], behindNat: true, enrolled: true,
-            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
-        })));
+        const grown = await plan(
+            withNodes((n) =>
+                n.push({
+                    name: "rpi4",
+                    provider: "existing",
+                    arch: "arm64",
+                    roles: ["agent"],
+                    behindNat: true,
+                    enrolled: true,
+                    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+                }),
+            ),
+        );
         assert.deepEqual(changedResources(prod, grown), ["phy01-mesh"]);
         assert.ok(grown.nodeFiles.rpi4["/etc/wireguard/wg0.conf"]);
     });
@@ -145,7 +170,8 @@ describe("program: the prod stack under mocks", function () {
         assert.deepEqual(changedResources(prod, bumped), expected);
         // The rolling order: each node's drain waits for the previous node's uncordon.
         const drains = commands(bumped).filter((c) => c.name.endsWith("-k3s-drain"));
-        const previousOf = (c: PlannedResource) => c.dependsOn.filter((d) => d.endsWith("-k3s-uncordon")).map((d) => d.split("::")[1].replace(/-k3s-uncordon$/, ""));
+        const previousOf = (c: PlannedResource) =>
+            c.dependsOn.filter((d) => d.endsWith("-k3s-uncordon")).map((d) => d.split("::")[1].replace(/-k3s-uncordon$/, ""));
         const order: string[] = [];
         let next = drains.find((d) => previousOf(d).length === 0);
         while (next) {
@@ -176,28 +202,57 @@ describe("program: the prod stack under mocks", function () {
         const remove = commands(prod).find((c) => c.name === "lenovo-laptop-k3s-remove")!;
         const deleteScript = String(unwrapSecrets(inputsOf(remove).delete));
         assert.ok(deleteScript.indexOf("drain") < deleteScript.indexOf("delete node"), deleteScript);
-        assert.ok(remove.dependsOn.some((d) => d.endsWith("lenovo-laptop-k3s-files")), "deleted before the files step, whose delete uninstalls");
+        assert.ok(
+            remove.dependsOn.some((d) => d.endsWith("lenovo-laptop-k3s-files")),
+            "deleted before the files step, whose delete uninstalls",
+        );
         const files = commands(prod).find((c) => c.name === "lenovo-laptop-k3s-files")!;
         assert.match(String(unwrapSecrets(inputsOf(files).delete)), /uninstall-k3s\.sh/);
-        const shrunk = await plan(withNodes((n) => n.splice(n.findIndex((x) => x.name === "lenovo-laptop"), 1)));
+        const shrunk = await plan(
+            withNodes((n) =>
+                n.splice(
+                    n.findIndex((x) => x.name === "lenovo-laptop"),
+                    1,
+                ),
+            ),
+        );
         assert.ok(!shrunk.resources.some((r) => r.name.startsWith("lenovo-laptop")));
         assert.deepEqual(changedResources(prod, shrunk), ["phy01-mesh"]);
     });
 
     it("decommissioning a node behind NAT tears it down while it is still on the mesh, and leaves nothing to run when it is dropped", async () => {
-        const leaving = await plan(withNodes((n) => { n.find((x) => x.name === "lenovo-laptop")!.decommission = true; }));
+        const leaving = await plan(
+            withNodes((n) => {
+                n.find((x) => x.name === "lenovo-laptop")!.decommission = true;
+            }),
+        );
         const byName = new Map(commands(leaving).map((c) => [c.name, c]));
         const remove = byName.get("lenovo-laptop-k3s-remove")!;
         assert.match(String(unwrapSecrets(inputsOf(remove).create)), /drain[\s\S]*delete node/, "drained and deleted now, on the server");
         const teardown = byName.get("lenovo-laptop-k3s-files")!;
-        assert.ok(teardown.dependsOn.includes("command:remote:Command::lenovo-laptop-k3s-remove") || leaving.resources.some((r) => r.name === "lenovo-laptop-k3s-files" && r.type === "hybrid-k3s:host:HostFiles" && r.dependsOn.some((d) => d.endsWith("lenovo-laptop-k3s-remove"))));
+        assert.ok(
+            teardown.dependsOn.includes("command:remote:Command::lenovo-laptop-k3s-remove") ||
+                leaving.resources.some(
+                    (r) =>
+                        r.name === "lenovo-laptop-k3s-files" &&
+                        r.type === "hybrid-k3s:host:HostFiles" &&
+                        r.dependsOn.some((d) => d.endsWith("lenovo-laptop-k3s-remove")),
+                ),
+        );
         assert.match(String(unwrapSecrets(inputsOf(teardown).stdin)), /uninstall-k3s\.sh/);
         const leave = byName.get("lenovo-laptop-leave")!;
-        for (const step of ["mesh", "firewall", "k3s-files"]) assert.ok(leave.dependsOn.some((d) => d.endsWith(`lenovo-laptop-${step}`)), `leaves after its ${step} step`);
+        for (const step of ["mesh", "firewall", "k3s-files"])
+            assert.ok(
+                leave.dependsOn.some((d) => d.endsWith(`lenovo-laptop-${step}`)),
+                `leaves after its ${step} step`,
+            );
         assert.match(String(unwrapSecrets(inputsOf(leave).create)), /nft delete table inet hybrid_k3s[\s\S]*systemd-run --quiet --on-active=5/);
         // The hub still lists it (the teardown reaches it through the hub), and nobody else changes.
         assert.match(leaving.nodeFiles.phy01["/etc/wireguard/wg0.conf"].content, /# lenovo-laptop/);
-        assert.deepEqual(changedResources(prod, leaving).filter((name) => !name.startsWith("lenovo-laptop")), []);
+        assert.deepEqual(
+            changedResources(prod, leaving).filter((name) => !name.startsWith("lenovo-laptop")),
+            [],
+        );
         // Dropped afterwards: none of its steps has a delete script left to run on a host that is gone.
         for (const command of commands(leaving).filter((c) => c.name.startsWith("lenovo-laptop"))) {
             assert.equal(inputsOf(command).delete, undefined, `${command.name} would run a delete on a host that left`);
@@ -208,9 +263,17 @@ describe("program: the prod stack under mocks", function () {
     it("the policy verdict fails a plan whose edge security group opens the API port", () => {
         // The config refuses such a port before any resource exists (test/program/config.test.ts);
         // the pack is the second wall, for changes made around the config (a hand edit, another program).
-        const opened = prod.resources.map((r) => r.type === "aws:ec2/securityGroup:SecurityGroup" && r.name === "aws-arm"
-            ? { ...r, inputs: { ...inputsOf(r), ingress: [...(inputsOf(r).ingress as object[]), { protocol: "tcp", fromPort: 6443, toPort: 6443, cidrBlocks: ["0.0.0.0/0"] }] } }
-            : r);
+        const opened = prod.resources.map((r) =>
+            r.type === "aws:ec2/securityGroup:SecurityGroup" && r.name === "aws-arm"
+                ? {
+                      ...r,
+                      inputs: {
+                          ...inputsOf(r),
+                          ingress: [...(inputsOf(r).ingress as object[]), { protocol: "tcp", fromPort: 6443, toPort: 6443, cidrBlocks: ["0.0.0.0/0"] }],
+                      },
+                  }
+                : r,
+        );
         const mandatory = planVerdict(opened).filter((v) => v.enforcement === "mandatory");
         assert.equal(mandatory.length, 1, JSON.stringify(mandatory));
         assert.match(mandatory[0].message, /SecurityGroup "aws-arm" ingress\[\d+\] opens API port 6443\/tcp to the whole internet \(source 0\.0\.0\.0\/0\)/);
@@ -231,16 +294,29 @@ describe("program: the prod stack under mocks", function () {
         assert.equal(inputsOf(release("cert-manager")).version, prod.spec.ingress.certManagerVersion);
         const service = (inputsOf(release("gateway")).values as { service: { type: string; ports: Array<{ name: string; nodePort?: number }> } }).service;
         assert.equal(service.type, "NodePort");
-        assert.deepEqual(service.ports.filter((p) => p.nodePort).map((p) => [p.name, p.nodePort]), [["http2", 30080], ["https", 30443]]);
+        assert.deepEqual(
+            service.ports.filter((p) => p.nodePort).map((p) => [p.name, p.nodePort]),
+            [
+                ["http2", 30080],
+                ["https", 30443],
+            ],
+        );
     });
 
     it("routes each app through its own Gateway and VirtualService, with a certificate", () => {
-        const objects = prod.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type.endsWith(":Gateway") || /:(VirtualService|Certificate|ClusterIssuer)$/.test(r.type)).map(inputsOf);
+        const objects = prod.resources
+            .filter((r) => (r.type.startsWith("kubernetes:") && r.type.endsWith(":Gateway")) || /:(VirtualService|Certificate|ClusterIssuer)$/.test(r.type))
+            .map(inputsOf);
         const kinds = objects.map((o) => o.kind).sort();
         assert.deepEqual(kinds, ["Certificate", "ClusterIssuer", "Gateway", "VirtualService"]);
-        const route = objects.find((o) => o.kind === "VirtualService") as { spec: { hosts: string[]; http: Array<{ route?: Array<{ destination: { host: string; port: { number: number } } }> }> } };
+        const route = objects.find((o) => o.kind === "VirtualService") as {
+            spec: { hosts: string[]; http: Array<{ route?: Array<{ destination: { host: string; port: { number: number } } }> }> };
+        };
         assert.deepEqual(route.spec.hosts, ["zot.soh.re"]);
-        assert.deepEqual(route.spec.http.flatMap((h) => h.route ?? []).map((r) => [r.destination.host, r.destination.port.number]), [["zot.zot.svc.cluster.local", 5000]]);
+        assert.deepEqual(
+            route.spec.http.flatMap((h) => h.route ?? []).map((r) => [r.destination.host, r.destination.port.number]),
+            [["zot.zot.svc.cluster.local", 5000]],
+        );
     });
 
     it("points every edge proxy at exactly the ingress nodes' mesh addresses and gateway NodePorts", () => {
@@ -266,12 +342,27 @@ describe("program: the prod stack under mocks", function () {
     });
 
     it("plans a ZeroTier stack through the same Mesh interface", async () => {
-        const zt = await plan(withNodes((n) => n.forEach((x) => { x.roles = (x.roles as string[]).filter((r) => r !== "hub"); }), {
-            "hybrid-k3s:meshKind": "zerotier", "hybrid-k3s:zerotierNetworkId": "8056c2e21c000001", "hybrid-k3s:zerotierApiToken": "test-token",
-        }), ["hybrid-k3s:zerotierApiToken"]);
+        const zt = await plan(
+            withNodes(
+                (n) =>
+                    n.forEach((x) => {
+                        x.roles = (x.roles as string[]).filter((r) => r !== "hub");
+                    }),
+                {
+                    "hybrid-k3s:meshKind": "zerotier",
+                    "hybrid-k3s:zerotierNetworkId": "8056c2e21c000001",
+                    "hybrid-k3s:zerotierApiToken": "test-token",
+                },
+            ),
+            ["hybrid-k3s:zerotierApiToken"],
+        );
         assert.match(zt.nodeFiles["white-amd"]["/var/lib/zerotier-one/local.conf"].content, /"flannel",\s*"cni"/);
         assert.match(zt.nodeFiles["white-amd"]["/etc/rancher/k3s/config.yaml"].content, /^flannel-iface: "zt0"$/m);
-        assert.match(zt.nodeFiles["white-amd"]["/etc/hybrid-k3s/firewall.nft"].content, /iifname "zt0" accept/, "the firewall trusts the interface the mesh really uses");
+        assert.match(
+            zt.nodeFiles["white-amd"]["/etc/hybrid-k3s/firewall.nft"].content,
+            /iifname "zt0" accept/,
+            "the firewall trusts the interface the mesh really uses",
+        );
         assert.ok(!zt.resources.some((r) => r.type === "random:index/randomBytes:RandomBytes"), "no WireGuard keys for ZeroTier");
     });
 });
@@ -279,12 +370,26 @@ describe("program: the prod stack under mocks", function () {
 describe("the first up of a new stack", function () {
     this.timeout(120000);
     const operatorOffMesh = { "hybrid-k3s:operators": JSON.stringify([{ name: "fedora-laptop", meshAddress: "10.0.0.100", runsPulumi: true }]) };
-    const fresh = () => withNodes((n) => n.forEach((x) => { if (x.provider === "existing") x.enrolled = false; }), operatorOffMesh);
+    const fresh = () =>
+        withNodes(
+            (n) =>
+                n.forEach((x) => {
+                    if (x.provider === "existing") x.enrolled = false;
+                }),
+            operatorOffMesh,
+        );
 
     it("needs no output of itself: secrets and cloud VMs only, and says what unblocks the rest", async () => {
         const first = await plan(fresh());
-        assert.equal(first.resources.filter((r) => r.type === "command:remote:Command").map((r) => r.name).sort().join(" "),
-            "aws-arm-cloud-init azure-amd-cloud-init k3s-soh-re-cloud-init", "nothing runs on a host before the hub is enrolled, but the VMs boot");
+        assert.equal(
+            first.resources
+                .filter((r) => r.type === "command:remote:Command")
+                .map((r) => r.name)
+                .sort()
+                .join(" "),
+            "aws-arm-cloud-init azure-amd-cloud-init k3s-soh-re-cloud-init",
+            "nothing runs on a host before the hub is enrolled, but the VMs boot",
+        );
         assert.ok(!first.resources.some((r) => r.type.startsWith("kubernetes:")), "no Kubernetes step before an operator is on the mesh");
         assert.deepEqual(first.outputs.heldBack, [
             "phy01: not enrolled; run its bootstrapScripts entry as root on it, then set nodes[0].enrolled: true",
@@ -298,16 +403,29 @@ describe("the first up of a new stack", function () {
         assert.deepEqual(Object.keys(first.outputs.bootstrapScripts as object).sort(), ["black-intel", "lenovo-laptop", "phy01", "white-amd"]);
         assert.match((first.outputs.operatorConfigs as Record<string, string>)["fedora-laptop"], /Endpoint = 203\.0\.113\.10:51830/);
         const natBootstrap = parseBundle((first.outputs.bootstrapScripts as Record<string, string>)["white-amd"]);
-        assert.deepEqual(natBootstrap.map((f) => f.path), ["/etc/wireguard/wg0.conf"], "a NAT host brings its spoke up itself");
+        assert.deepEqual(
+            natBootstrap.map((f) => f.path),
+            ["/etc/wireguard/wg0.conf"],
+            "a NAT host brings its spoke up itself",
+        );
     });
 
     it("once the hosts are enrolled, the second up runs everything but the Kubernetes steps; with the operator on the mesh, those too", async () => {
-        const enrolled = withNodes((n) => n.forEach((x) => { if (x.provider === "existing") x.enrolled = true; }), operatorOffMesh);
+        const enrolled = withNodes(
+            (n) =>
+                n.forEach((x) => {
+                    if (x.provider === "existing") x.enrolled = true;
+                }),
+            operatorOffMesh,
+        );
         const second = await plan(enrolled);
         assert.equal(second.resources.filter((r) => r.type === "hybrid-k3s:host:HostFiles").length, 22);
         assert.ok(!second.resources.some((r) => r.type.startsWith("kubernetes:")));
         assert.equal((second.outputs.heldBack as string[]).length, 1);
-        const third = await plan({ ...enrolled, "hybrid-k3s:operators": JSON.stringify([{ name: "fedora-laptop", meshAddress: "10.0.0.100", runsPulumi: true, enrolled: true }]) });
+        const third = await plan({
+            ...enrolled,
+            "hybrid-k3s:operators": JSON.stringify([{ name: "fedora-laptop", meshAddress: "10.0.0.100", runsPulumi: true, enrolled: true }]),
+        });
         assert.equal(third.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release").length, 4);
         assert.deepEqual(third.outputs.heldBack, []);
     });
@@ -323,7 +441,11 @@ describe("plan CLI", function () {
             doc.config["hybrid-k3s:nodes"][1].name = "phy01";
             fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), stringifyYaml(doc));
             const { spawnSync } = require("child_process") as typeof import("child_process");
-            const result = spawnSync(process.execPath, ["--import=tsx", path.join(__dirname, "../../plan/cli.ts"), "--stack", "bad", "--dir", dir, "--out", path.join(dir, "out")], { encoding: "utf8" });
+            const result = spawnSync(
+                process.execPath,
+                ["--import=tsx", path.join(__dirname, "../../plan/cli.ts"), "--stack", "bad", "--dir", dir, "--out", path.join(dir, "out")],
+                { encoding: "utf8" },
+            );
             assert.equal(result.status, 1, result.stderr);
             assert.match(result.stderr, /meshCidr: 10\.42\.0\.0\/24 overlaps clusterCidr/);
             assert.match(result.stderr, /nodes\[1\]\.name: "phy01" is already the name of nodes\[0\]/);

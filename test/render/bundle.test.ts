@@ -22,7 +22,9 @@ function runBundle(script: string, root: string): string {
 
 describe("render/bundle", () => {
     let root: string;
-    beforeEach(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-bundle-")); });
+    beforeEach(() => {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-bundle-"));
+    });
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
     it("reads back exactly the files it ships (what the offline plan shows)", () => {
@@ -45,11 +47,18 @@ describe("render/bundle", () => {
         assert.match(second, /changed \/etc\/hybrid-k3s\/firewall.nft/);
         const third = runBundle(renderBundle("test", "test", edited, { apply }), root);
         assert.doesNotMatch(third, /^changed/m);
-        assert.deepEqual(fs.readdirSync(path.join(root, "etc/hybrid-k3s")).filter((n) => n.includes(".hk3s-new")), []);
+        assert.deepEqual(
+            fs.readdirSync(path.join(root, "etc/hybrid-k3s")).filter((n) => n.includes(".hk3s-new")),
+            [],
+        );
     });
 
     it("stops at the first failing step", () => {
-        const result = spawnSync("sh", ["-s"], { input: renderBundle("test", "test", files, { apply: "false\necho after" }), env: { ...process.env, ROOT: root }, encoding: "utf8" });
+        const result = spawnSync("sh", ["-s"], {
+            input: renderBundle("test", "test", files, { apply: "false\necho after" }),
+            env: { ...process.env, ROOT: root },
+            encoding: "utf8",
+        });
         assert.notEqual(result.status, 0);
         assert.doesNotMatch(result.stdout, /after/);
     });
@@ -57,14 +66,23 @@ describe("render/bundle", () => {
     it("refuses relative paths and bad modes", () => {
         assert.throws(() => renderBundle("t", "t", [{ path: "etc/x", mode: "0600", content: "" }], { apply: "true" }), /must be absolute/);
         assert.throws(() => renderBundle("t", "t", [{ path: "/etc/x", mode: "600", content: "" }], { apply: "true" }), /four octal digits/);
-        assert.throws(() => renderBundle("t", "t", [{ path: "/etc/$(reboot)", mode: "0600", content: "" }], { apply: "true" }), /must be absolute and use only/);
+        assert.throws(
+            () => renderBundle("t", "t", [{ path: "/etc/$(reboot)", mode: "0600", content: "" }], { apply: "true" }),
+            /must be absolute and use only/,
+        );
     });
 
     it("passes shellcheck, with the shared install and key snippets as apply steps", () => {
         requireTool("shellcheck", "shellcheck");
-        const script = renderBundle("test", "test", files.map((f) => ({ ...f, check: 'nft -c -f "$1"' })), {
-            prepare: installPackages({ apt: ["nftables"], dnf: ["nftables"] }, "nft"), apply: authorizeKey("admin", "ssh-ed25519 AAAAC3Nza test"),
-        });
+        const script = renderBundle(
+            "test",
+            "test",
+            files.map((f) => ({ ...f, check: 'nft -c -f "$1"' })),
+            {
+                prepare: installPackages({ apt: ["nftables"], dnf: ["nftables"] }, "nft"),
+                apply: authorizeKey("admin", "ssh-ed25519 AAAAC3Nza test"),
+            },
+        );
         const result = spawnSync("shellcheck", ["-s", "sh", "-"], { input: script, encoding: "utf8" });
         assert.equal(result.status, 0, result.stdout);
     });
@@ -90,7 +108,11 @@ describe("render/bundle", () => {
     it("keeps a file that fails its check out, and the old one in place", () => {
         runBundle(renderBundle("c", "c", [files[1]], { apply: "true" }), root);
         const refused = { ...files[1], content: "broken\n", check: 'grep -q "^table" "$1"' };
-        const result = spawnSync("sh", ["-s"], { input: renderBundle("c", "c", [refused], { apply: "echo applied" }), env: { ...process.env, ROOT: root }, encoding: "utf8" });
+        const result = spawnSync("sh", ["-s"], {
+            input: renderBundle("c", "c", [refused], { apply: "echo applied" }),
+            env: { ...process.env, ROOT: root },
+            encoding: "utf8",
+        });
         assert.notEqual(result.status, 0);
         assert.match(result.stderr, /refused by its check; the old one stays/);
         assert.doesNotMatch(result.stdout, /applied/);

@@ -7,14 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { AddressInfo, createServer, Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-    EdgeFacts,
-    EdgeKind,
-    edgeConfigPath,
-    edgeInstallScript,
-    renderHaproxyConfig,
-    renderNginxStreamConfig,
-} from "../../components/render/edge";
+import { EdgeFacts, EdgeKind, edgeConfigPath, edgeInstallScript, renderHaproxyConfig, renderNginxStreamConfig } from "../../components/render/edge";
 
 /** Seed 000's ingress nodes, deliberately not in name order. */
 const seedFacts: EdgeFacts = {
@@ -132,11 +125,7 @@ describe("edge: HAProxy config", () => {
         const sections = haproxySections(renderHaproxyConfig(facts));
         assert.ok(sections.get("defaults")?.includes("mode tcp"));
         for (const route of routesOf(facts)) {
-            assert.deepEqual(sections.get(`frontend ${route.name}`), [
-                `bind :${route.listen}`,
-                "option tcplog",
-                `default_backend ingress_${route.name}`,
-            ]);
+            assert.deepEqual(sections.get(`frontend ${route.name}`), [`bind :${route.listen}`, "option tcplog", `default_backend ingress_${route.name}`]);
             assert.deepEqual(sections.get(`backend ingress_${route.name}`), [
                 "balance roundrobin",
                 ...sortedBackends(facts).map((b) => `server ${b.name} ${addressOf(b.meshAddress, route.nodePort)} check`),
@@ -181,14 +170,11 @@ describe("edge: NGINX stream config", () => {
         for (const route of routesOf(facts)) {
             const upstream = config.match(new RegExp(`upstream ingress_${route.name} \\{([^}]*)\\}`));
             assert.ok(upstream, `no upstream ingress_${route.name}`);
-            assert.deepEqual(
-                directives(upstream[1]),
-                [
-                    // One shared state for all workers, or each worker keeps its own round robin and failure count.
-                    `zone ingress_${route.name} 64k;`,
-                    ...sortedBackends(facts).map((b) => `server ${addressOf(b.meshAddress, route.nodePort)} max_fails=3 fail_timeout=2s;`),
-                ],
-            );
+            assert.deepEqual(directives(upstream[1]), [
+                // One shared state for all workers, or each worker keeps its own round robin and failure count.
+                `zone ingress_${route.name} 64k;`,
+                ...sortedBackends(facts).map((b) => `server ${addressOf(b.meshAddress, route.nodePort)} max_fails=3 fail_timeout=2s;`),
+            ]);
             assert.match(config, new RegExp(`server \\{\\s*listen ${route.listen};\\s*proxy_pass ingress_${route.name};\\s*\\}`));
         }
         // Round robin is the default: no other balancing method may be set.

@@ -113,10 +113,7 @@ describe("istio: Gateway", () => {
     it("lists a repeated host once and rejects wildcards (HTTP-01 cannot issue them)", () => {
         const repeated = gatewayResource({ name: "public", namespace: istioNamespace, hosts: ["a.example.com", "a.example.com"], tlsSecretName });
         assert.equal(repeated.spec.servers.length, 2);
-        assert.throws(
-            () => gatewayResource({ name: "public", namespace: istioNamespace, hosts: ["*.example.com"], tlsSecretName }),
-            /no wildcard/,
-        );
+        assert.throws(() => gatewayResource({ name: "public", namespace: istioNamespace, hosts: ["*.example.com"], tlsSecretName }), /no wildcard/);
     });
 });
 
@@ -138,9 +135,7 @@ describe("istio: VirtualService", () => {
             assert.equal(vs.metadata.namespace, app.namespace);
             assert.deepEqual(vs.spec.hosts, [app.host]);
             const route = vs.spec.http.find((r) => r.route !== undefined);
-            assert.deepEqual(route?.route, [
-                { destination: { host: `${app.service}.${app.namespace}.svc.cluster.local`, port: { number: app.port } } },
-            ]);
+            assert.deepEqual(route?.route, [{ destination: { host: `${app.service}.${app.namespace}.svc.cluster.local`, port: { number: app.port } } }]);
         });
     });
 

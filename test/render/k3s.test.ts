@@ -10,8 +10,20 @@ import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { k3sConfigPath, k3sInstallScriptPath, k3sUninstallScriptPath, k3sVersionPath } from "../../components/paths";
 import {
-    agentJoinToken, drainAndDeleteCommand, drainForUpgradeCommand, K3sNodeFacts, k3sFlags, k3sSettings, kubeconfigForMesh, renderDatastoreConfig,
-    renderK3sConfig, renderK3sInstallScript, renderK3sUnit, renderUninstallScript, serverCaLinePrefix, uncordonAfterUpgradeCommand,
+    agentJoinToken,
+    drainAndDeleteCommand,
+    drainForUpgradeCommand,
+    K3sNodeFacts,
+    k3sFlags,
+    k3sSettings,
+    kubeconfigForMesh,
+    renderDatastoreConfig,
+    renderK3sConfig,
+    renderK3sInstallScript,
+    renderK3sUnit,
+    renderUninstallScript,
+    serverCaLinePrefix,
+    uncordonAfterUpgradeCommand,
 } from "../../components/render/k3s";
 
 describe("render/k3s", () => {
@@ -39,7 +51,13 @@ describe("render/k3s", () => {
         flannelBackend: "wireguard-native",
         extraFlags: [],
     };
-    const joiningServer: K3sNodeFacts = { ...firstServer, nodeName: "k3s-two", meshAddress: "10.0.0.5", clusterInit: false, serverUrl: "https://10.0.0.4:6443" };
+    const joiningServer: K3sNodeFacts = {
+        ...firstServer,
+        nodeName: "k3s-two",
+        meshAddress: "10.0.0.5",
+        clusterInit: false,
+        serverUrl: "https://10.0.0.4:6443",
+    };
     const agent: K3sNodeFacts = {
         ...firstServer,
         nodeName: "black-intel",
@@ -49,7 +67,14 @@ describe("render/k3s", () => {
         clusterInit: undefined,
         serverUrl: "https://10.0.0.4:6443",
     };
-    const zerotierAgent: K3sNodeFacts = { ...agent, nodeName: "aws-edge", meshAddress: "10.45.0.20", meshInterface: "zt0", meshUnit: "zerotier-one.service", arch: "amd64" };
+    const zerotierAgent: K3sNodeFacts = {
+        ...agent,
+        nodeName: "aws-edge",
+        meshAddress: "10.45.0.20",
+        meshInterface: "zt0",
+        meshUnit: "zerotier-one.service",
+        arch: "amd64",
+    };
     const externalDatastoreServer: K3sNodeFacts = { ...firstServer, clusterInit: false, externalDatastore: true };
 
     function writeExecutable(path: string, content: string): void {
@@ -83,8 +108,13 @@ describe("render/k3s", () => {
 
         it("gives agents the server, the agent token file and the mesh address, and no server settings", () => {
             assert.deepEqual(configOf(agent), {
-                "node-name": "black-intel", "node-ip": "10.0.0.7", "node-external-ip": "10.0.0.7", "bind-address": "10.0.0.7",
-                "flannel-iface": "wg0", "token-file": "/etc/rancher/k3s/agent-token", server: "https://10.0.0.4:6443",
+                "node-name": "black-intel",
+                "node-ip": "10.0.0.7",
+                "node-external-ip": "10.0.0.7",
+                "bind-address": "10.0.0.7",
+                "flannel-iface": "wg0",
+                "token-file": "/etc/rancher/k3s/agent-token",
+                server: "https://10.0.0.4:6443",
             });
         });
 
@@ -100,20 +130,32 @@ describe("render/k3s", () => {
                 const values = Object.values(configOf(node)).flat().map(String);
                 const addresses = values.filter((value) => isIP(value) !== 0);
                 assert.equal(addresses.length, node.role === "server" ? 5 : 3, node.nodeName);
-                assert.ok(addresses.every((address) => address === node.meshAddress), `${node.nodeName}: ${addresses.join(" ")}`);
+                assert.ok(
+                    addresses.every((address) => address === node.meshAddress),
+                    `${node.nodeName}: ${addresses.join(" ")}`,
+                );
                 assert.ok(!renderK3sConfig(node).includes("0.0.0.0"), node.nodeName);
             }
         });
 
         it("adds labels, taints and harmless extra flags as config keys, repeated ones as lists", () => {
-            const extraFlags = ["--disable=local-storage", "--kubelet-arg=max-pods=200", "--kubelet-arg=image-gc-high-threshold=80", "--protect-kernel-defaults"];
+            const extraFlags = [
+                "--disable=local-storage",
+                "--kubelet-arg=max-pods=200",
+                "--kubelet-arg=image-gc-high-threshold=80",
+                "--protect-kernel-defaults",
+            ];
             const config = configOf({ ...firstServer, nodeLabels: ["site=home"], nodeTaints: ["edge=true:NoSchedule"], extraFlags });
             assert.deepEqual(config["node-label"], ["site=home"]);
             assert.deepEqual(config["node-taint"], ["edge=true:NoSchedule"]);
             assert.deepEqual(config.disable, ["traefik", "servicelb", "local-storage"]);
             assert.deepEqual(config["kubelet-arg"], ["max-pods=200", "image-gc-high-threshold=80"]);
             assert.equal(config["protect-kernel-defaults"], true);
-            assert.deepEqual(k3sFlags(firstServer).filter((f) => f.startsWith("--tls-san")), ["--tls-san=10.0.0.4", "--tls-san=k3s.soh.re"], "the policy reads the same settings as flags");
+            assert.deepEqual(
+                k3sFlags(firstServer).filter((f) => f.startsWith("--tls-san")),
+                ["--tls-san=10.0.0.4", "--tls-san=k3s.soh.re"],
+                "the policy reads the same settings as flags",
+            );
         });
 
         it("keeps every value inside its key, whatever characters it holds", () => {
@@ -196,7 +238,8 @@ describe("render/k3s", () => {
             const stubUnits = join(dir, "stub-units");
             mkdirSync(stubUnits);
             writeFileSync(join(stubUnits, "zerotier-one.service"), "[Unit]\nDescription=stub ZeroTier\n\n[Service]\nExecStart=/bin/true\n");
-            const inNamespace = 'mount -t tmpfs hybrid-k3s-stub /usr/local/bin && printf "#!/bin/sh\\n" > /usr/local/bin/k3s && chmod 0755 /usr/local/bin/k3s && exec systemd-analyze verify "$1"';
+            const inNamespace =
+                'mount -t tmpfs hybrid-k3s-stub /usr/local/bin && printf "#!/bin/sh\\n" > /usr/local/bin/k3s && chmod 0755 /usr/local/bin/k3s && exec systemd-analyze verify "$1"';
             const run = spawnSync("unshare", ["--user", "--map-root-user", "--mount", "sh", "-c", inNamespace, "verify", unitFile], {
                 env: { ...process.env, SYSTEMD_UNIT_PATH: `${stubUnits}:` },
                 encoding: "utf8",
@@ -273,7 +316,9 @@ describe("render/k3s", () => {
             callLog = join(work, "calls.log");
             writeFileSync(callLog, "");
             const shims = join(work, "shims");
-            writeExecutable(join(shims, "curl"), `#!/bin/sh
+            writeExecutable(
+                join(shims, "curl"),
+                `#!/bin/sh
 out= url=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -286,7 +331,8 @@ echo "curl $url" >> "$CALL_LOG"
 src="$FAKE_RELEASES/\${url#${releaseBase}}"
 [ -f "$src" ] || exit 22
 cp "$src" "$out"
-`);
+`,
+            );
             writeExecutable(join(shims, "uname"), '#!/bin/sh\necho "$FAKE_MACHINE"\n');
             for (const logged of ["systemctl", "ip", "umount", "iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"]) {
                 writeExecutable(join(shims, logged), '#!/bin/sh\necho "${0##*/} $*" >> "$CALL_LOG"\n');
@@ -310,7 +356,9 @@ esac
             const asset = arch === "arm64" ? "k3s-arm64" : "k3s";
             const binary = fakeK3s(version);
             writeFileSync(join(dir, asset), binary);
-            const sha = createHash("sha256").update(checksum === "right" ? binary : "something else").digest("hex");
+            const sha = createHash("sha256")
+                .update(checksum === "right" ? binary : "something else")
+                .digest("hex");
             const decoy = createHash("sha256").update("images").digest("hex");
             writeFileSync(join(dir, `sha256sum-${arch}.txt`), `${decoy}  k3s-airgap-images-${arch}.tar\n${sha}  ${asset}\n`);
             return binary;
@@ -332,7 +380,11 @@ esac
             put(k3sUninstallScriptPath, renderUninstallScript(node), 0o700);
         }
 
-        function run(script: string, args: string[] = [], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; calls: string[] } {
+        function run(
+            script: string,
+            args: string[] = [],
+            env: Record<string, string> = {},
+        ): { status: number | null; stdout: string; stderr: string; calls: string[] } {
             writeFileSync(callLog, "");
             const scriptFile = join(work, "script.sh");
             writeFileSync(scriptFile, script);
@@ -342,10 +394,13 @@ esac
             });
             return { status: result.status, stdout: result.stdout, stderr: result.stderr, calls: readFileSync(callLog, "utf8").split("\n").filter(Boolean) };
         }
-        const install = (_node: K3sNodeFacts, mode = "install", env: Record<string, string> = {}) => run(readFileSync(join(root, k3sInstallScriptPath), "utf8"), [mode], env);
+        const install = (_node: K3sNodeFacts, mode = "install", env: Record<string, string> = {}) =>
+            run(readFileSync(join(root, k3sInstallScriptPath), "utf8"), [mode], env);
 
         function filesUnder(dir: string): string[] {
-            return readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((entry) => !statSync(join(dir, entry)).isDirectory()).sort();
+            return readdirSync(dir, { recursive: true, encoding: "utf8" })
+                .filter((entry) => !statSync(join(dir, entry)).isDirectory())
+                .sort();
         }
 
         const binaryPath = () => join(root, "usr/local/bin/k3s");
@@ -357,7 +412,10 @@ esac
                 const refused = install(firstServer);
                 assert.notEqual(refused.status, 0);
                 assert.match(refused.stderr, /not a k3s release tag/);
-                assert.deepEqual(refused.calls.filter((c) => c.startsWith("curl")), []);
+                assert.deepEqual(
+                    refused.calls.filter((c) => c.startsWith("curl")),
+                    [],
+                );
             }
         });
 
@@ -503,7 +561,15 @@ esac
             shipFiles(firstServer);
             assert.equal(run(renderK3sInstallScript(firstServer)).status, 0);
             // What a running k3s would have left behind.
-            for (const leftover of ["var/lib/rancher/k3s/server/db/state.db", "var/lib/rancher/k3s/data/current/bin/containerd", "etc/rancher/k3s/k3s.yaml", "etc/rancher/node/password", "var/lib/kubelet/pods/x/volume", "var/lib/cni/networks/cbr0/10.42.0.5", "run/flannel/subnet.env"]) {
+            for (const leftover of [
+                "var/lib/rancher/k3s/server/db/state.db",
+                "var/lib/rancher/k3s/data/current/bin/containerd",
+                "etc/rancher/k3s/k3s.yaml",
+                "etc/rancher/node/password",
+                "var/lib/kubelet/pods/x/volume",
+                "var/lib/cni/networks/cbr0/10.42.0.5",
+                "run/flannel/subnet.env",
+            ]) {
                 mkdirSync(dirname(join(root, leftover)), { recursive: true });
                 writeFileSync(join(root, leftover), "x");
             }
@@ -534,7 +600,9 @@ esac
             shims = join(dir, "shims");
             callLog = join(dir, "calls.log");
             annotations = join(dir, "annotations");
-            writeExecutable(join(shims, "k3s"), `#!/bin/sh
+            writeExecutable(
+                join(shims, "k3s"),
+                `#!/bin/sh
 echo "k3s $*" >> "$CALL_LOG"
 [ -z "\${FAKE_API_DOWN:-}" ] || exit 1
 version=$(printf '%s\\n' $FAKE_NODES | sed -n "s/^$4=//p")
@@ -548,12 +616,16 @@ case "$2 $3" in
     "annotate node") case "$*" in *drained-for-*) sed -i "/^$4$/d" "$ANNOTATIONS" ;; *) echo "$4" >> "$ANNOTATIONS" ;; esac ;;
 esac
 exit 0
-`);
+`,
+            );
         });
 
         function runOnServer(command: string, env: Record<string, string>): { status: number | null; calls: string[] } {
             writeFileSync(callLog, "");
-            const result = spawnSync("sh", ["-c", command], { env: { PATH: `${shims}:/usr/bin:/bin`, CALL_LOG: callLog, ANNOTATIONS: annotations, FAKE_NODES: "", ...env }, encoding: "utf8" });
+            const result = spawnSync("sh", ["-c", command], {
+                env: { PATH: `${shims}:/usr/bin:/bin`, CALL_LOG: callLog, ANNOTATIONS: annotations, FAKE_NODES: "", ...env },
+                encoding: "utf8",
+            });
             return { status: result.status, calls: readFileSync(callLog, "utf8").split("\n").filter(Boolean) };
         }
         beforeEach(() => writeFileSync(annotations, ""));
@@ -647,7 +719,10 @@ users:
 
         it("refuses a kubeconfig from another server, or input that is not k3s's", () => {
             assert.throws(() => kubeconfigForMesh(k3sYaml, "10.0.0.5", "hybrid"), /no `server: https:\/\/10\.0\.0\.5:6443` line/);
-            assert.throws(() => kubeconfigForMesh(kubeconfigForMesh(k3sYaml, "10.0.0.4", "hybrid"), "10.0.0.4", "hybrid"), /names no cluster, context or user "default"/);
+            assert.throws(
+                () => kubeconfigForMesh(kubeconfigForMesh(k3sYaml, "10.0.0.4", "hybrid"), "10.0.0.4", "hybrid"),
+                /names no cluster, context or user "default"/,
+            );
             assert.throws(() => kubeconfigForMesh(k3sYaml, "0.0.0.0", "hybrid"), /wildcard/);
             assert.throws(() => kubeconfigForMesh(k3sYaml, "10.0.0.4", "Hybrid Cluster"), /RFC 1123/);
         });

@@ -1,5 +1,17 @@
 import { strict as assert } from "assert";
-import { cidrContains, derivedAddress, formatIpv4, isDnsLabel, isDnsName, isDnsSubdomain, isPort, isReservedInCidr, networkOf, parseCidr, parseIpv4 } from "../../components/net";
+import {
+    cidrContains,
+    derivedAddress,
+    formatIpv4,
+    isDnsLabel,
+    isDnsName,
+    isDnsSubdomain,
+    isPort,
+    isReservedInCidr,
+    networkOf,
+    parseCidr,
+    parseIpv4,
+} from "../../components/net";
 
 describe("net: addresses and names", () => {
     it("parses IPv4 and CIDRs strictly (a host address with a prefix is a typo, leading zeros are refused)", () => {

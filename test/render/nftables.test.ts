@@ -21,12 +21,21 @@ const variants: Record<string, NftRulesetFacts> = {
     "hub + edge (phy01)": { ...base, hostName: "phy01", isHub: true, acceptMeshPort: true, isEdge: true },
     "hub only": { ...base, hostName: "hub", isHub: true, acceptMeshPort: true },
     "zerotier member": { ...base, hostName: "onprem1", meshInterface: "zt0", meshListenPort: 9993, acceptMeshPort: true },
-    "server": base,
+    server: base,
     "edge agent (aws-arm)": { ...base, hostName: "aws-arm", isEdge: true },
     "agent behind NAT": { ...base, hostName: "white-amd" },
     "custom ssh port, interface, ranges and extra ports": {
-        ...base, hostName: "odd", meshInterface: "mesh0", meshCidr: "172.31.250.0/24", clusterCidr: "10.244.0.0/16",
-        serviceCidr: "10.96.0.0/12", sshPort: 2222, meshListenPort: 41641, isHub: true, acceptMeshPort: true, extraTcpPorts: [8443, 25, 8443],
+        ...base,
+        hostName: "odd",
+        meshInterface: "mesh0",
+        meshCidr: "172.31.250.0/24",
+        clusterCidr: "10.244.0.0/16",
+        serviceCidr: "10.96.0.0/12",
+        sshPort: 2222,
+        meshListenPort: 41641,
+        isHub: true,
+        acceptMeshPort: true,
+        extraTcpPorts: [8443, 25, 8443],
     },
 };
 
@@ -35,7 +44,10 @@ function chain(ruleset: string, name: string): string[] {
     const start = ruleset.indexOf(`\tchain ${name} {`);
     assert.ok(start >= 0, `chain ${name} missing`);
     const body = ruleset.slice(start, ruleset.indexOf("\n\t}", start)).split("\n").slice(1);
-    return body.map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#")).map((line) => line.replace(/ comment ".*"$/, ""));
+    return body
+        .map((line) => line.trim())
+        .filter((line) => line !== "" && !line.startsWith("#"))
+        .map((line) => line.replace(/ comment ".*"$/, ""));
 }
 
 function indexOfRule(rules: string[], pattern: RegExp): number {
@@ -55,7 +67,11 @@ describe("renderNftRuleset", () => {
         for (const [variant, facts] of Object.entries(variants)) {
             const input = chain(renderNftRuleset(facts), "input");
             const firstReject = indexOfRule(input, /reject/);
-            for (const needed of [/^ct state established,related accept$/, new RegExp(`^tcp dport ${facts.sshPort} accept$`), new RegExp(`^iifname "${facts.meshInterface}" accept$`)]) {
+            for (const needed of [
+                /^ct state established,related accept$/,
+                new RegExp(`^tcp dport ${facts.sshPort} accept$`),
+                new RegExp(`^iifname "${facts.meshInterface}" accept$`),
+            ]) {
                 const at = indexOfRule(input, needed);
                 assert.ok(at >= 0 && at < firstReject, `${variant}: ${needed} must come before the first reject`);
             }
@@ -64,7 +80,10 @@ describe("renderNftRuleset", () => {
     });
 
     it("opens the mesh's own port on the WireGuard hub and on every ZeroTier member, before the mesh-only UDP reject", () => {
-        for (const [variant, port] of [["hub + edge (phy01)", 51830], ["zerotier member", 9993]] as const) {
+        for (const [variant, port] of [
+            ["hub + edge (phy01)", 51830],
+            ["zerotier member", 9993],
+        ] as const) {
             const input = chain(renderNftRuleset(variants[variant]), "input");
             const accept = indexOfRule(input, new RegExp(`^udp dport ${port} accept$`));
             assert.ok(accept >= 0 && accept < indexOfRule(input, /^udp dport .* reject/), variant);
@@ -88,10 +107,14 @@ describe("renderNftRuleset", () => {
             const input = chain(renderNftRuleset(facts), "input");
             assert.ok(input.includes("tcp dport { 2379-2380, 6443, 10250 } counter reject with tcp reset"), variant);
             assert.ok(input.includes("udp dport { 8472, 51820-51821 } counter reject with icmpx admin-prohibited"), variant);
-            assert.deepEqual(input.slice(-2), [
-                `iifname != "${facts.meshInterface}" meta l4proto tcp counter reject with tcp reset`,
-                `iifname != "${facts.meshInterface}" counter reject with icmpx admin-prohibited`,
-            ], variant);
+            assert.deepEqual(
+                input.slice(-2),
+                [
+                    `iifname != "${facts.meshInterface}" meta l4proto tcp counter reject with tcp reset`,
+                    `iifname != "${facts.meshInterface}" counter reject with icmpx admin-prohibited`,
+                ],
+                variant,
+            );
         }
     });
 
@@ -147,7 +170,10 @@ describe("[root] nftables rulesets in the real nft", function () {
 
     for (const [variant, facts] of Object.entries(variants)) {
         it(`${variant}: passes nft -c, and loading it twice leaves one table`, async () => {
-            const host = variant.replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 30);
+            const host = variant
+                .replace(/[^a-z0-9]+/g, "-")
+                .replace(/^-|-$/g, "")
+                .slice(0, 30);
             const root = lab!.writeHostFiles(host, { [firewallRulesetPath]: renderNftRuleset(facts) });
             const namespace = await lab!.addNamespace(host);
             const file = join(root, firewallRulesetPath);

@@ -45,14 +45,17 @@ const spokeFacts = {
 
 /** [Peer] sections as key → value maps (comment lines kept under "#"). */
 function peerSections(config: string): Array<Record<string, string>> {
-    return config.split("[Peer]").slice(1).map((section) => {
-        const entries: Record<string, string> = {};
-        for (const line of section.trim().split("\n")) {
-            if (line.startsWith("#")) entries["#"] = line.slice(1).trim();
-            else if (line.includes("=")) entries[line.slice(0, line.indexOf("=")).trim()] = line.slice(line.indexOf("=") + 1).trim();
-        }
-        return entries;
-    });
+    return config
+        .split("[Peer]")
+        .slice(1)
+        .map((section) => {
+            const entries: Record<string, string> = {};
+            for (const line of section.trim().split("\n")) {
+                if (line.startsWith("#")) entries["#"] = line.slice(1).trim();
+                else if (line.includes("=")) entries[line.slice(0, line.indexOf("=")).trim()] = line.slice(line.indexOf("=") + 1).trim();
+            }
+            return entries;
+        });
 }
 
 describe("WireGuard keys", () => {
@@ -77,7 +80,10 @@ describe("renderHubConfig", () => {
 
     it("lists every peer once, as its /32, sorted by name with a name comment", () => {
         const sections = peerSections(config);
-        assert.deepEqual(sections.map((s) => s["#"]), ["aws-arm", "fedora-laptop", "k3s-soh-re", "white-amd"]);
+        assert.deepEqual(
+            sections.map((s) => s["#"]),
+            ["aws-arm", "fedora-laptop", "k3s-soh-re", "white-amd"],
+        );
         for (const peer of peers) {
             const section = sections.find((s) => s["#"] === peer.name)!;
             assert.equal(section.PublicKey, peer.publicKey);
@@ -153,20 +159,25 @@ describe("[root] wg-quick configs on a real WireGuard interface", function () {
     const variants: Record<string, { interfaceName: string; render: () => string }> = {
         hub: { interfaceName: "wg0", render: () => renderHubConfig(hubFacts) },
         "hub with custom port, MTU and interface": {
-            interfaceName: "mesh0", render: () => renderHubConfig({ ...hubFacts, listenPort: 41641, mtu: 1380, interfaceName: "mesh0" }),
+            interfaceName: "mesh0",
+            render: () => renderHubConfig({ ...hubFacts, listenPort: 41641, mtu: 1380, interfaceName: "mesh0" }),
         },
         "hub with no peers yet": { interfaceName: "wg0", render: () => renderHubConfig({ ...hubFacts, peers: [] }) },
         "node spoke": { interfaceName: "wg0", render: () => renderSpokeConfig(spokeFacts) },
         "operator spoke (hub by DNS name)": {
             interfaceName: "wg0",
-            render: () => renderSpokeConfig({ ...spokeFacts, name: "fedora-laptop", meshAddress: "10.0.0.100", hub: { ...spokeFacts.hub, endpoint: "localhost:51820" } }),
+            render: () =>
+                renderSpokeConfig({ ...spokeFacts, name: "fedora-laptop", meshAddress: "10.0.0.100", hub: { ...spokeFacts.hub, endpoint: "localhost:51820" } }),
         },
     };
 
     for (const [variant, { interfaceName, render }] of Object.entries(variants)) {
         it(`${variant}: wg setconf accepts it and the interface ends up as rendered`, async () => {
             const config = render();
-            const host = variant.replace(/[^a-z]+/g, "-").replace(/-$/, "").slice(0, 30);
+            const host = variant
+                .replace(/[^a-z]+/g, "-")
+                .replace(/-$/, "")
+                .slice(0, 30);
             const root = lab!.writeHostFiles(host, { [`/etc/wireguard/${interfaceName}.conf`]: config });
             const namespace = await lab!.addNamespace(host);
             const link = await lab!.startWireGuard(namespace, join(root, "etc/wireguard", `${interfaceName}.conf`));
@@ -177,7 +188,12 @@ describe("[root] wg-quick configs on a real WireGuard interface", function () {
             if (listenPort) assert.equal((await lab!.wg(link, ["listen-port"])).trim(), listenPort);
 
             // `wg show dump`: one line per peer: key, psk, endpoint, allowed-ips, handshake, rx, tx, keepalive.
-            const dumpPeers = (await lab!.wg(link, ["dump"])).trim().split("\n").slice(1).filter(Boolean).map((line) => line.split("\t"));
+            const dumpPeers = (await lab!.wg(link, ["dump"]))
+                .trim()
+                .split("\n")
+                .slice(1)
+                .filter(Boolean)
+                .map((line) => line.split("\t"));
             const rendered = peerSections(config);
             assert.equal(dumpPeers.length, rendered.length);
             for (const section of rendered) {

@@ -11,7 +11,17 @@ const nodes = () => JSON.parse(prod.config["hybrid-k3s:nodes"]) as Array<Record<
 
 function comment(before: PlanSnapshot, after: PlanSnapshot, limit?: number): { text: string; diff: string; steps: number } {
     const diff = diffPlans(before, after, "main");
-    return { text: buildComment({ stack: "prod", diff: diff.markdown, steps: diff.records, artifactUrl: "https://github.com/o/r/actions/runs/1/artifacts/2", limit }), diff: diff.markdown, steps: diff.records.length };
+    return {
+        text: buildComment({
+            stack: "prod",
+            diff: diff.markdown,
+            steps: diff.records,
+            artifactUrl: "https://github.com/o/r/actions/runs/1/artifacts/2",
+            limit,
+        }),
+        diff: diff.markdown,
+        steps: diff.records.length,
+    };
 }
 
 /** The hosts a comment has a section for. */
@@ -27,7 +37,21 @@ describe("PR comment: one sticky comment per stack from diff.md", function () {
     });
 
     it("adding a host behind NAT shows exactly the hub and the new host, summary first", async () => {
-        const grown = await plan({ ...prod.config, "hybrid-k3s:nodes": JSON.stringify([...nodes(), { name: "rpi4", provider: "existing", arch: "arm64", roles: ["agent"], behindNat: true, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", enrolled: true }]) });
+        const grown = await plan({
+            ...prod.config,
+            "hybrid-k3s:nodes": JSON.stringify([
+                ...nodes(),
+                {
+                    name: "rpi4",
+                    provider: "existing",
+                    arch: "arm64",
+                    roles: ["agent"],
+                    behindNat: true,
+                    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+                    enrolled: true,
+                },
+            ]),
+        });
         const { text } = comment(snapshotOf(base), snapshotOf(grown));
         assert.ok(text.startsWith(`${commentMarker("prod")}\n## hybrid-k3s plan`), "the marker, then the summary");
         assert.deepEqual(hostsIn(text), ["phy01", "rpi4"]);
@@ -49,11 +73,17 @@ describe("PR comment: one sticky comment per stack from diff.md", function () {
         assert.deepEqual(hostsIn(text).sort(), [...k3sNodes].sort());
         const names = stepNames(text);
         assert.equal(names.length, 4 * k3sNodes.length);
-        assert.ok(names.every((n) => /-k3s-(files|drain|upgrade|uncordon)$/.test(n)), names.join(", "));
+        assert.ok(
+            names.every((n) => /-k3s-(files|drain|upgrade|uncordon)$/.test(n)),
+            names.join(", "),
+        );
         assert.match(text, /\*\*24 steps\*\*: 0 create, 24 update, 0 replace, 0 delete/);
         const fileDiffs = [...text.matchAll(/^```diff\n([\s\S]*?)^```/gm)].map((m) => m[1]);
         assert.equal(fileDiffs.length, k3sNodes.length, "one file diff per k3s node");
-        assert.ok(fileDiffs.every((d) => /^-v1\.36\.1\+k3s1$/m.test(d) && /^\+v1\.36\.2\+k3s1$/m.test(d)), "the version file, and nothing else");
+        assert.ok(
+            fileDiffs.every((d) => /^-v1\.36\.1\+k3s1$/m.test(d) && /^\+v1\.36\.2\+k3s1$/m.test(d)),
+            "the version file, and nothing else",
+        );
     });
 
     it("a change that opens 6443 shows the mandatory policy violation first", () => {
@@ -90,11 +120,42 @@ describe("PR comment: one sticky comment per stack from diff.md", function () {
     it("a 300-host change is cut below GitHub's limit at host boundaries, counts intact, the full diff linked", async () => {
         const address = (i: number) => `10.100.${Math.floor(i / 250)}.${(i % 250) + 2}`;
         const hosts = [
-            { name: "hub", provider: "existing", arch: "amd64", roles: ["hub", "edge"], address: "203.0.113.10", meshAddress: address(0), hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", enrolled: true },
-            { name: "server", provider: "existing", arch: "amd64", roles: ["server", "ingress"], address: "203.0.113.11", meshAddress: address(1), hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", enrolled: true },
-            ...Array.from({ length: 298 }, (_, i) => ({ name: `home-${i + 2}`, provider: "existing", arch: "amd64", roles: ["agent"], behindNat: true, meshAddress: address(i + 2), hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", enrolled: true })),
+            {
+                name: "hub",
+                provider: "existing",
+                arch: "amd64",
+                roles: ["hub", "edge"],
+                address: "203.0.113.10",
+                meshAddress: address(0),
+                hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+                enrolled: true,
+            },
+            {
+                name: "server",
+                provider: "existing",
+                arch: "amd64",
+                roles: ["server", "ingress"],
+                address: "203.0.113.11",
+                meshAddress: address(1),
+                hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+                enrolled: true,
+            },
+            ...Array.from({ length: 298 }, (_, i) => ({
+                name: `home-${i + 2}`,
+                provider: "existing",
+                arch: "amd64",
+                roles: ["agent"],
+                behindNat: true,
+                meshAddress: address(i + 2),
+                hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+                enrolled: true,
+            })),
         ];
-        const big = await runPlan("big", { "hybrid-k3s:clusterName": "big", "hybrid-k3s:meshCidr": "10.100.0.0/16", "hybrid-k3s:nodes": JSON.stringify(hosts) }, []);
+        const big = await runPlan(
+            "big",
+            { "hybrid-k3s:clusterName": "big", "hybrid-k3s:meshCidr": "10.100.0.0/16", "hybrid-k3s:nodes": JSON.stringify(hosts) },
+            [],
+        );
         // Its first `pulumi up`: a new stack, every host created.
         const { text, diff, steps } = comment(emptySnapshot("big"), snapshotOf(big));
         assert.ok(diff.length > githubCommentLimit, `the full diff (${diff.length} characters) needs cutting`);

@@ -94,8 +94,18 @@ describe("workflows", () => {
         const [pulumi] = pulumiSteps(preview);
         assert.ok(join >= 0 && join < preview.steps.indexOf(pulumi), "on the mesh before the preview");
         assert.equal(preview.steps[join].env?.WG_CONFIG, "${{ secrets.CI_RUNNER_WG_CONFIG }}");
-        assert.deepEqual({ ...pulumi.with, "stack-name": undefined, "github-token": undefined },
-            { command: "preview", "comment-on-pr": true, "edit-pr-comment": true, policyPacks: "policy", refresh: false, "stack-name": undefined, "github-token": undefined });
+        assert.deepEqual(
+            { ...pulumi.with, "stack-name": undefined, "github-token": undefined },
+            {
+                command: "preview",
+                "comment-on-pr": true,
+                "edit-pr-comment": true,
+                policyPacks: "policy",
+                refresh: false,
+                "stack-name": undefined,
+                "github-token": undefined,
+            },
+        );
         const down = preview.steps.find((s) => s.run?.includes("wg-quick down"));
         assert.equal(down?.if, "always()");
     });
@@ -105,8 +115,14 @@ describe("workflows", () => {
         assert.deepEqual(w.on, { push: { branches: ["main"] } });
         const up = w.jobs.up;
         assert.ok(up.environment && up.concurrency?.group.includes("matrix.stack"));
-        assert.deepEqual(pulumiSteps(up).map((s) => [s.with?.command, s.with?.policyPacks, s.with?.["expect-no-changes"] ?? false]),
-            [["preview", "policy", false], ["up", "policy", false], ["preview", "policy", true]]);
+        assert.deepEqual(
+            pulumiSteps(up).map((s) => [s.with?.command, s.with?.policyPacks, s.with?.["expect-no-changes"] ?? false]),
+            [
+                ["preview", "policy", false],
+                ["up", "policy", false],
+                ["preview", "policy", true],
+            ],
+        );
         assert.equal(up.steps.find((s) => s.run?.includes("wg-quick down"))?.if, "always()");
     });
 });

@@ -64,4 +64,3 @@ export function renderHaproxyConfig(f: EdgeFacts): string {
         "",
     ].join("\n");
 }
-

@@ -91,4 +91,3 @@ systemctl enable --quiet ${p.service}
 systemctl reload-or-restart ${p.service}
 `;
 }
-

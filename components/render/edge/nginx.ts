@@ -60,4 +60,3 @@ export function renderNginxStreamConfig(f: EdgeFacts): string {
         "",
     ].join("\n");
 }
-

@@ -134,4 +134,3 @@ export function header(plan: EdgePlan, kind: EdgeKind): string[] {
         "# The price: Istio sees the edge's mesh address as the client address.",
     ];
 }
-

@@ -66,7 +66,8 @@ function assertCidr(what: string, cidrs: string): void {
         const [address, prefix, ...rest] = cidr.split("/");
         const family = isIP(address);
         const maxPrefix = family === 4 ? 32 : 128;
-        if (family === 0 || rest.length > 0 || !/^[0-9]{1,3}$/.test(prefix ?? "") || Number(prefix) > maxPrefix) fail(`${what} "${cidrs}" is not a CIDR like 10.42.0.0/16`);
+        if (family === 0 || rest.length > 0 || !/^[0-9]{1,3}$/.test(prefix ?? "") || Number(prefix) > maxPrefix)
+            fail(`${what} "${cidrs}" is not a CIDR like 10.42.0.0/16`);
     }
 }
 
@@ -90,6 +91,7 @@ export function validateFacts(f: K3sNodeFacts): void {
             if (isIP(san) === 0 && !isDnsSubdomain(san)) fail(`${who}: tlsSans entry "${san}" is neither an IP address nor a DNS name`);
         });
         if (f.clusterInit && f.serverUrl !== undefined) fail(`${who}: clusterInit starts a new etcd cluster, serverUrl joins one; set only one`);
-        if (f.externalDatastore && (f.clusterInit || f.serverUrl !== undefined)) fail(`${who}: with an external datastore servers neither init nor join embedded etcd; drop clusterInit and serverUrl`);
+        if (f.externalDatastore && (f.clusterInit || f.serverUrl !== undefined))
+            fail(`${who}: with an external datastore servers neither init nor join embedded etcd; drop clusterInit and serverUrl`);
     }
 }

@@ -11,9 +11,26 @@ export type K3sSetting = [key: string, value: string | true | string[]];
 
 /** Keys we set from the node facts: a second value would rebind k3s off the mesh, bypass the token files or change the topology. */
 const rendererOwnedKeys = new Set([
-    "node-name", "node-ip", "node-external-ip", "advertise-address", "bind-address", "flannel-iface", "flannel-backend",
-    "flannel-external-ip", "cluster-cidr", "service-cidr", "server", "cluster-init", "token", "token-file", "agent-token",
-    "agent-token-file", "config", "data-dir", "write-kubeconfig-mode", "datastore-endpoint",
+    "node-name",
+    "node-ip",
+    "node-external-ip",
+    "advertise-address",
+    "bind-address",
+    "flannel-iface",
+    "flannel-backend",
+    "flannel-external-ip",
+    "cluster-cidr",
+    "service-cidr",
+    "server",
+    "cluster-init",
+    "token",
+    "token-file",
+    "agent-token",
+    "agent-token-file",
+    "config",
+    "data-dir",
+    "write-kubeconfig-mode",
+    "datastore-endpoint",
 ]);
 /** Names of settings whose value is a credential: on a command line it shows in `ps`. */
 const secretName = /token|secret|password|access-key|vpn-auth|datastore-endpoint/;
@@ -95,7 +112,8 @@ function serverSettings(f: K3sNodeFacts): K3sSetting[] {
 /** The same settings as flags (what the policy pack reads to prove the API binds to the mesh). */
 export function k3sFlags(f: K3sNodeFacts): string[] {
     return k3sSettings(f).flatMap(([key, value]) =>
-        value === true ? [`--${key}`] : Array.isArray(value) ? value.map((v) => `--${key}=${v}`) : [`--${key}=${value}`]);
+        value === true ? [`--${key}`] : Array.isArray(value) ? value.map((v) => `--${key}=${v}`) : [`--${key}=${value}`],
+    );
 }
 
 /** config.yaml: JSON strings are valid YAML scalars, so no value can break out of its key. */

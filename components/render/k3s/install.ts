@@ -7,7 +7,18 @@
 // Why not get.k3s.io: it always rewrites the systemd unit and its .env file (INSTALL_K3S_SKIP_ENABLE
 // and SKIP_START only skip enabling and starting), and the unit is ours. So this script fetches the
 // release binary and checks it against the release's sha256sum file.
-import { k3sAgentTokenPath, k3sBinaryPath, k3sConfigPath, k3sDatastoreConfigPath, k3sKubeconfigPath, k3sServerCaPath, k3sTokenPath, k3sUnitName, k3sVersionPath, stateDir } from "../../paths";
+import {
+    k3sAgentTokenPath,
+    k3sBinaryPath,
+    k3sConfigPath,
+    k3sDatastoreConfigPath,
+    k3sKubeconfigPath,
+    k3sServerCaPath,
+    k3sTokenPath,
+    k3sUnitName,
+    k3sVersionPath,
+    stateDir,
+} from "../../paths";
 import { k3sVersionExample } from "../../patterns";
 import { K3sNodeFacts, validateFacts } from "./facts";
 
@@ -19,13 +30,20 @@ export function renderK3sInstallScript(f: K3sNodeFacts): string {
     const unitName = k3sUnitName(f.role);
     const asset = f.arch === "arm64" ? "k3s-arm64" : "k3s";
     const tokens = f.role === "server" ? [k3sTokenPath, k3sAgentTokenPath] : [k3sAgentTokenPath];
-    const inputs = ['"$bin"', '"$unit"', `"$ROOT${k3sConfigPath}"`, ...tokens.map((t) => `"$ROOT${t}"`), ...(f.externalDatastore ? [`"$ROOT${k3sDatastoreConfigPath}"`] : [])];
-    const serverReady = f.role === "server"
-        ? `wait_for "the API server to answer /readyz" "$bin" kubectl --kubeconfig "$ROOT${k3sKubeconfigPath}" get --raw /readyz
+    const inputs = [
+        '"$bin"',
+        '"$unit"',
+        `"$ROOT${k3sConfigPath}"`,
+        ...tokens.map((t) => `"$ROOT${t}"`),
+        ...(f.externalDatastore ? [`"$ROOT${k3sDatastoreConfigPath}"`] : []),
+    ];
+    const serverReady =
+        f.role === "server"
+            ? `wait_for "the API server to answer /readyz" "$bin" kubectl --kubeconfig "$ROOT${k3sKubeconfigPath}" get --raw /readyz
 # Agents pin this CA in their join token (K10<hash>::node:<password>).
 echo "${serverCaLinePrefix}$(sha256sum "$ROOT${k3sServerCaPath}" | awk '{ print $1 }')"
 `
-        : "";
+            : "";
     return `#!/bin/sh
 # Installs k3s (${f.role}) on ${f.nodeName}. Rendered by hybrid-k3s; safe to re-run.
 # Usage: install-k3s.sh [install|upgrade]. install: a host without k3s gets the release in
