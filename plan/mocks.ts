@@ -126,6 +126,11 @@ export class PlanMocks implements pulumi.runtime.Mocks {
         private readonly seed?: string,
         /** A first preview: providers have computed nothing yet, so only the inputs come back. */
         private readonly preview = false,
+        /**
+         * Commands' stdout as a real run printed it, by resource name (what the state holds after an up):
+         * the rehearsal feeds back what its machines printed, so later steps get the real values.
+         */
+        private readonly observedStdout: Record<string, string> = {},
     ) {}
 
     private bytes(label: string, length: number): Buffer {
@@ -200,9 +205,11 @@ export class PlanMocks implements pulumi.runtime.Mocks {
     /**
      * What the commands whose output the program reads would print on a real host, decided by the
      * resource: `<node>-k3s-kubeconfig` cats the kubeconfig of that node's K3sNode, `<node>-k3s-files`
-     * of a server prints its CA hash, a ZeroTier mesh step prints its member id.
+     * of a server prints its CA hash, a ZeroTier mesh step prints its member id; unless a real run's
+     * stdout is known.
      */
     private commandStdout(name: string): unknown {
+        if (Object.hasOwn(this.observedStdout, name)) return this.observedStdout[name];
         const k3sNodeOf = (suffix: string) => (name.endsWith(suffix) ? this.components.get(`${name.slice(0, -suffix.length)}-k3s`) : undefined);
         const kubeconfigOf = k3sNodeOf("-k3s-kubeconfig");
         if (kubeconfigOf) {

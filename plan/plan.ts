@@ -127,10 +127,18 @@ export function specForStack(config: Record<string, string>): ClusterSpec {
  * Runs the program under mocks and collects what it would do. `seed` makes generated values repeatable.
  * `preview`: as the first `pulumi preview` of a new stack sees it, every provider-computed output
  * unknown (the mocks return inputs only); outputs and host files are then not resolved.
+ * `observedStdout`: commands' stdout from real runs, by resource name (see PlanMocks).
  */
-export async function runPlan(stack: string, config: Record<string, string>, secretKeys: string[], seed = defaultSeed, preview = false): Promise<PlanResult> {
+export async function runPlan(
+    stack: string,
+    config: Record<string, string>,
+    secretKeys: string[],
+    seed = defaultSeed,
+    preview = false,
+    observedStdout: Record<string, string> = {},
+): Promise<PlanResult> {
     const spec = specForStack(config);
-    const mocks = new PlanMocks(seed, preview);
+    const mocks = new PlanMocks(seed, preview, observedStdout);
     pulumi.runtime.setMocks(mocks, projectName, stack, preview);
     const registrations = recordRegistrations(currentMonitor(), stack);
     pulumi.runtime.setAllConfig(config, secretKeys);

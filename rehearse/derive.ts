@@ -29,6 +29,21 @@ export function newNatHost(plan: PlanResult): NodeConfig {
     throw new Error(`no free mesh address in ${plan.spec.mesh.cidr}`);
 }
 
+const operatorsKey = "hybrid-k3s:operators";
+
+/**
+ * Every existing host and operator enrolled or not: `false` is the stack before its owners ran the
+ * bootstrap scripts (README, first up), `true` after they did and set `enrolled` (steps 3 and 4).
+ */
+export function withEnrollment(config: StackConfig, enrolled: boolean): StackConfig {
+    const operators = config[operatorsKey] ? (JSON.parse(config[operatorsKey]) as NodeConfig[]) : [];
+    return {
+        ...config,
+        [nodesKey]: JSON.stringify(nodesOf(config).map((n) => (n.provider === "existing" ? { ...n, enrolled } : n))),
+        ...(operators.length > 0 ? { [operatorsKey]: JSON.stringify(operators.map((o) => ({ ...o, enrolled }))) } : {}),
+    };
+}
+
 export function addNode(config: StackConfig, node: NodeConfig): StackConfig {
     return { ...config, [nodesKey]: JSON.stringify([...nodesOf(config), node]) };
 }

@@ -5,7 +5,7 @@
 import { formatTable } from "../test/net/topology";
 import { PlannedResource } from "../plan/plan";
 import { SshClient, SshConnection } from "./ssh";
-import { idOf, Step } from "./steps";
+import { Step } from "../plan/steps";
 
 export interface StepRun {
     step: Step;
@@ -16,6 +16,14 @@ export interface StepRun {
     result: "ok" | "failed" | "nothing to run" | "provider (not run)";
     stdout: string;
     stderr: string;
+}
+
+interface CommandInputs {
+    connection: SshConnection;
+    create?: string;
+    update?: string;
+    delete?: string;
+    stdin?: string;
 }
 
 export interface UpResult {
@@ -29,9 +37,19 @@ export class Executor {
         private readonly log: (line: string) => void,
     ) {}
 
-    async up(title: string, waves: Step[][], before: PlannedResource[] | undefined, after: PlannedResource[]): Promise<UpResult> {
-        const old = new Map((before ?? []).map((r) => [idOf(r), r]));
-        const next = new Map(after.map((r) => [idOf(r), r]));
+    /**
+     * `afterWave` sees each wave's runs and may hand back the plan's resources anew (re-planned with
+     * the outputs just printed): later steps then run with the inputs a real engine would give them.
+     */
+    async up(
+        title: string,
+        waves: Step[][],
+        before: PlannedResource[] | undefined,
+        after: PlannedResource[],
+        afterWave?: (runs: StepRun[]) => Promise<PlannedResource[] | undefined>,
+    ): Promise<UpResult> {
+        const old = new Map((before ?? []).map((r) => [r.urn, r]));
+        let next = new Map(after.map((r) => [r.urn, r]));
         const started = Date.now();
         const runs: StepRun[] = [];
         const count = waves.reduce((n, w) => n + w.length, 0);
@@ -39,9 +57,9 @@ export class Executor {
         for (const [index, wave] of waves.entries()) {
             const results = await Promise.all(
                 wave.map(async (step) => {
-                    const resource = step.op === "delete" ? old.get(idOf(step)) : next.get(idOf(step));
+                    const resource = step.op === "delete" ? old.get(step.urn) : next.get(step.urn);
                     const start = Date.now() - started;
-                    const outcome = await this.runStep(step, resource);
+                    const outcome = await this.runStep(step, resource, old.get(step.urn));
                     const run: StepRun = { step, wave: index + 1, start, end: Date.now() - started, ...outcome };
                     this.log(
                         `  [wave ${run.wave}] ${(step.host ?? "-").padEnd(14)} ${step.name.padEnd(30)} ${step.op.padEnd(7)} ` +
@@ -53,14 +71,28 @@ export class Executor {
             );
             runs.push(...results);
             if (results.some((r) => r.result === "failed")) return { runs, ok: false };
+            const replanned = await afterWave?.(results);
+            if (replanned) next = new Map(replanned.map((r) => [r.urn, r]));
         }
         return { runs, ok: true };
     }
 
-    private async runStep(step: Step, resource: PlannedResource | undefined): Promise<Pick<StepRun, "result" | "stdout" | "stderr">> {
+    /**
+     * Runs the script the step model chose (step.runs), with the inputs the provider would hold: the old
+     * state's on delete, the new ones on create, and on update the new ones with ignoreChanges keys
+     * kept at their old values (step_generator.go processIgnoreChanges).
+     */
+    private async runStep(
+        step: Step,
+        resource: PlannedResource | undefined,
+        old: PlannedResource | undefined,
+    ): Promise<Pick<StepRun, "result" | "stdout" | "stderr">> {
         if (step.type !== "command:remote:Command" || !resource) return { result: "provider (not run)", stdout: "", stderr: "" };
-        const inputs = resource.inputs as { connection: SshConnection; create?: string; update?: string; delete?: string; stdin?: string };
-        const script = step.op === "delete" ? inputs.delete : step.op === "update" ? (inputs.update ?? inputs.create) : inputs.create;
+        if (step.runs !== "create" && step.runs !== "update" && step.runs !== "delete") return { result: "nothing to run", stdout: "", stderr: "" };
+        const inputs = { ...(resource.inputs as CommandInputs) };
+        if (step.op === "update" && old)
+            for (const key of resource.ignoreChanges) inputs[key as keyof CommandInputs] = (old.inputs as CommandInputs)[key as keyof CommandInputs] as never;
+        const script = inputs[step.runs];
         if (!script) return { result: "nothing to run", stdout: "", stderr: "" };
         const result = await this.ssh.run(inputs.connection, script, inputs.stdin);
         return { result: result.code === 0 ? "ok" : "failed", stdout: result.stdout, stderr: result.stderr || `exit ${result.code}` };

@@ -5,7 +5,7 @@ import { sleep } from "../test/net/netns";
 import { StepRun } from "./executor";
 import { PlannedHost, Rehearsal } from "./rehearsal";
 import { SshConnection } from "./ssh";
-import { Step } from "./steps";
+import { Step } from "../plan/steps";
 
 /** Every step that is not `same` must be allowed; the detail lists them. */
 export function onlySteps(steps: Step[], allowed: (s: Step) => boolean): string {

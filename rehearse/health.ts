@@ -2,7 +2,7 @@
 // across the mesh between all hosts, the API from mesh peers (and the operator), the API and kubelet
 // ports from the internet, and k3s's own node list.
 import { PlanResult } from "../plan/plan";
-import { firewallUnitName } from "../components/render/units";
+import { firewallUnitName, k3sUnitName, wireguardUnitName, zerotierUnitName } from "../components/paths";
 import { allOf, pings, tcpOpen, unitActive, unitJournal, waitUntil } from "./checks";
 import { PlannedHost, Rehearsal } from "./rehearsal";
 import { strangerAddress } from "./lab";
@@ -12,8 +12,9 @@ export const kubeletPort = 10250;
 
 /** Our units on a host, in the order they must come up at boot. */
 export function unitsOf(plan: PlanResult, host: PlannedHost): string[] {
-    const k3s = host.roles.includes("server") ? ["k3s.service"] : host.roles.includes("agent") ? ["k3s-agent.service"] : [];
-    return [firewallUnitName, `wg-quick@${plan.spec.mesh.interfaceName}.service`, ...k3s];
+    const k3s = host.roles.includes("server") ? [k3sUnitName("server")] : host.roles.includes("agent") ? [k3sUnitName("agent")] : [];
+    const mesh = plan.spec.mesh.kind === "wireguard" ? wireguardUnitName(plan.spec.mesh.interfaceName) : zerotierUnitName;
+    return [firewallUnitName, mesh, ...k3s];
 }
 
 export function edgeUnitOf(plan: PlanResult, host: PlannedHost): string | undefined {

@@ -18,8 +18,6 @@ export interface PlacedHost {
     name: string;
     machine: Machine;
     namespace: Namespace;
-    /** Its own SSH host key line, when the rehearsal generated it (existing hosts). */
-    hostKey?: string;
 }
 
 export class RehearsalLab {
@@ -75,8 +73,8 @@ export class RehearsalLab {
         }
         const machine = new Machine(name, this.net.prefix, namespace.netns, this.baseImage);
         await machine.createRoot();
-        const hostKey = await provisionDisk(machine.root, disk);
-        const placed = { name, machine, namespace, hostKey };
+        await provisionDisk(machine.root, disk);
+        const placed = { name, machine, namespace };
         this.hosts.set(name, placed);
         return placed;
     }

@@ -1,17 +1,30 @@
-// Scenarios that depend on program changes in flight: remove-node (the engine issue's decommission:
-// mesh and firewall steps that undo themselves) and existing-life (the existing-hosts issue: the VPS
-// keeps its own site and mail behind the edge). Their harness and checks are complete; blockedBy
-// says what is missing, and `--scenario all` leaves them out until it is there.
+// The scenarios that change who is in the cluster: remove-node (the README's decommission, then the
+// node dropped from the config) and existing-life (the VPS keeps its own site and mail next to the
+// cluster's apps).
+import {
+    configDir,
+    firewallUnitName,
+    k3sBinaryPath,
+    k3sDataDir,
+    k3sUnitName,
+    libDir,
+    stateDir,
+    wireguardConfigPath,
+    wireguardUnitName,
+} from "../components/paths";
 import { PlanResult } from "../plan/plan";
+import { Step } from "../plan/steps";
+import { sleep } from "../test/net/netns";
 import { allOf } from "./checks";
 import { changeNode, removeNodes } from "./derive";
+import { StepRun } from "./executor";
 import { healthChecks } from "./health";
 import { onlySteps } from "./expect";
 import { PlannedHost, Rehearsal } from "./rehearsal";
-import { Scenario, snapshotUnits, unchangedUnits } from "./scenarios";
+import { belongsTo, Scenario, snapshotUnits, unchangedUnits } from "./scenarios";
 
 export const laterScenarios: Scenario[] = [
-    { name: "remove-node", blockedBy: decommissionMissing, run: removeNatAndCloudHost },
+    { name: "remove-node", run: removeNatAndCloudHost },
     {
         name: "existing-life",
         blockedBy: () => "the existing-hosts issue (the edge passes the host's own sites through)",
@@ -20,59 +33,43 @@ export const laterScenarios: Scenario[] = [
     },
 ];
 
-/** Files, units and state a host must not keep once it left the cluster. */
-const ourPaths = [
-    "/etc/wireguard/wg0.conf",
-    "/etc/systemd/system/hybrid-k3s-firewall.service",
-    "/etc/systemd/system/k3s.service",
-    "/etc/systemd/system/k3s-agent.service",
-    "/usr/local/bin/k3s",
-    "/usr/local/lib/hybrid-k3s",
+/** Files and state a host must not keep once it left the cluster (besides units, interface and table). */
+const ourPaths = (plan: PlanResult) => [
+    ...(plan.spec.mesh.kind === "wireguard" ? [wireguardConfigPath(plan.spec.mesh.interfaceName)] : []),
+    `/etc/systemd/system/${firewallUnitName}`,
+    `/etc/systemd/system/${k3sUnitName("server")}`,
+    `/etc/systemd/system/${k3sUnitName("agent")}`,
+    k3sBinaryPath,
+    libDir,
+    configDir,
     "/etc/rancher/k3s",
-    "/var/lib/rancher/k3s",
-    "/var/lib/hybrid-k3s",
+    k3sDataDir,
+    stateDir,
 ];
 
-function decommissionMissing(r: Rehearsal): string | undefined {
-    const plan = r.applied;
-    if (!plan) return "a first up";
-    const undoable = (suffix: string) =>
-        plan.resources.filter((x) => x.type === "command:remote:Command" && x.name.endsWith(suffix)).every((x) => (x.inputs as { delete?: string }).delete);
-    return undoable("-mesh") && undoable("-firewall") ? undefined : "the engine issue's decommission (mesh and firewall steps have no delete yet)";
-}
-
+/**
+ * The README's removal: `decommission: true` and an up (drain, delete from Kubernetes, uninstall,
+ * then our firewall and the mesh, while the hub still lists the peer), then the nodes dropped from
+ * the config and an up that runs nothing on them and drops their peers from the hub.
+ */
 async function removeNatAndCloudHost(r: Rehearsal): Promise<void> {
     const before = r.applied!;
     const hosts = r.hostsOf(before);
-    const nat = [...hosts].reverse().find((h) => h.behindNat);
+    const nat = [...hosts].reverse().find((h) => h.behindNat && h.roles.every((role) => role === "agent"));
     const cloud = hosts.find((h) => h.provider !== "existing" && h.roles.every((role) => role === "agent"));
     const leaving = [nat, cloud].filter((h): h is PlannedHost => !!h);
+    const isLeaving = (s: Step) => leaving.some((h) => belongsTo(s, h.name));
     const staying = hosts.filter((h) => !leaving.includes(h));
+    const hub = hosts.find((h) => h.roles.includes("hub"));
     const unitsBefore = await snapshotUnits(r, staying);
-    const next = await r.plan(
-        removeNodes(
-            r.currentConfig,
-            leaving.map((h) => h.name),
-        ),
-    );
-    const { steps, result } = await r.up(`remove ${leaving.map((h) => h.name).join(" and ")}`, next);
-    await r.checks.check("remove-node: every step succeeds", async () =>
-        allOf(
-            "steps",
-            result.runs.filter((s) => s.result === "failed").map((s) => s.step.name),
-            result.runs.length,
-        ),
-    );
-    const hub = hosts.find((h) => h.roles.includes("hub"))!;
-    await r.checks.check("remove-node: only the leaving hosts' steps and the hub's mesh step run", async () =>
-        onlySteps(steps, (s) => leaving.some((h) => s.name.startsWith(`${h.name}-`)) || s.name === `${hub.name}-mesh`),
-    );
-    if (nat) await r.checks.check(`nothing of ours is left on ${nat.name}`, async () => leftovers(r, before, nat));
-    if (cloud) {
-        // Pulumi deletes the VM after its uninstall step: so does the rehearsal.
-        await r.lab.host(cloud.name).machine.powerOff();
-    }
-    await r.checks.check("removed nodes are gone from k3s", async () => {
+    const names = leaving.map((h) => h.name).join(" and ");
+
+    let config = r.currentConfig;
+    for (const h of leaving) config = changeNode(config, h.name, (n) => ({ ...n, decommission: true }));
+    const decommission = await r.up(`decommission ${names}`, await r.plan(config));
+    await r.checks.check("decommission: every step succeeds", async () => stepsSucceeded(decommission.result.runs));
+    await r.checks.check("decommission: only the leaving nodes' steps run", async () => onlySteps(decommission.steps, isLeaving));
+    await r.checks.check("decommissioned nodes are gone from k3s", async () => {
         const server = staying.find((h) => h.roles.includes("server"))!;
         const nodes = (await r.lab.host(server.name).machine.exec(["k3s", "kubectl", "get", "nodes"])).stdout;
         const still = leaving.filter((h) => new RegExp(`^${h.name}\\s`, "m").test(nodes)).map((h) => h.name);
@@ -82,24 +79,69 @@ async function removeNatAndCloudHost(r: Rehearsal): Promise<void> {
             leaving.length,
         );
     });
+    // The leave step schedules the mesh's removal a few seconds out (it may ride that very mesh).
+    for (const h of leaving) {
+        await r.checks.check(`nothing of ours is left on ${h.name}`, async () => eventually(() => leftovers(r, before, h), 20000));
+    }
+
+    const dropped = await r.up(
+        `drop ${names} from the config`,
+        await r.plan(
+            removeNodes(
+                r.currentConfig,
+                leaving.map((h) => h.name),
+            ),
+        ),
+    );
+    await r.checks.check("drop: every step succeeds", async () => stepsSucceeded(dropped.result.runs));
+    const hubMesh = `${hub?.name}-mesh`;
+    await r.checks.check(`drop: no script runs but ${hubMesh}; the leaving nodes' resources are deleted`, async () => {
+        const ran = dropped.result.runs.filter((run) => run.result === "ok" && run.step.name !== hubMesh);
+        if (ran.length > 0) throw new Error(`ran: ${ran.map((run) => `${run.step.name} (${run.step.op})`).join(", ")}`);
+        return onlySteps(dropped.steps, (s) => (isLeaving(s) && s.op === "delete") || s.name === hubMesh || s.runs === "nothing");
+    });
+    // Pulumi deletes the VM: so does the rehearsal.
+    if (cloud) await r.lab.host(cloud.name).machine.powerOff();
     await r.checks.check("remove-node: nobody else is touched (no service restarted)", async () =>
         unchangedUnits(unitsBefore, await snapshotUnits(r, staying)),
     );
     await healthChecks(r, "after removal", { operator: true });
 }
 
+/** Retries a check that throws until it passes or the time is up (the last failure is the answer). */
+async function eventually(check: () => Promise<string>, timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        try {
+            return await check();
+        } catch (error) {
+            if (Date.now() > deadline) throw error;
+            await sleep(1000);
+        }
+    }
+}
+
+function stepsSucceeded(runs: StepRun[]): string {
+    return allOf(
+        "steps",
+        runs.filter((s) => s.result === "failed").map((s) => `${s.step.name} on ${s.step.host ?? "-"}`),
+        runs.length,
+    );
+}
+
 async function leftovers(r: Rehearsal, plan: PlanResult, host: PlannedHost): Promise<string> {
     const machine = r.lab.host(host.name).machine;
     const iface = plan.spec.mesh.interfaceName;
     const found: string[] = [];
-    for (const unit of ["k3s.service", "k3s-agent.service", "hybrid-k3s-firewall.service", `wg-quick@${iface}.service`]) {
+    for (const unit of [k3sUnitName("server"), k3sUnitName("agent"), firewallUnitName, wireguardUnitName(iface)]) {
         const state = (await machine.exec(["systemctl", "is-enabled", unit])).stdout.trim();
         if (state === "enabled" || (await machine.exec(["systemctl", "is-active", "--quiet", unit])).code === 0) found.push(`unit ${unit}`);
     }
     if ((await machine.exec(["ip", "link", "show", iface])).code === 0) found.push(`interface ${iface}`);
     if ((await machine.exec(["nft", "list", "table", "inet", "hybrid_k3s"])).code === 0) found.push("nft table inet hybrid_k3s");
-    for (const path of ourPaths) if ((await machine.exec(["test", "-e", path])).code === 0) found.push(path);
-    return allOf("kinds of leftovers", found, 4 + 2 + ourPaths.length);
+    const paths = ourPaths(plan);
+    for (const path of paths) if ((await machine.exec(["test", "-e", path])).code === 0) found.push(path);
+    return allOf("kinds of leftovers", found, 4 + 2 + paths.length);
 }
 
 /** The VPS's life before the cluster: a site on 80/443 and mail on 25, as stand-in services. */

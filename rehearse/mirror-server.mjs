@@ -1,13 +1,12 @@
 // The k3s release mirror the rehearsal serves from the pulumi runner: GET .../<tag>/<asset> from
-// <root>/<tag>/<asset>, over HTTP, and over HTTPS for the names it stands in for (github.com) with a
-// certificate the machines trust. One log line per request, so checks can see what was downloaded.
-// Usage: node mirror-server.mjs ROOT ADDRESS [CERT KEY]
-import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
-import { createServer as createHttpServer } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+// <root>/<tag>/<asset>, over HTTP (the stack's k3sReleaseBaseUrl points here). One log line per
+// request, so checks can see what was downloaded.
+// Usage: node mirror-server.mjs ROOT ADDRESS
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 
-const [root, address, cert, key] = process.argv.slice(2);
+const [root, address] = process.argv.slice(2);
 
 function handle(request, response) {
     const segments = decodeURIComponent(new URL(request.url, "http://mirror").pathname).split("/").filter(Boolean);
@@ -24,9 +23,4 @@ function handle(request, response) {
     createReadStream(file).pipe(response);
 }
 
-createHttpServer(handle).listen(80, address, () => console.log(`mirror: http://${address}/ serving ${root}`));
-if (cert && key) {
-    createHttpsServer({ cert: readFileSync(cert), key: readFileSync(key) }, handle).listen(443, address, () =>
-        console.log(`mirror: https://${address}/ serving ${root}`),
-    );
-}
+createServer(handle).listen(80, address, () => console.log(`mirror: http://${address}/ serving ${root}`));

@@ -7,15 +7,6 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "./shell";
 
-/** The names the mirror answers for over HTTPS when the stack has no release base setting (k3s's default). */
-export const interceptedHosts = ["github.com", "objects.githubusercontent.com"];
-
-export interface MirrorFiles {
-    root: string;
-    /** Set when the mirror also serves HTTPS for interceptedHosts. */
-    tls?: { caPem: string; certFile: string; keyFile: string };
-}
-
 /** Compiles the stand-in (or copies the given binary) for each version into root. */
 export async function buildMirror(root: string, versions: string[], realBinary?: string): Promise<void> {
     for (const version of versions) {
@@ -31,48 +22,4 @@ export async function buildMirror(root: string, versions: string[], realBinary?:
         writeFileSync(join(dir, "sha256sum-amd64.txt"), `${digest}  k3s\n`);
         writeFileSync(join(dir, "sha256sum-arm64.txt"), `${digest}  k3s-arm64\n`);
     }
-}
-
-/** A throwaway CA and a certificate for interceptedHosts, so curl on the machines verifies the mirror. */
-export async function mirrorCertificate(dir: string): Promise<NonNullable<MirrorFiles["tls"]>> {
-    mkdirSync(dir, { recursive: true });
-    const file = (name: string) => join(dir, name);
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await run("openssl", [
-        "req",
-        "-x509",
-        ...ec,
-        "-keyout",
-        file("ca.key"),
-        "-out",
-        file("ca.pem"),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=hybrid-k3s rehearsal mirror CA (stand-in)",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    await run("openssl", ["req", ...ec, "-keyout", file("mirror.key"), "-out", file("mirror.csr"), "-subj", `/CN=${interceptedHosts[0]}`]);
-    writeFileSync(file("ext.cnf"), `subjectAltName=${interceptedHosts.map((h) => `DNS:${h}`).join(",")}\nextendedKeyUsage=serverAuth\n`);
-    await run("openssl", [
-        "x509",
-        "-req",
-        "-in",
-        file("mirror.csr"),
-        "-CA",
-        file("ca.pem"),
-        "-CAkey",
-        file("ca.key"),
-        "-CAcreateserial",
-        "-out",
-        file("mirror.pem"),
-        "-days",
-        "2",
-        "-extfile",
-        file("ext.cnf"),
-    ]);
-    return { caPem: readFileSync(file("ca.pem"), "utf8"), certFile: file("mirror.pem"), keyFile: file("mirror.key") };
 }

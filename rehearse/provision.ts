@@ -1,7 +1,7 @@
 // What a machine's disk holds before its first boot, as the real host would have it: a cloud VM
 // from its image and user data (through the stand-in cloud-init), an existing host as its owner
 // keeps it (sshd with its own host key; the cluster's key arrives with the bootstrap script).
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { run } from "./shell";
 
@@ -11,10 +11,8 @@ export interface MachineDisk {
     cloud?: { userData: string; defaultUser: string; authorizedKeys: string };
     /** The host declares itself arm64: `uname -m` answers aarch64 (the stand-in k3s serves both assets). */
     arm64: boolean;
-    /** name → address lines for /etc/hosts (the k3s mirror standing in for github.com). */
-    hosts: Array<[string, string]>;
-    /** Extra CA (PEM) trusted by curl: the mirror's, when it stands in for github.com over HTTPS. */
-    trustedCa?: string;
+    /** An existing host's own SSH host key (what its owner reads and puts in the node's hostKey). */
+    hostKey?: HostKeyPair;
     /** Set when this machine's open-files hard limit is below a real host's: the most HAProxy may use. */
     haproxyMaxconn?: number;
 }
@@ -34,17 +32,30 @@ export function haproxyMaxconnForHost(): { limit: number; maxconn?: number } {
 
 const standinDir = join(__dirname, "standin");
 
-/** Writes the machine's own files into its root; returns its SSH host public key line when it made one. */
-export async function provisionDisk(root: string, disk: MachineDisk): Promise<string | undefined> {
+export interface HostKeyPair {
+    privateKey: string;
+    /** The public key line, as `hostKey` takes it. */
+    publicKey: string;
+}
+
+/** A fresh ed25519 host key, made before the first plan: the stack config pins it, as a user's would. */
+export async function generateHostKey(dir: string, node: string): Promise<HostKeyPair> {
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, node);
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `root@${node}`, "-f", file]);
+    return { privateKey: readFileSync(file, "utf8"), publicKey: readFileSync(`${file}.pub`, "utf8").trim() };
+}
+
+/** Writes the machine's own files into its root. */
+export async function provisionDisk(root: string, disk: MachineDisk): Promise<void> {
     const put = (path: string, content: string, mode = 0o644) => {
         mkdirSync(dirname(join(root, path)), { recursive: true });
         writeFileSync(join(root, path), content, { mode });
         chmodSync(join(root, path), mode);
     };
     put("/etc/hostname", `${disk.node}\n`);
-    put("/etc/hosts", ["127.0.0.1 localhost", `127.0.1.1 ${disk.node}`, ...disk.hosts.map(([name, address]) => `${address} ${name}`), ""].join("\n"));
+    put("/etc/hosts", ["127.0.0.1 localhost", `127.0.1.1 ${disk.node}`, ""].join("\n"));
     await run("systemd-machine-id-setup", ["--root", root]);
-    if (disk.trustedCa) appendFileSync(join(root, "etc/ssl/certs/ca-certificates.crt"), `\n# rehearsal: the k3s mirror's CA\n${disk.trustedCa}`);
     if (disk.arm64) {
         put(
             "/usr/local/bin/uname",
@@ -77,9 +88,10 @@ export async function provisionDisk(root: string, disk: MachineDisk): Promise<st
         put("/usr/bin/cloud-init", readFileSync(join(standinDir, "cloud-init"), "utf8"), 0o755);
         put("/etc/systemd/system/cloud-init.service", readFileSync(join(standinDir, "cloud-init.service"), "utf8"));
         symlinkSync("/etc/systemd/system/cloud-init.service", join(root, "etc/systemd/system/multi-user.target.wants/cloud-init.service"));
-        return undefined;
+        return;
     }
-    const key = join(root, "etc/ssh/ssh_host_ed25519_key");
-    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `root@${disk.node}`, "-f", key]);
-    return readFileSync(`${key}.pub`, "utf8").trim();
+    if (disk.hostKey) {
+        put("/etc/ssh/ssh_host_ed25519_key", disk.hostKey.privateKey, 0o600);
+        put("/etc/ssh/ssh_host_ed25519_key.pub", `${disk.hostKey.publicKey}\n`);
+    }
 }

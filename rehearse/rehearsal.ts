@@ -3,17 +3,19 @@
 // plan() with a derived config, up() to run the steps, and the checks.
 import { basename, join } from "node:path";
 import { existsSync } from "node:fs";
-import { ConfigError, scalarSettings } from "../components/config";
-import { PlannedResource, PlanResult, projectDir, readStackConfig, runPlan, specForStack, unwrapSecrets } from "../plan/plan";
-import { Executor, summaryTable, UpResult } from "./executor";
+import { PlanResult, projectDir, readStackConfig, runPlan, unwrapSecrets } from "../plan/plan";
+import { Step, stepsBetween, waves } from "../plan/steps";
+import { Executor, StepRun, summaryTable, UpResult } from "./executor";
 import { RehearsalLab, runnerAddress } from "./lab";
-import { buildMirror, interceptedHosts, mirrorCertificate } from "./mirror";
-import { haproxyMaxconnForHost, MachineDisk, realHostOpenFiles } from "./provision";
+import { buildMirror } from "./mirror";
+import { generateHostKey, haproxyMaxconnForHost, HostKeyPair, MachineDisk, realHostOpenFiles } from "./provision";
 import { SshClient, SshConnection } from "./ssh";
-import { DependencyStepModel, Step, StepModel } from "./steps";
 import { CheckLog } from "./checks";
 
 export const topologiesDir = join(__dirname, "topologies");
+
+/** Where the runner serves the k3s releases the stand-in machines install. */
+export const releaseMirrorUrl = `http://${runnerAddress}/k3s-io/k3s/releases/download`;
 
 /** A host as the plan describes it. */
 export interface PlannedHost {
@@ -34,12 +36,12 @@ export class Rehearsal {
     applied?: PlanResult;
     readonly executor: Executor;
     readonly ssh: SshClient;
-    readonly stepModel: StepModel;
-    /** Host keys of machines the rehearsal generated, for the stack config's node hostKey (issue 11). */
-    readonly hostKeys = new Map<string, string>();
+    /** What each command printed when it last ran, by resource name: the state's `stdout` outputs. */
+    private readonly observedStdout: Record<string, string> = {};
+    /** Existing hosts' own host keys, made before their first plan and pinned by the derived config's hostKey. */
+    readonly hostKeys = new Map<string, HostKeyPair>();
     private readonly mirrorRoot: string;
     private mirrorVersions = new Set<string>();
-    private knownHosts: PlannedHost[] = [];
     private readonly configOf = new WeakMap<PlanResult, StackConfig>();
     /** Set by the CLI from the scenarios it runs. */
     beforeFirstUp: Array<(r: Rehearsal) => Promise<void>> = [];
@@ -57,7 +59,6 @@ export class Rehearsal {
     ) {
         this.ssh = new SshClient(lab.net.workDir, lab.runner.netns, log);
         this.executor = new Executor(this.ssh, log);
-        this.stepModel = new DependencyStepModel((r) => this.hostOfResource(r));
         this.mirrorRoot = join(lab.net.workDir, "mirror");
         this.currentConfig = baseConfig;
     }
@@ -79,8 +80,9 @@ export class Rehearsal {
 
     /** The plan of a derived config, with the rehearsal's own settings (release mirror, host keys) filled in. */
     async plan(config: StackConfig = this.currentConfig): Promise<PlanResult> {
+        await this.makeHostKeys(config);
         const derived = this.withRehearsalSettings(config);
-        const plan = await runPlan(this.stack, derived, this.secretKeys, `rehearsal-${this.stack}`);
+        const plan = await runPlan(this.stack, derived, this.secretKeys, `rehearsal-${this.stack}`, false, this.observedStdout);
         // Inputs as the provider sees them: secrets unwrapped.
         plan.resources = plan.resources.map((r) => ({ ...r, inputs: unwrapSecrets(r.inputs) }));
         await this.addMirrorVersion(plan.spec.k3s.version);
@@ -108,30 +110,44 @@ export class Rehearsal {
             node: host.name,
             arm64: host.arch === "arm64",
             cloud: cloudSeed(host, plan),
-            hosts: this.intercepting ? interceptedHosts.map((name) => [name, runnerAddress]) : [],
-            trustedCa: this.intercepting ? this.tls?.caPem : undefined,
+            hostKey: host.provider === "existing" ? this.hostKeys.get(host.name) : undefined,
             haproxyMaxconn: haproxyMaxconnForHost().maxconn,
         };
         const placed = await this.lab.addHost(host.name, host.publicAddress, host.meshAddress, disk);
-        if (placed.hostKey) this.hostKeys.set(host.name, placed.hostKey);
         await placed.machine.boot();
     }
 
     /** Steps from the applied state to `next`, run in waves; `next` becomes the applied state when all succeed. */
     async up(title: string, next: PlanResult): Promise<{ steps: Step[]; result: UpResult }> {
-        // Hosts of both states: a removed node's deletes and a new node's creates run on them.
-        this.knownHosts = [...this.hostsOf(next), ...(this.applied ? this.hostsOf(this.applied) : [])];
-        const steps = this.stepModel.steps(this.applied?.resources, next.resources);
+        // The engine's steps and order (plan/steps.ts, the model the PR diff and the bot use too).
+        const steps = stepsBetween(this.applied?.resources ?? [], next.resources);
         // Cloud VMs, keys and charts count as done: only the remote commands run here.
-        const commands = steps.filter((s) => s.type === "command:remote:Command");
-        const result = await this.executor.up(title, this.stepModel.waves(commands), this.applied?.resources, next.resources);
+        const commandWaves = waves(steps)
+            .map((wave) => wave.filter((s) => s.type === "command:remote:Command"))
+            .filter((wave) => wave.length > 0);
+        // As the engine does, a step's inputs come from the outputs of steps before it: when a step printed
+        // something a later input is made of (a server's CA hash in the agents' token), plan again with it.
+        let current = next;
+        const afterWave = async (runs: StepRun[]) => {
+            const fresh = runs.filter((run) => run.result === "ok" && run.step.op !== "delete" && this.observedStdout[run.step.name] !== run.stdout);
+            for (const run of runs.filter((run) => run.step.op === "delete")) delete this.observedStdout[run.step.name];
+            for (const run of fresh) this.observedStdout[run.step.name] = run.stdout;
+            const consumed = fresh.filter((run) =>
+                current.resources.some((r) => Object.values(r.propertyDependencies).some((urns) => urns.includes(run.step.urn))),
+            );
+            if (consumed.length === 0) return undefined;
+            this.log(`  re-planned with the output of ${consumed.map((run) => run.step.name).join(", ")} (later steps take it as input)`);
+            current = await this.plan(this.configOf.get(next) ?? this.currentConfig);
+            return current.resources;
+        };
+        const result = await this.executor.up(title, commandWaves, this.applied?.resources, next.resources, afterWave);
         this.log(summaryTable(`${title}: steps run`, result.runs));
         for (const failed of result.runs.filter((run) => run.result === "failed" && run.step.host)) {
             const journal = await this.lab.host(failed.step.host!).machine.exec(["journalctl", "-n", "25", "--no-pager", "-o", "short-monotonic"]);
             this.log(`  journal of ${failed.step.host} after ${failed.step.name} failed:\n${journal.stdout.replace(/^/gm, "    ")}`);
         }
         if (result.ok) {
-            this.applied = next;
+            this.applied = current;
             this.currentConfig = this.configOf.get(next) ?? this.currentConfig;
         }
         return { steps, result };
@@ -143,28 +159,11 @@ export class Rehearsal {
         return (mesh.inputs as { connection: SshConnection }).connection;
     }
 
-    private tls?: Awaited<ReturnType<typeof mirrorCertificate>>;
-
-    /** Without the release base setting, the mirror answers for github.com (HTTPS, a CA the machines trust). */
-    get intercepting(): boolean {
-        return !scalarSettings.some((s) => s.key === "k3sReleaseBaseUrl");
-    }
-
     private async startMirror(): Promise<void> {
-        if (this.intercepting) this.tls = await mirrorCertificate(join(this.lab.net.workDir, "tls"));
-        const argv = [
-            process.execPath,
-            join(__dirname, "mirror-server.mjs"),
-            this.mirrorRoot,
-            runnerAddress,
-            ...(this.tls ? [this.tls.certFile, this.tls.keyFile] : []),
-        ];
+        const argv = [process.execPath, join(__dirname, "mirror-server.mjs"), this.mirrorRoot, runnerAddress];
         const daemon = this.lab.net.startDaemon(this.lab.runner, argv, "k3s mirror");
         await this.lab.net.waitForListener(this.lab.runner, 80, { daemon });
-        this.log(
-            `k3s mirror: ${this.k3sBinary ? `real binary ${basename(this.k3sBinary)}` : "STAND-IN k3s (not k3s)"} at http://${runnerAddress}/` +
-                (this.intercepting ? ` and https://${interceptedHosts.join(", https://")} (the stack has no k3sReleaseBaseUrl setting yet)` : ""),
-        );
+        this.log(`k3s mirror: ${this.k3sBinary ? `real binary ${basename(this.k3sBinary)}` : "STAND-IN k3s (not k3s)"} at http://${runnerAddress}/`);
     }
 
     private async addMirrorVersion(version: string): Promise<void> {
@@ -173,20 +172,23 @@ export class Rehearsal {
         this.mirrorVersions.add(version);
     }
 
-    private withRehearsalSettings(config: StackConfig): StackConfig {
-        const out = { ...config };
-        if (!this.intercepting) out["hybrid-k3s:k3sReleaseBaseUrl"] = `http://${runnerAddress}/k3s-io/k3s/releases/download`;
-        const nodes = JSON.parse(out["hybrid-k3s:nodes"]) as Array<Record<string, unknown>>;
-        const withKeys = nodes.map((n) => (this.hostKeys.has(String(n.name)) ? { ...n, hostKey: this.hostKeys.get(String(n.name)) } : n));
-        if (nodeFieldSupported(out, withKeys, "hostKey")) out["hybrid-k3s:nodes"] = JSON.stringify(withKeys);
-        return out;
+    private async makeHostKeys(config: StackConfig): Promise<void> {
+        const nodes = JSON.parse(config["hybrid-k3s:nodes"]) as Array<{ name: string; provider: string }>;
+        for (const node of nodes.filter((n) => n.provider === "existing" && !this.hostKeys.has(n.name))) {
+            this.hostKeys.set(node.name, await generateHostKey(join(this.lab.net.workDir, "host-keys"), node.name));
+        }
     }
 
-    /** The host a command runs on, from its connection: a public address, or a mesh address through the hub. */
-    private hostOfResource(r: PlannedResource): string | undefined {
-        const connection = (r.inputs as { connection?: SshConnection }).connection;
-        if (!connection) return undefined;
-        return this.knownHosts.find((n) => n.publicAddress === connection.host || (n.behindNat && n.meshAddress === connection.host))?.name;
+    private withRehearsalSettings(config: StackConfig): StackConfig {
+        const out = { ...config };
+        // The air-gapped mirror feature, pointed at the runner (docs/rehearsal.md).
+        out["hybrid-k3s:k3sReleaseBaseUrl"] = releaseMirrorUrl;
+        // Existing hosts' own host keys, as their owners read them over a trusted path (README).
+        const nodes = JSON.parse(out["hybrid-k3s:nodes"]) as Array<Record<string, unknown>>;
+        out["hybrid-k3s:nodes"] = JSON.stringify(
+            nodes.map((n) => (this.hostKeys.has(String(n.name)) ? { ...n, hostKey: this.hostKeys.get(String(n.name))!.publicKey } : n)),
+        );
+        return out;
     }
 }
 
@@ -206,15 +208,4 @@ function cloudSeed(host: PlannedHost, plan: PlanResult): MachineDisk["cloud"] {
     ];
     const userData = inputs.userData ?? Buffer.from(inputs.osProfile?.customData ?? "", "base64").toString("utf8");
     return { userData, defaultUser: host.sshUser, authorizedKeys: keys.filter(Boolean).join("\n") + "\n" };
-}
-
-/** Whether the stack config accepts a node field yet (issue 11 and the existing-hosts issue add some). */
-function nodeFieldSupported(config: StackConfig, nodes: Array<Record<string, unknown>>, field: string): boolean {
-    try {
-        specForStack({ ...config, "hybrid-k3s:nodes": JSON.stringify(nodes) });
-        return true;
-    } catch (error) {
-        if (error instanceof ConfigError && error.message.includes(`.${field}: unknown key`)) return false;
-        throw error;
-    }
 }

@@ -6,8 +6,8 @@ import { PlanResult } from "../plan/plan";
 import { allOf, pings, unitStarts, waitUntil } from "./checks";
 import { edgeUnitOf, healthChecks, unitsOf } from "./health";
 import { PlannedHost, Rehearsal } from "./rehearsal";
-import { Step } from "./steps";
-import { addNode, bumpPatchVersion, newNatHost } from "./derive";
+import { Step } from "../plan/steps";
+import { addNode, bumpPatchVersion, newNatHost, withEnrollment } from "./derive";
 import { holdSession, onlySteps, rollingOrder } from "./expect";
 
 export interface Scenario {
@@ -28,37 +28,52 @@ export const scenarios: Scenario[] = [
     { name: "add-node", run: addNatHost },
 ];
 
-/** The README's first up: machines as their owners and clouds hand them over, bootstrap scripts, then every step. */
+/**
+ * The README's first up, from an empty stack: machines as their owners and clouds hand them over; a
+ * first up with nothing enrolled; the owners run the bootstrap scripts and the runner joins the mesh
+ * as its operator; then, everything enrolled, the second up runs every step.
+ */
 async function firstUp(r: Rehearsal): Promise<void> {
-    const plan = await r.plan();
+    const plan = await r.plan(withEnrollment(r.currentConfig, false));
     const hosts = r.hostsOf(plan);
     await r.checks.check("machines boot (systemd running, sshd up)", async () => {
         await Promise.all(hosts.map((h) => r.boot(h, plan)));
         return `${hosts.length} machines`;
     });
     for (const hook of r.beforeFirstUp) await r.checks.check("the hosts' life before the cluster is set up", () => hook(r));
-    // The plan's host keys are only known once the existing machines made theirs: plan again with them.
-    const keyed = await r.plan();
+    const unenrolled = await r.plan(withEnrollment(r.currentConfig, false));
+    const first = await r.up("first up (nothing enrolled)", unenrolled);
+    await r.checks.check("first up: every step succeeds, none on an existing host (not enrolled yet)", async () => {
+        const existing = new Set(hosts.filter((h) => h.provider === "existing").map((h) => h.name));
+        const wrong = first.result.runs.filter((run) => run.result === "failed" || existing.has(run.step.host ?? ""));
+        return allOf(
+            "steps",
+            wrong.map((run) => `${run.step.name} on ${run.step.host}: ${run.result}`),
+            first.result.runs.length,
+        );
+    });
+    if (!first.result.ok) return;
     await r.checks.check("owners run the bootstrap scripts on existing hosts", async () =>
         runBootstraps(
             r,
-            keyed,
+            unenrolled,
             hosts.filter((h) => h.provider === "existing"),
         ),
     );
-    const { result } = await r.up("first up", keyed);
-    await r.checks.check("first up: every step succeeds", async () => {
+    await joinAsOperator(r, unenrolled);
+    const enrolled = await r.plan(withEnrollment(r.currentConfig, true));
+    const { result } = await r.up("second up (everything enrolled)", enrolled);
+    await r.checks.check("second up: every step succeeds", async () => {
         const failed = result.runs.filter((run) => run.result === "failed").map((run) => `${run.step.name} on ${run.step.host}`);
         return allOf("steps", failed, result.runs.length);
     });
     if (!result.ok) return;
-    await joinAsOperator(r);
     await healthChecks(r, "first up", { operator: true });
     await r.checks.check("kubeconfig step's output works for operators (kubeconfigForMesh)", async () => {
         const run = result.runs.find((s) => s.step.name.endsWith("-kubeconfig"));
         if (!run) throw new Error("no kubeconfig step ran");
-        const server = r.hostsOf(keyed).find((h) => h.roles.includes("server"))!;
-        const config = kubeconfigForMesh(run.stdout, server.meshAddress, keyed.spec.clusterName);
+        const server = r.hostsOf(enrolled).find((h) => h.roles.includes("server"))!;
+        const config = kubeconfigForMesh(run.stdout, server.meshAddress, enrolled.spec.clusterName);
         return /server: https:\/\/[0-9.]+:6443/.exec(config)?.[0] ?? "";
     });
 }
@@ -78,15 +93,16 @@ async function runBootstraps(r: Rehearsal, plan: PlanResult, owners: PlannedHost
     return allOf("bootstrap scripts", failures, owners.length);
 }
 
-/** The pulumi runner joins the mesh with the first operator's wg-quick config (operatorConfigs). */
-async function joinAsOperator(r: Rehearsal): Promise<void> {
-    const configs = r.applied!.outputs.operatorConfigs as Record<string, string>;
-    const [name] = Object.keys(configs);
-    if (!name) return;
-    await r.checks.check(`pulumi runner joins the mesh as operator ${name}`, async () => {
-        const file = join(r.lab.net.workDir, `${r.applied!.spec.mesh.interfaceName}.conf`);
-        writeFileSync(file, configs[name], { mode: 0o600 });
+/** The pulumi runner joins the mesh as the first operator that runs Pulumi (operatorConfigs, README step 4). */
+async function joinAsOperator(r: Rehearsal, plan: PlanResult): Promise<void> {
+    const operator = plan.spec.operators.find((o) => o.runsPulumi);
+    if (!operator) return;
+    await r.checks.check(`pulumi runner joins the mesh as operator ${operator.name}`, async () => {
+        const configs = plan.outputs.operatorConfigs as Record<string, string>;
+        const file = join(r.lab.net.workDir, `${plan.spec.mesh.interfaceName}.conf`);
+        writeFileSync(file, configs[operator.name], { mode: 0o600 });
         await r.lab.net.startWireGuard(r.lab.runner, file);
+        return `${operator.meshAddress} on ${plan.spec.mesh.interfaceName}`;
     });
 }
 

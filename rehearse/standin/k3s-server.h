@@ -9,6 +9,36 @@ struct node {
 static struct node nodes[MAX_NODES];
 static int node_count;
 static char state_path[600];
+static char ca_path[640];
+
+/*
+ * The cluster CA, at <data-dir>/server/tls/server-ca.crt as k3s keeps it: made once by the first
+ * server (random bytes in PEM armour: a stand-in, not a certificate), fetched by joining servers.
+ */
+static void write_server_ca(struct settings *s, const char *server_dir) {
+    char tls[620];
+    snprintf(tls, sizeof tls, "%s/tls", server_dir);
+    mkdir(tls, 0700);
+    snprintf(ca_path, sizeof ca_path, "%s/server-ca.crt", tls);
+    if (access(ca_path, R_OK) == 0) return;
+    char pem[8192] = "";
+    if (s->server[0]) {
+        if (ask(s->server, "CACERTS", pem, sizeof pem) != 0 || !pem[0]) fatal("cannot fetch the cluster CA from %s", s->server);
+    } else {
+        unsigned char random[48];
+        FILE *source = fopen("/dev/urandom", "r");
+        if (!source || fread(random, 1, sizeof random, source) != sizeof random) fatal("cannot read /dev/urandom");
+        fclose(source);
+        int at = snprintf(pem, sizeof pem, "-----BEGIN CERTIFICATE-----\nstand-in-k3s-ca-");
+        for (size_t i = 0; i < sizeof random; i++) at += snprintf(pem + at, sizeof pem - at, "%02x", random[i]);
+        snprintf(pem + at, sizeof pem - at, "\n-----END CERTIFICATE-----\n");
+    }
+    FILE *file = fopen(ca_path, "w");
+    if (!file) fatal("cannot write %s: %s", ca_path, strerror(errno));
+    fputs(pem, file);
+    fclose(file);
+    logline("wrote cluster CA %s", ca_path);
+}
 
 static void save_nodes(void) {
     char tmp[620];
@@ -58,10 +88,19 @@ static void answer_request(struct settings *s, int fd, char *line, const char *s
     struct node *n;
     if (!strncmp(line, "READYZ", 6)) {
         dprintf(fd, "ok\n");
+    } else if (!strncmp(line, "CACERTS", 7)) {
+        /* Served without authentication, as k3s serves /cacerts. */
+        FILE *ca = fopen(ca_path, "r");
+        char chunk[1024];
+        size_t n;
+        while (ca && (n = fread(chunk, 1, sizeof chunk, ca)) > 0) write(fd, chunk, n);
+        if (ca) fclose(ca);
     } else if (!strncmp(line, "REGISTER ", 9) && words == 5) {
-        char expected[32];
-        snprintf(expected, sizeof expected, "%lx", digest(s->token));
-        if (strcmp(a, expected)) {
+        char server_digest[32], agent_digest[32];
+        snprintf(server_digest, sizeof server_digest, "%lx", digest(token_password(s->token)));
+        snprintf(agent_digest, sizeof agent_digest, "%lx", digest(token_password(s->agent_token[0] ? s->agent_token : s->token)));
+        /* Servers join with the server token only; agents with either. */
+        if (strcmp(a, server_digest) && (strcmp(e, "agent") || strcmp(a, agent_digest))) {
             logline("refused node %s: token mismatch", b);
             dprintf(fd, "ERR unauthorized: token does not match this cluster\n");
         } else {
@@ -134,7 +173,7 @@ _Noreturn static void run_server(struct settings *s) {
     if (!s->token[0]) fatal("no token: this stand-in needs --token or --token-file (ours always sets one)");
     if (s->server[0]) {
         char request[1024], answer[256] = "";
-        snprintf(request, sizeof request, "REGISTER %lx %s %s %s server", digest(s->token), s->node_name, s->node_ip[0] ? s->node_ip : "-", K3S_VERSION);
+        snprintf(request, sizeof request, "REGISTER %lx %s %s %s server", digest(token_password(s->token)), s->node_name, s->node_ip[0] ? s->node_ip : "-", K3S_VERSION);
         if (ask(s->server, request, answer, sizeof answer) || strncmp(answer, "OK", 2)) fatal("cannot join server %s: %s", s->server, answer[0] ? answer : "unreachable");
     }
     char dir[560];
@@ -143,6 +182,7 @@ _Noreturn static void run_server(struct settings *s) {
     mkdir(s->data_dir, 0700);
     mkdir(dir, 0700);
     snprintf(state_path, sizeof state_path, "%s/stand-in-nodes", dir);
+    write_server_ca(s, dir);
     load_nodes();
     int api = listen_on(s->bind_address[0] ? s->bind_address : "0.0.0.0", 6443);
     int kubelet = listen_on("0.0.0.0", 10250);

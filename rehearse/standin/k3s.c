@@ -4,7 +4,11 @@
  * without a server, or a server it cannot reach; listening on the bind address :6443 (and the
  * kubelet's :10250 on every address, as the real kubelet does); READY=1 to systemd (Type=notify);
  * `--version`; the kubeconfig as k3s's writeKubeConfig writes it; and the `k3s kubectl` calls our
- * steps make, against a node list the server keeps (agents register over the mesh).
+ * steps make, against a node list the server keeps (agents register over the mesh). Tokens as k3s
+ * takes them (docs.k3s.io cli/token): a server's --token-file and --agent-token-file; the secure
+ * format K10<sha256 of the server CA PEM>::<user>:<password>, where a joining node first downloads
+ * /cacerts and refuses a server whose CA hash differs; agents may join with either token, servers
+ * only with the server token.
  * Built static by the rehearsal: cc -static -O2 -DK3S_VERSION='"v1.31.1+k3s1"' k3s.c
  */
 #include <arpa/inet.h>
@@ -28,6 +32,7 @@
 
 struct settings {
     char node_name[256], node_ip[64], bind_address[64], token_file[512], token[512], server[512];
+    char agent_token_file[512], agent_token[512];
     char kubeconfig_mode[16], data_dir[512];
 };
 
@@ -68,6 +73,8 @@ static void set(struct settings *s, const char *key, const char *value) {
     else if (!strcmp(key, "bind-address")) copy(s->bind_address, sizeof s->bind_address, value);
     else if (!strcmp(key, "token-file")) copy(s->token_file, sizeof s->token_file, value);
     else if (!strcmp(key, "token") || !strcmp(key, "t")) copy(s->token, sizeof s->token, value);
+    else if (!strcmp(key, "agent-token-file")) copy(s->agent_token_file, sizeof s->agent_token_file, value);
+    else if (!strcmp(key, "agent-token")) copy(s->agent_token, sizeof s->agent_token, value);
     else if (!strcmp(key, "server") || !strcmp(key, "s")) copy(s->server, sizeof s->server, value);
     else if (!strcmp(key, "write-kubeconfig-mode")) copy(s->kubeconfig_mode, sizeof s->kubeconfig_mode, value);
     else if (!strcmp(key, "data-dir") || !strcmp(key, "d")) copy(s->data_dir, sizeof s->data_dir, value);
@@ -119,16 +126,28 @@ static void parse(struct settings *s, int argc, char **argv) {
     if (!s->node_name[0]) gethostname(s->node_name, sizeof s->node_name - 1);
 }
 
-/* k3s refuses to start with a --token-file it cannot read or that is empty. */
+/* k3s refuses to start with a token file it cannot read or that is empty. */
+static void read_token_file(const char *path, char *token, size_t size) {
+    if (!path[0]) return;
+    FILE *file = fopen(path, "r");
+    if (!file) fatal("failed to read token file %s: %s", path, strerror(errno));
+    if (!fgets(token, size, file)) token[0] = 0;
+    fclose(file);
+    trim_value(token);
+    if (!token[0]) fatal("token file %s is empty", path);
+}
+
 static void load_token(struct settings *s) {
-    if (s->token_file[0]) {
-        FILE *file = fopen(s->token_file, "r");
-        if (!file) fatal("failed to read token file %s: %s", s->token_file, strerror(errno));
-        if (!fgets(s->token, sizeof s->token, file)) s->token[0] = 0;
-        fclose(file);
-        trim_value(s->token);
-        if (!s->token[0]) fatal("token file %s is empty", s->token_file);
-    }
+    read_token_file(s->token_file, s->token, sizeof s->token);
+    read_token_file(s->agent_token_file, s->agent_token, sizeof s->agent_token);
+}
+
+/* The password of a token: after `::<user>:` in the secure format, else the whole short token. */
+static const char *token_password(const char *token) {
+    const char *credentials = strncmp(token, "K10", 3) ? NULL : strstr(token, "::");
+    if (!credentials) return token;
+    const char *colon = strchr(credentials + 2, ':');
+    return colon ? colon + 1 : credentials + 2;
 }
 
 /* The token never crosses the wire: the server compares digests (FNV-1a, enough for a stand-in). */
@@ -196,6 +215,33 @@ static int ask(const char *url, const char *request, char *answer, size_t size) 
     return n < 0 ? -1 : 0;
 }
 
+/*
+ * A secure token pins the server CA: download /cacerts (here: a CACERTS request), hash it, and refuse
+ * a server whose hash differs, before any credential is sent. Waits for a server that is not up yet.
+ */
+static void verify_server_ca(struct settings *s) {
+    if (strncmp(s->token, "K10", 3) || !strstr(s->token, "::")) return;
+    char expected[65] = "", cacerts[8192] = "";
+    snprintf(expected, sizeof expected, "%.*s", (int)(strstr(s->token, "::") - s->token - 3), s->token + 3);
+    for (int attempt = 0; ask(s->server, "CACERTS", cacerts, sizeof cacerts) != 0 || !cacerts[0]; attempt++) {
+        if (attempt >= 30) fatal("cannot reach server %s after 60s", s->server);
+        logline("waiting for the server CA from %s", s->server);
+        sleep(2);
+    }
+    const char *path = "/run/k3s-stand-in-cacerts";
+    FILE *file = fopen(path, "w");
+    if (!file) fatal("cannot write %s: %s", path, strerror(errno));
+    fputs(cacerts, file);
+    fclose(file);
+    char command[128], actual[65] = "";
+    snprintf(command, sizeof command, "sha256sum %s", path);
+    FILE *hash = popen(command, "r");
+    if (!hash || fscanf(hash, "%64s", actual) != 1) fatal("cannot hash the server CA");
+    pclose(hash);
+    if (strcmp(expected, actual)) fatal("failed to validate token: token CA hash does not match the Cluster CA certificate hash: %s != %s", expected, actual);
+    logline("server CA matches the token's hash %s", expected);
+}
+
 #include "k3s-server.h"
 #include "k3s-kubectl.h"
 
@@ -203,8 +249,9 @@ _Noreturn static void run_agent(struct settings *s) {
     if (!s->server[0]) fatal("--server is required for an agent (https://SERVER:6443)");
     load_token(s);
     if (!s->token[0]) fatal("--token or --token-file is required to join a cluster");
+    verify_server_ca(s);
     char request[1024], answer[256];
-    snprintf(request, sizeof request, "REGISTER %lx %s %s %s agent", digest(s->token), s->node_name, s->node_ip[0] ? s->node_ip : "-", K3S_VERSION);
+    snprintf(request, sizeof request, "REGISTER %lx %s %s %s agent", digest(token_password(s->token)), s->node_name, s->node_ip[0] ? s->node_ip : "-", K3S_VERSION);
     /* k3s agents wait for the server; past a minute this one gives up and systemd restarts it. */
     for (int attempt = 0;; attempt++) {
         if (ask(s->server, request, answer, sizeof answer) == 0 && !strncmp(answer, "OK", 2)) break;
