@@ -18,6 +18,7 @@ import { asRoot, shellQuote } from "./hostfiles";
 import { IstioIngress } from "./ingress";
 import { K3sCluster } from "./k3s";
 import { Mesh, WireGuardMesh, ZeroTierMesh } from "./mesh";
+import { configDir, libDir, stateDir } from "./paths";
 import { ClusterSecrets } from "./secrets";
 
 export interface HybridClusterArgs {
@@ -129,7 +130,12 @@ export class HybridCluster extends pulumi.ComponentResource {
                 `${host.name}-leave`,
                 {
                     connection: host.connection,
-                    create: asRoot(host.spec.sshUser, `sh -c ${shellQuote([firewallTeardown, mesh.leaveScript].join("\n"))}`),
+                    // Our own directories go too (the install and uninstall scripts, the ruleset, the written-files
+                    // record): by now nothing of ours reads them, and a host that left keeps nothing of ours.
+                    create: asRoot(
+                        host.spec.sshUser,
+                        `sh -c ${shellQuote([firewallTeardown, `rm -rf ${configDir} ${libDir} ${stateDir}`, mesh.leaveScript].join("\n"))}`,
+                    ),
                     addPreviousOutputInEnv: false,
                 },
                 { parent: this, dependsOn: [mesh.joined(host.name), firewall.loaded(host.name), ...(k3sNode ? [k3sNode.installed] : [])] },

@@ -15,7 +15,7 @@ export function bumpPatchVersion(version: string): string {
     return `v${match[1]}.${match[2]}.${Number(match[3]) + 1}${match[4]}`;
 }
 
-/** A home machine behind NAT, as an agent, at a mesh address nobody uses. */
+/** A home machine behind NAT, as an agent, at a mesh address nobody uses; not enrolled yet. */
 export function newNatHost(plan: PlanResult): NodeConfig {
     const used = new Set([...plan.spec.nodes.map((n) => n.meshAddress), ...plan.spec.operators.map((o) => o.meshAddress)]);
     const cidr = parseCidr(plan.spec.mesh.cidr)!;
@@ -23,7 +23,7 @@ export function newNatHost(plan: PlanResult): NodeConfig {
     for (let last = 20; last < 250; last++) {
         const address = `${a}.${b}.${c}.${last}`;
         if (!used.has(address) && cidrContains(cidr, parseIpv4(address)!)) {
-            return { name: "new-home", provider: "existing", arch: "amd64", roles: ["agent"], behindNat: true, meshAddress: address };
+            return { name: "new-home", provider: "existing", arch: "amd64", roles: ["agent"], behindNat: true, meshAddress: address, enrolled: false };
         }
     }
     throw new Error(`no free mesh address in ${plan.spec.mesh.cidr}`);

@@ -24,7 +24,7 @@ export function rollingOrder(runs: StepRun[], hosts: PlannedHost[], batch: numbe
     const windows = hosts
         .filter((h) => h.roles.includes("server") || h.roles.includes("agent"))
         .map((h) => {
-            const mine = runs.filter((r) => r.step.name.startsWith(`${h.name}-k3s-`));
+            const mine = runs.filter((r) => new RegExp(`^${h.name}-k3s-(drain|upgrade|uncordon)$`).test(r.step.name));
             if (mine.length !== 3) throw new Error(`${h.name}: ${mine.length} of 3 upgrade steps ran`);
             return { host: h, start: Math.min(...mine.map((r) => r.start)), end: Math.max(...mine.map((r) => r.end)) };
         });

@@ -98,7 +98,9 @@ async function removeNatAndCloudHost(r: Rehearsal): Promise<void> {
     await r.checks.check(`drop: no script runs but ${hubMesh}; the leaving nodes' resources are deleted`, async () => {
         const ran = dropped.result.runs.filter((run) => run.result === "ok" && run.step.name !== hubMesh);
         if (ran.length > 0) throw new Error(`ran: ${ran.map((run) => `${run.step.name} (${run.step.op})`).join(", ")}`);
-        return onlySteps(dropped.steps, (s) => (isLeaving(s) && s.op === "delete") || s.name === hubMesh || s.runs === "nothing");
+        // Provider deletes of what only the leaving nodes used (a region's network) are theirs too.
+        const providerDelete = (s: Step) => s.op === "delete" && s.runs === "provider" && !staying.some((h) => belongsTo(s, h.name));
+        return onlySteps(dropped.steps, (s) => (isLeaving(s) && s.op === "delete") || providerDelete(s) || s.name === hubMesh || s.runs === "nothing");
     });
     // Pulumi deletes the VM: so does the rehearsal.
     if (cloud) await r.lab.host(cloud.name).machine.powerOff();

@@ -7,7 +7,7 @@ import { allOf, pings, unitStarts, waitUntil } from "./checks";
 import { edgeUnitOf, healthChecks, unitsOf } from "./health";
 import { PlannedHost, Rehearsal } from "./rehearsal";
 import { Step } from "../plan/steps";
-import { addNode, bumpPatchVersion, newNatHost, withEnrollment } from "./derive";
+import { addNode, bumpPatchVersion, changeNode, newNatHost, withEnrollment } from "./derive";
 import { holdSession, onlySteps, rollingOrder } from "./expect";
 
 export interface Scenario {
@@ -185,7 +185,11 @@ async function upgrade(r: Rehearsal): Promise<void> {
     const to = bumpPatchVersion(from);
     const next = await r.plan({ ...r.currentConfig, "hybrid-k3s:k3sVersion": to });
     const { steps, result } = await r.up(`upgrade k3s ${from} → ${to}`, next);
-    await r.checks.check("upgrade: only drain, upgrade and uncordon steps run", async () => onlySteps(steps, (s) => /-(drain|upgrade|uncordon)$/.test(s.name)));
+    // The files step ships the new version file (k3s keeps running: the install script's install mode
+    // never swaps a running binary); then drain, upgrade and uncordon, node by node.
+    await r.checks.check("upgrade: only files, drain, upgrade and uncordon steps run", async () =>
+        onlySteps(steps, (s) => /-k3s-(files|drain|upgrade|uncordon)$/.test(s.name) || s.runs === "nothing"),
+    );
     await r.checks.check(`upgrade: servers one at a time, then agents in batches of ${next.spec.k3s.upgradeBatchSize}`, async () => {
         if (!result.ok) throw new Error("the upgrade failed");
         return rollingOrder(result.runs, r.hostsOf(next), next.spec.k3s.upgradeBatchSize);
@@ -193,25 +197,33 @@ async function upgrade(r: Rehearsal): Promise<void> {
     await healthChecks(r, `after upgrade to ${to}`);
 }
 
+/**
+ * The README's way to add a home machine: declare it (not enrolled) and up, which adds its peer to the
+ * hub and nothing else; its owner runs the bootstrap; then `enrolled: true` and up, which runs only
+ * its own steps. A session riding the mesh to another NAT host must survive both.
+ */
 async function addNatHost(r: Rehearsal): Promise<void> {
     const before = r.applied!;
     const host = newNatHost(before);
-    const next = await r.plan(addNode(r.currentConfig, host));
-    const planned = r.hostsOf(next).find((h) => h.name === host.name)!;
+    const declared = await r.plan(addNode(r.currentConfig, host));
+    const planned = r.hostsOf(declared).find((h) => h.name === host.name)!;
     await r.checks.check(`a new home machine ${host.name} boots behind its own NAT`, async () => {
-        await r.boot(planned, next);
+        await r.boot(planned, declared);
     });
-    const keyed = await r.plan(addNode(r.currentConfig, host));
-    await r.checks.check(`its owner runs the bootstrap script on ${host.name}`, async () => runBootstraps(r, keyed, [planned]));
     const other = r.hostsOf(before).find((h) => h.behindNat);
     const session = other ? holdSession(r, r.connectionOf(before, other.name)) : undefined;
     const unitsBefore = await snapshotUnits(r, r.hostsOf(before));
-    const { steps } = await r.up(`add ${host.name}`, keyed);
-    const hub = r.hostsOf(keyed).find((h) => h.roles.includes("hub"))!;
-    await r.checks.check("add-node: only the hub's mesh step and the new host's steps run", async () =>
-        onlySteps(steps, (s) => belongsTo(s, String(host.name)) || (s.name === `${hub.name}-mesh` && s.op === "update")),
+    const hub = r.hostsOf(declared).find((h) => h.roles.includes("hub"))!;
+    const added = await r.up(`add ${host.name} (not enrolled yet)`, declared);
+    await r.checks.check("add-node: only the hub's mesh step runs while the new host is not enrolled", async () =>
+        onlySteps(added.steps, (s) => (s.name === `${hub.name}-mesh` && s.op === "update") || s.runs === "nothing"),
     );
-    if (session && other) await r.checks.check(`an SSH session over the mesh to ${other.name} survives the up`, async () => session.stillAlive());
+    await r.checks.check(`its owner runs the bootstrap script on ${host.name}`, async () => runBootstraps(r, declared, [planned]));
+    const enrolled = await r.up(`enroll ${host.name}`, await r.plan(changeNode(r.currentConfig, String(host.name), (n) => ({ ...n, enrolled: true }))));
+    await r.checks.check("add-node: once enrolled, only the new host's steps run", async () =>
+        onlySteps(enrolled.steps, (s) => belongsTo(s, String(host.name)) || s.runs === "nothing"),
+    );
+    if (session && other) await r.checks.check(`an SSH session over the mesh to ${other.name} survives both ups`, async () => session.stillAlive());
     await r.checks.check("add-node: no service on the other hosts restarted", async () =>
         unchangedUnits(unitsBefore, await snapshotUnits(r, r.hostsOf(before))),
     );

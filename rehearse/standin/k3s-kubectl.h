@@ -29,10 +29,12 @@ static int run_kubectl(int argc, char **argv) {
     const char *kubeconfig = getenv("KUBECONFIG") ? getenv("KUBECONFIG") : "/etc/rancher/k3s/k3s.yaml";
     const char *words[16];
     int count = 0, ignore_not_found = 0, output_name = 0;
+    const char *jsonpath = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--kubeconfig") && i + 1 < argc) kubeconfig = argv[++i];
         else if (!strncmp(argv[i], "--kubeconfig=", 13)) kubeconfig = argv[i] + 13;
         else if (!strcmp(argv[i], "--ignore-not-found")) ignore_not_found = 1;
+        else if (!strcmp(argv[i], "-o") && i + 1 < argc && !strncmp(argv[i + 1], "jsonpath=", 9)) jsonpath = argv[++i] + 9;
         else if (!strcmp(argv[i], "-o") && i + 1 < argc) output_name = !strcmp(argv[++i], "name");
         else if (!strcmp(argv[i], "--raw") && i + 1 < argc) { words[count++] = "raw"; words[count++] = argv[++i]; }
         else if (argv[i][0] != '-' && count < 14) words[count++] = argv[i];
@@ -60,10 +62,22 @@ static int run_kubectl(int argc, char **argv) {
             fprintf(stderr, "Error from server (NotFound): nodes \"%s\" not found\n", name);
             return 1;
         }
+        char object[300] = "", version[64] = "", drained_for[64] = "";
+        sscanf(answer, "%299s %63s %63s", object, version, drained_for);
         if (output_name) {
-            fputs(answer, stdout);
+            puts(object);
             return 0;
         }
+        /* The two fields our steps read, as kubectl's jsonpath prints them (no newline; empty when unset). */
+        if (jsonpath && !strcmp(jsonpath, "{.status.nodeInfo.kubeletVersion}")) {
+            fputs(version, stdout);
+            return 0;
+        }
+        if (jsonpath && !strcmp(jsonpath, "{.metadata.annotations.hybrid-k3s\\.io/drained-for}")) {
+            if (strcmp(drained_for, "-")) fputs(drained_for, stdout);
+            return 0;
+        }
+        if (jsonpath) fatal("kubectl: jsonpath %s is not implemented", jsonpath);
         kubectl_ask(url, "LIST", answer, sizeof answer);
         for (char *line = strtok(answer, "\n"); line; line = strtok(NULL, "\n")) {
             if (!strncmp(line, "NAME ", 5) || (!strncmp(line, name, strlen(name)) && line[strlen(name)] == ' ')) puts(line);
@@ -80,6 +94,22 @@ static int run_kubectl(int argc, char **argv) {
         }
         printf("node/%s %s\n", words[1], cordon ? "cordoned" : "uncordoned");
         if (!strcmp(verb, "drain")) printf("node/%s drained\n", words[1]);
+        return 0;
+    }
+    /* annotate node N [--overwrite] hybrid-k3s.io/drained-for=V, or hybrid-k3s.io/drained-for- to remove it. */
+    if (!strcmp(verb, "annotate") && count >= 4 && !strcmp(words[1], "node")) {
+        const char *key = "hybrid-k3s.io/drained-for";
+        const char *change = words[3];
+        if (strncmp(change, key, strlen(key))) fatal("kubectl: only the %s annotation is implemented", key);
+        const char *rest = change + strlen(key);
+        if (strcmp(rest, "-") && rest[0] != '=') fatal("kubectl: annotate %s: expected %s=VALUE or %s-", change, key, key);
+        snprintf(request, sizeof request, "ANNOTATE %s %s", name, rest[0] == '=' ? rest + 1 : "-");
+        kubectl_ask(url, request, answer, sizeof answer);
+        if (strncmp(answer, "OK", 2)) {
+            fprintf(stderr, "Error from server (NotFound): nodes \"%s\" not found\n", name);
+            return 1;
+        }
+        printf("node/%s annotated\n", name);
         return 0;
     }
     if (!strcmp(verb, "delete") && count >= 3 && (!strcmp(words[1], "node") || !strcmp(words[1], "nodes"))) {

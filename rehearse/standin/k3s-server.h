@@ -2,6 +2,8 @@
 
 struct node {
     char name[256], ip[64], version[64], roles[64];
+    /* The one annotation our steps set (hybrid-k3s.io/drained-for), "-" when unset. */
+    char drained_for[64];
     int cordoned;
     long last_seen;
 };
@@ -46,7 +48,8 @@ static void save_nodes(void) {
     FILE *file = fopen(tmp, "w");
     if (!file) fatal("cannot write %s: %s", tmp, strerror(errno));
     for (int i = 0; i < node_count; i++) {
-        fprintf(file, "%s %s %s %s %d %ld\n", nodes[i].name, nodes[i].ip, nodes[i].version, nodes[i].roles, nodes[i].cordoned, nodes[i].last_seen);
+        fprintf(file, "%s %s %s %s %d %ld %s\n", nodes[i].name, nodes[i].ip, nodes[i].version, nodes[i].roles, nodes[i].cordoned, nodes[i].last_seen,
+                nodes[i].drained_for[0] ? nodes[i].drained_for : "-");
     }
     fclose(file);
     rename(tmp, state_path);
@@ -56,7 +59,9 @@ static void load_nodes(void) {
     FILE *file = fopen(state_path, "r");
     if (!file) return;
     struct node n;
-    while (node_count < MAX_NODES && fscanf(file, "%255s %63s %63s %63s %d %ld", n.name, n.ip, n.version, n.roles, &n.cordoned, &n.last_seen) == 6) {
+    while (node_count < MAX_NODES &&
+           fscanf(file, "%255s %63s %63s %63s %d %ld %63s", n.name, n.ip, n.version, n.roles, &n.cordoned, &n.last_seen, n.drained_for) == 7) {
+        if (!strcmp(n.drained_for, "-")) n.drained_for[0] = 0;
         nodes[node_count++] = n;
     }
     fclose(file);
@@ -108,7 +113,15 @@ static void answer_request(struct settings *s, int fd, char *line, const char *s
             dprintf(fd, "OK\n");
         }
     } else if (!strncmp(line, "GET ", 4) && words >= 1) {
-        if ((n = find_node(a))) dprintf(fd, "node/%s\n", n->name);
+        if ((n = find_node(a))) dprintf(fd, "node/%s %s %s\n", n->name, n->version, n->drained_for[0] ? n->drained_for : "-");
+    } else if (!strncmp(line, "ANNOTATE ", 9) && words >= 2) {
+        if (!(n = find_node(a))) {
+            dprintf(fd, "ERR notfound\n");
+        } else {
+            copy(n->drained_for, sizeof n->drained_for, strcmp(b, "-") ? b : "");
+            save_nodes();
+            dprintf(fd, "OK\n");
+        }
     } else if (!strncmp(line, "LIST", 4)) {
         long now = time(NULL);
         dprintf(fd, "%-24s %-30s %-22s %-5s %s\n", "NAME", "STATUS", "ROLES", "AGE", "VERSION");
