@@ -57,7 +57,7 @@ export class Rehearsal {
         readonly log: (line: string) => void,
         private readonly k3sBinary?: string,
     ) {
-        this.ssh = new SshClient(lab.net.workDir, lab.runner.netns, log);
+        this.ssh = new SshClient(lab.net.workDir, lab.runner.netns);
         this.executor = new Executor(this.ssh, log);
         this.mirrorRoot = join(lab.net.workDir, "mirror");
         this.currentConfig = baseConfig;

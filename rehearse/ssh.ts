@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { sleep } from "../test/net/netns";
 import { run, RunResult } from "./shell";
 
-/** The parts of a `command:remote:Command` connection we use (issue 11 adds hostKey). */
+/** The parts of a `command:remote:Command` connection we use. */
 export interface SshConnection {
     host: string;
     port?: number;
@@ -28,12 +28,10 @@ export class SshClient {
     private readonly knownHostsFile: string;
     private readonly identities = new Map<string, string>();
     private readonly hostBlocks = new Map<string, string>();
-    private readonly warned = new Set<string>();
 
     constructor(
         workDir: string,
         private readonly runnerNetns: string,
-        private readonly log: (line: string) => void,
     ) {
         this.dir = join(workDir, "ssh");
         mkdirSync(this.dir, { recursive: true, mode: 0o700 });
@@ -86,23 +84,13 @@ export class SshClient {
         ];
     }
 
-    /** Pins the connection's host keys; without one (before issue 11) the first key seen is accepted, loudly. */
+    /** Pins the connection's host keys, as the program's connections do (a connection without one is a defect). */
     private trust(connection: SshConnection): void {
         for (const target of [connection, ...(connection.proxy ? [connection.proxy] : [])]) {
             if (this.hostBlocks.has(target.host)) continue;
-            const lines = [`Host ${target.host}`, `    IdentityFile ${this.identity(target.privateKey)}`];
-            if (target.hostKey) {
-                appendFileSync(this.knownHostsFile, `${target.host} ${target.hostKey.trim().split(/\s+/).slice(0, 2).join(" ")}\n`);
-                lines.push("    StrictHostKeyChecking yes");
-            } else {
-                lines.push("    StrictHostKeyChecking accept-new");
-                if (!this.warned.has(target.host)) {
-                    this.warned.add(target.host);
-                    this.log(
-                        `WARNING: the plan pins no host key for ${target.host} (connection.hostKey, issue 11): trusting the first key it presents (accept-new)`,
-                    );
-                }
-            }
+            if (!target.hostKey) throw new Error(`the plan pins no host key for ${target.host}: every connection must set hostKey`);
+            appendFileSync(this.knownHostsFile, `${target.host} ${target.hostKey.trim().split(/\s+/).slice(0, 2).join(" ")}\n`);
+            const lines = [`Host ${target.host}`, `    IdentityFile ${this.identity(target.privateKey)}`, "    StrictHostKeyChecking yes"];
             this.hostBlocks.set(target.host, lines.join("\n"));
             this.writeConfig();
         }

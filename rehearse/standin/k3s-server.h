@@ -114,6 +114,13 @@ static void answer_request(struct settings *s, int fd, char *line, const char *s
         }
     } else if (!strncmp(line, "GET ", 4) && words >= 1) {
         if ((n = find_node(a))) dprintf(fd, "node/%s %s %s\n", n->name, n->version, n->drained_for[0] ? n->drained_for : "-");
+    } else if (!strncmp(line, "HEARTBEAT ", 10) && words >= 1) {
+        if ((n = find_node(a))) {
+            n->last_seen = time(NULL);
+            dprintf(fd, "OK\n");
+        } else {
+            dprintf(fd, "ERR notfound\n");
+        }
     } else if (!strncmp(line, "ANNOTATE ", 9) && words >= 2) {
         if (!(n = find_node(a))) {
             dprintf(fd, "ERR notfound\n");

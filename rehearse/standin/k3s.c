@@ -266,7 +266,12 @@ _Noreturn static void run_agent(struct settings *s) {
     for (;;) {
         struct pollfd wait = {.fd = kubelet, .events = POLLIN};
         if (poll(&wait, 1, HEARTBEAT_SECONDS * 1000) > 0) close(accept(kubelet, NULL, NULL));
-        if (ask(s->server, request, answer, sizeof answer) != 0) logline("server %s unreachable", s->server);
+        /* Like the kubelet, it registers its Node once and then only reports status: a Node deleted
+           while the agent runs stays deleted (status updates fail with "not found"). */
+        char heartbeat[400];
+        snprintf(heartbeat, sizeof heartbeat, "HEARTBEAT %s", s->node_name);
+        if (ask(s->server, heartbeat, answer, sizeof answer) != 0) logline("server %s unreachable", s->server);
+        else if (strncmp(answer, "OK", 2)) logline("error updating node status: nodes \"%s\" not found", s->node_name);
     }
 }
 
