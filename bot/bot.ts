@@ -10,26 +10,12 @@ import { Approval, Approvals, SlackUser } from "./approvals";
 import { AuditEntry, AuditLog } from "./audit";
 import { Chat } from "./chat";
 import { Command, parseCommand, PERMISSION, UsageError } from "./command";
-import {
-    approvalMessage,
-    changesText,
-    helpText,
-    nothingToDo,
-    outputsText,
-    previewText,
-    queuePositionText,
-    shortHash,
-    stacksText,
-    statusText,
-    updateMessage,
-    who,
-} from "./format";
+import { approvalMessage, changesText, helpText, nothingToDo, previewText, queuePositionText, shortHash, updateMessage, who } from "./format";
 import { ThreadProgress, ThreadProgressOptions } from "./progress";
 import { DroppedFromQueue, StackQueue } from "./queue";
-import { projectDefault, redactOutputs, StackRunner, StackRunnerError } from "./runner";
+import { K3S_VERSION_KEY, safeMessage, StackReads } from "./reads";
+import { projectDefault, StackRunner } from "./runner";
 import { SecretScrubber } from "./scrub";
-
-const K3S_VERSION_KEY = "hybrid-k3s:k3sVersion";
 
 export interface K3sBotOptions {
     runner: StackRunner;
@@ -57,21 +43,13 @@ export interface ButtonRequest {
 
 type StackCommand = Extract<Command, { stack: string }>;
 
-/** A reply we can show: our own wording for StackRunnerErrors, never CLI output. */
-function safeMessage(err: unknown): string {
-    if (err instanceof StackRunnerError) {
-        return err.message;
-    }
-    console.error("hybrid-k3s bot:", err);
-    return "the bot hit an internal error; the details are in its log.";
-}
-
 const STOPPED = "stopped by `/k3s cancel` (resource operations already in flight were finished; `/k3s status` shows where the stack is).";
 
 const sha256File = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
 export class K3sBot {
     private readonly queue = new StackQueue();
+    private readonly reads: StackReads;
     private readonly approvals = new Approvals();
     /** Stacks with an up or upgrade between its request and its end (preview, approval, apply). */
     private readonly changing = new Map<string, string>();
@@ -81,6 +59,7 @@ export class K3sBot {
 
     constructor(private readonly options: K3sBotOptions) {
         fs.mkdirSync(options.planDir, { recursive: true, mode: 0o700 });
+        this.reads = new StackReads(options);
     }
 
     /** The ephemeral reply to a `/k3s` command; work it starts continues after the reply. */
@@ -100,7 +79,7 @@ export class K3sBot {
             return helpText();
         }
         if (command.verb === "stacks") {
-            return this.stacks(user, channel);
+            return this.reads.stacks(user, channel);
         }
         const access = checkAccess(this.options.policy, user.id, channel, command.stack, PERMISSION[command.verb]);
         if (!access.allowed) {
@@ -110,7 +89,7 @@ export class K3sBot {
         switch (command.verb) {
             case "status":
             case "outputs":
-                this.spawn(command.verb === "status" ? this.status(command.stack, channel) : this.outputs(command.stack, channel));
+                this.spawn(command.verb === "status" ? this.reads.status(command.stack, channel) : this.reads.outputs(command.stack, channel));
                 this.audit({ user, channel, command: command.verb, stack: command.stack, result: "answered" });
                 return `Reading ${command.verb} of \`${command.stack}\`…`;
             case "preview":
@@ -208,60 +187,6 @@ export class K3sBot {
         this.running.forEach((controller) => controller.abort());
     }
 
-    private stacks(user: SlackUser, channel: string): string {
-        const rows = [...this.options.policy.stacks.entries()]
-            .filter(([, access]) => access.channels.includes(channel))
-            .map(([stack, access]) => ({
-                stack,
-                protected: access.protected,
-                permissions: access.up.includes(user.id)
-                    ? ["status", "outputs", "preview", "up", "upgrade", "cancel"]
-                    : access.preview.includes(user.id)
-                      ? ["status", "outputs", "preview"]
-                      : [],
-            }))
-            .filter((row) => row.permissions.length > 0);
-        return stacksText(rows);
-    }
-
-    private async status(stack: string, channel: string): Promise<void> {
-        try {
-            const { runner } = this.options;
-            const outputs = await this.learnSecrets(stack);
-            const version = await runner.getConfig(stack, K3S_VERSION_KEY);
-            const lastUpdate = await runner.lastUpdate(stack);
-            const nodes = outputs.nodes?.secret ? undefined : outputs.nodes?.value;
-            const text = statusText({
-                stack,
-                nodes,
-                k3sVersion: version ?? String(projectDefault("k3sVersion")),
-                k3sVersionIsDefault: version === undefined,
-                lastUpdate,
-            });
-            await this.options.chat.post(channel, { text });
-        } catch (err) {
-            await this.options.chat.post(channel, { text: `Status of \`${stack}\`: ${safeMessage(err)}` });
-        }
-    }
-
-    private async outputs(stack: string, channel: string): Promise<void> {
-        try {
-            const outputs = await this.learnSecrets(stack);
-            await this.options.chat.post(channel, { text: outputsText(stack, redactOutputs(outputs)) });
-        } catch (err) {
-            await this.options.chat.post(channel, { text: `Outputs of \`${stack}\`: ${safeMessage(err)}` });
-        }
-    }
-
-    /** The stack's secret outputs become known to the scrubber before anything of the stack is shown. */
-    private async learnSecrets(stack: string) {
-        const outputs = await this.options.runner.outputs(stack);
-        Object.values(outputs)
-            .filter((o) => o.secret)
-            .forEach((o) => this.options.scrubber.learn(o.value));
-        return outputs;
-    }
-
     private enqueuePreview(command: StackCommand, user: SlackUser, channel: string, forApproval: boolean): string {
         const label =
             command.verb === "upgrade"
@@ -299,7 +224,7 @@ export class K3sBot {
             parent = await chat.post(channel, { text: `${header}: previewing…` });
             progress = new ThreadProgress(chat, channel, parent, `Preview of \`${stack}\``, this.options.progress);
             await progress.start();
-            await this.learnSecrets(stack);
+            await this.reads.learnSecrets(stack);
             let intro = "";
             if (command.verb === "upgrade") {
                 const previous = (await runner.getConfig(stack, K3S_VERSION_KEY)) ?? `${String(projectDefault("k3sVersion"))} (project default)`;
@@ -405,7 +330,7 @@ export class K3sBot {
                 return;
             }
             await progress.start();
-            await this.learnSecrets(stack);
+            await this.reads.learnSecrets(stack);
             controller.signal.throwIfAborted();
             const summary = await runner.up(stack, {
                 plan: approval.planFile,

@@ -1,5 +1,5 @@
 // The rehearsal end to end (booted machines, stand-in k3s): the CLI as a user runs it, as root.
-// It boots a machine per host, so it runs only when asked: HK3S_REHEARSAL=1 (CI sets it).
+// It boots a machine per host, so it runs only when asked: HK3S_REHEARSAL=1 (.ci/run sets it).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -36,7 +36,7 @@ describe("rehearsal (booted machines, stand-in k3s)", function () {
 
     it("prod: every scenario passes", async () => {
         const { code, lastLine } = await rehearse(["--stack", "prod", "--scenario", "all"]);
-        assert.match(lastLine, allPassed("first-up, idle, hub-restart, reboot, upgrade, add-node"));
+        assert.match(lastLine, allPassed("first-up, idle, hub-restart, reboot, upgrade, add-node, remove-node"));
         assert.equal(code, 0);
     });
 
