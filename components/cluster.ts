@@ -36,11 +36,21 @@ export interface NodeSummary {
     publicAddress?: string;
 }
 
-/** Whether Pulumi can reach a node now: cloud VMs always; an existing host once enrolled; everyone once the hub is. */
+/**
+ * Whether Pulumi can reach a node now: cloud VMs always; an existing host once enrolled; everyone once
+ * the hub is. On ZeroTier a host behind NAT is reached over the mesh itself, so only once the machine
+ * running Pulumi is on it too (an enrolled operator with runsPulumi).
+ */
 export function reachableNow(spec: ClusterSpec, node: NodeSpec): boolean {
     const hub = spec.nodes.find((n) => n.roles.includes("hub"));
     const enrolled = (n: NodeSpec) => n.provider !== "existing" || n.existing.enrolled;
-    return enrolled(node) && (!hub || enrolled(hub));
+    const overZerotier = spec.mesh.kind === "zerotier" && node.existing?.behindNat;
+    return enrolled(node) && (!hub || enrolled(hub)) && (!overZerotier || pulumiOnMesh(spec));
+}
+
+/** The machine running Pulumi is on the mesh (the Kubernetes steps, and ZeroTier hosts behind NAT, need it). */
+function pulumiOnMesh(spec: ClusterSpec): boolean {
+    return spec.operators.some((o) => o.runsPulumi && o.enrolled);
 }
 
 /** What this up leaves for a later one, each with the step that unblocks it (an output, and printed by the plan). */
@@ -52,10 +62,14 @@ export function heldBack(spec: ClusterSpec): string[] {
         lines.push(`${node.name}: not enrolled; run its bootstrapScripts entry as root on it, then set nodes[${i}].enrolled: true`);
     });
     if (hub && !reachableNow(spec, hub)) lines.push(`every host waits for the hub ${hub.name} to be enrolled`);
+    if (spec.mesh.kind === "zerotier" && !pulumiOnMesh(spec) && spec.nodes.some((n) => n.existing?.behindNat && n.existing.enrolled))
+        lines.push(
+            "hosts behind NAT on ZeroTier are reached over ZeroTier: join the machine running Pulumi to the network, add it to operators with runsPulumi: true, enrolled: true",
+        );
     const k3sNodes = spec.nodes.filter((n) => reachableNow(spec, n) && (n.roles.includes("server") || n.roles.includes("agent")));
     if (k3sNodes.length > 0 && !k3sNodes.some((n) => n.roles.includes("server") && !n.decommission))
         lines.push("k3s: no reachable server yet, so no node installs k3s");
-    if (needsKubernetes(spec) && !spec.operators.some((o) => o.runsPulumi && o.enrolled)) {
+    if (needsKubernetes(spec) && !pulumiOnMesh(spec)) {
         lines.push(
             "Istio, cert-manager and the apps: the machine running Pulumi must be on the mesh; add it to operators with runsPulumi: true, " +
                 "bring up its operatorConfigs entry (wg-quick up), then set enrolled: true",
@@ -137,7 +151,7 @@ export class HybridCluster extends pulumi.ComponentResource {
         }
 
         const staying = active.filter((h) => !h.spec.decommission);
-        if (k3s && needsKubernetes(spec) && spec.operators.some((o) => o.runsPulumi && o.enrolled)) {
+        if (k3s && needsKubernetes(spec) && pulumiOnMesh(spec)) {
             new IstioIngress(
                 `${name}-ingress`,
                 {

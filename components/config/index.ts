@@ -70,6 +70,18 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     const servers = nodes.filter((n) => n.roles.includes("server"));
     const datastore = setting("k3sDatastoreEndpoint") !== undefined ? "external" : servers.length > 1 ? "embedded-etcd" : "sqlite";
     checkTopology(nodes, meshKind, datastore, apps, problems);
+    nodes.forEach((node, i) => {
+        const placement = node.existing;
+        if (!placement) return;
+        if (meshKind !== "zerotier" && placement.zerotierMemberId)
+            problems.push(`nodes[${i}].zerotierMemberId: only meshKind zerotier has member ids; remove it`);
+        if (meshKind === "zerotier" && placement.behindNat && placement.enrolled && !placement.zerotierMemberId) {
+            problems.push(
+                `nodes[${i}].zerotierMemberId: ${node.name} is behind NAT, so Central must authorize it before Pulumi can reach it over ZeroTier; ` +
+                    `set the member id its bootstrap script printed ("hybrid-k3s: zerotier member <id>", or zerotier-cli info on it), see docs/zerotier.md`,
+            );
+        }
+    });
     const flannelBackend = setting<ClusterSpec["k3s"]["flannelBackend"]>("flannelBackend");
     const taken = meshOnlyRangeOf("udp", listenPort);
     if (meshKind === "wireguard" && taken) {
@@ -114,6 +126,8 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
             mtu: setting("meshMtu"),
             interfaceName: meshKind === "zerotier" ? zerotierInterfaceName : setting("meshInterface"),
             zerotierNetworkId: setting("zerotierNetworkId"),
+            zerotierCentralUrl: setting<string>("zerotierCentralUrl").replace(/\/+$/, ""),
+            zerotierCreateRoutes: setting("zerotierCreateRoutes"),
         },
         k3s: {
             version: setting("k3sVersion"),

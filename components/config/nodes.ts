@@ -47,6 +47,11 @@ export const nodeFields: readonly NodeField[] = [
     { key: "behindNat", providers: ["existing"], description: "true for a machine at home: reached on its mesh address through the hub." },
     { key: "hostKey", providers: ["existing"], description: "The host's SSH host key line (ssh-ed25519 AAAA...), pinned on every connection." },
     { key: "enrolled", providers: ["existing"], description: "true once the owner ran the host's bootstrap script; until then nothing runs on it." },
+    {
+        key: "zerotierMemberId",
+        providers: ["existing"],
+        description: "(meshKind zerotier, behindNat) The member id its bootstrap script printed; Central authorizes it before Pulumi reaches the host.",
+    },
 ];
 
 const nodeKeys = nodeFields.map((f) => f.key);

@@ -42,6 +42,8 @@ export interface ExistingPlacement {
     hostKey: string;
     /** Its owner ran the bootstrap script: Pulumi can reach it (see the README's first up). */
     enrolled: boolean;
+    /** ZeroTier member id its bootstrap printed (a host behind NAT on ZeroTier is authorized with it before Pulumi reaches it). */
+    zerotierMemberId?: string;
 }
 
 interface NodeBase {
@@ -110,6 +112,9 @@ export interface ClusterSpec {
         /** The interface every host's mesh comes up on (wg0, zt0...): firewall and k3s use this one. */
         interfaceName: string;
         zerotierNetworkId?: string;
+        /** ZeroTier Central's base URL, and whether its authorize step may add missing managed routes. */
+        zerotierCentralUrl: string;
+        zerotierCreateRoutes: boolean;
     };
     k3s: {
         version: string;
