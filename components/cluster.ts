@@ -18,6 +18,7 @@ import { asRoot, shellQuote } from "./hostfiles";
 import { IstioIngress } from "./ingress";
 import { K3sCluster } from "./k3s";
 import { Mesh, WireGuardMesh, ZeroTierMesh } from "./mesh";
+import { MeshDns } from "./meshdns";
 import { ClusterSecrets } from "./secrets";
 
 export interface HybridClusterArgs {
@@ -118,6 +119,13 @@ export class HybridCluster extends pulumi.ComponentResource {
 
         const active = hosts.filter(reachable);
         const firewall = new HostFirewall(`${name}-firewall`, { spec, hosts: active, after: (host) => [mesh.joined(host)] }, child);
+        if (spec.meshDns) {
+            new MeshDns(
+                `${name}-mesh-dns`,
+                { meshDns: spec.meshDns, meshInterface: mesh.interfaceName, hosts: active, after: (host) => [mesh.joined(host)] },
+                child,
+            );
+        }
         const clusterHosts = active.filter((h) => h.roles.includes("server") || h.roles.includes("agent"));
         const k3s = clusterHosts.some((h) => h.roles.includes("server") && !h.spec.decommission)
             ? new K3sCluster(

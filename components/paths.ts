@@ -47,5 +47,8 @@ export const zerotierUnitName = "zerotier-one.service";
 export const zerotierInterfaceName = "zt0";
 export const zerotierHome = "/var/lib/zerotier-one";
 
+/** Split DNS over the mesh (render/meshdns.ts): a oneshot bound to the mesh interface. */
+export const meshDnsUnitName = "hybrid-k3s-mesh-dns.service";
+
 export const haproxyConfigPath = "/etc/haproxy/haproxy.cfg";
 export const nginxConfigPath = "/etc/nginx/nginx.conf";

@@ -6,6 +6,7 @@ import { zerotierInterfaceName } from "../paths";
 import { defaultWireguardListenPort, meshOnlyRangeOf } from "../ports";
 import { extraFlagProblem } from "../render/k3s/flags";
 import { readNodes } from "./nodes";
+import { readMeshDns } from "./meshdns";
 import { readApps, readOperators } from "./operators";
 import { suggest } from "./readers";
 import { checkCloudNetworkOverlap, checkMeshAddresses, checkTopology, checkUniqueNames } from "./rules";
@@ -65,6 +66,7 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     checkUniqueNames(nodes, operators, problems);
     checkMeshAddresses(nodes, operators, meshCidr, problems);
     const apps = readApps(raw.apps, problems);
+    const meshDns = readMeshDns(raw.meshDns, problems);
     checkCloudNetworkOverlap(nodes, { meshCidr, clusterCidr, serviceCidr }, problems);
 
     const servers = nodes.filter((n) => n.roles.includes("server"));
@@ -155,6 +157,7 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
         },
         edge: { proxy: setting<EdgeProxyKind>("edgeProxy") },
         dns: { provider: dnsProvider, zone: dnsZone },
+        ...(meshDns ? { meshDns } : {}),
     };
 }
 

@@ -211,7 +211,7 @@ export const settings: readonly Setting[] = [
 ];
 
 /** Structured settings: Pulumi.yaml cannot type objects, so these are documented there and validated in nodes.ts/rules.ts. */
-export const structuredSettings = ["nodes", "operators", "apps"] as const;
+export const structuredSettings = ["nodes", "operators", "apps", "meshDns"] as const;
 
 /** Reads and validates one setting: its default, its type, its bounds. Problems name the key. */
 export function readSetting(raw: Record<string, unknown>, key: string, problems: string[]): unknown {

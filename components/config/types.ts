@@ -101,6 +101,12 @@ export interface AppSpec {
     port: number;
 }
 
+/** Split DNS: names under domains resolve through servers, over the mesh interface (systemd-resolved). */
+export interface MeshDnsSpec {
+    servers: string[];
+    domains: string[];
+}
+
 export interface ClusterSpec {
     clusterName: string;
     mesh: {
@@ -143,6 +149,7 @@ export interface ClusterSpec {
     };
     edge: { proxy: EdgeProxyKind };
     dns: { provider: DnsProvider; zone?: string };
+    meshDns?: MeshDnsSpec;
 }
 
 /** Every problem in the config at once, each naming the field and the fix. */
