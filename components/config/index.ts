@@ -7,6 +7,7 @@ import { defaultWireguardListenPort, meshOnlyRangeOf } from "../ports";
 import { extraFlagProblem } from "../render/k3s/flags";
 import { readNodes } from "./nodes";
 import { readMeshDns } from "./meshdns";
+import { checkRoutes } from "./routes";
 import { readApps, readOperators } from "./operators";
 import { suggest } from "./readers";
 import { checkCloudNetworkOverlap, checkMeshAddresses, checkTopology, checkUniqueNames } from "./rules";
@@ -68,6 +69,7 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     const apps = readApps(raw.apps, problems);
     const meshDns = readMeshDns(raw.meshDns, problems);
     checkCloudNetworkOverlap(nodes, { meshCidr, clusterCidr, serviceCidr }, problems);
+    checkRoutes(nodes, { meshCidr, clusterCidr, serviceCidr }, problems);
 
     const servers = nodes.filter((n) => n.roles.includes("server"));
     const datastore = setting("k3sDatastoreEndpoint") !== undefined ? "external" : servers.length > 1 ? "embedded-etcd" : "sqlite";

@@ -57,6 +57,8 @@ interface NodeBase {
     sshPort: number;
     /** TCP ports this host serves to the internet (cloud firewall and nftables). */
     publicTcpPorts: number[];
+    /** LANs behind this host (CIDRs): it is the mesh's gateway to them. Absent: none. */
+    routes?: string[];
     /** Leaving the cluster: its teardown runs while it is still on the mesh; then remove it from the config. */
     decommission: boolean;
 }

@@ -7,7 +7,7 @@ import { Host } from "../host";
 import { asRoot, HostFiles, shellQuote } from "../hostfiles";
 import { renderBundle } from "../render/bundle";
 import { authorizeKey } from "../render/hostsetup";
-import { zerotierHome, zerotierInterfaceName, zerotierUnitName } from "../paths";
+import { gatewaySysctlPath, zerotierHome, zerotierInterfaceName, zerotierUnitName } from "../paths";
 import {
     centralAuthorizeScript,
     memberIdFromJoinOutput,
@@ -74,7 +74,18 @@ export class ZeroTierMesh extends pulumi.ComponentResource implements Mesh {
             // A public host joins over SSH and is authorized with the id its join step prints.
             const memberId = host.spec.existing?.behindNat ? host.spec.existing.zerotierMemberId : undefined;
             const preAuthorized = memberId ? authorize(host, memberId) : undefined;
-            const joined = new HostFiles(`${host.name}-mesh`, { host, files, apply: join, after: preAuthorized ? [preAuthorized] : [] }, { parent: this });
+            // A gateway to a LAN forwards between zt0 and it (ZeroTier's managed route sends the LAN here).
+            const gateway = (host.spec.routes ?? []).length > 0;
+            const joined = new HostFiles(
+                `${host.name}-mesh`,
+                {
+                    host,
+                    files: gateway ? [...files, { path: gatewaySysctlPath, mode: "0644", content: "net.ipv4.ip_forward = 1\n" }] : files,
+                    apply: gateway ? [`sysctl -q -p ${gatewaySysctlPath}`, join].join("\n") : join,
+                    after: preAuthorized ? [preAuthorized] : [],
+                },
+                { parent: this },
+            );
             const authorized = preAuthorized ?? authorize(host, joined.command.stdout.apply(memberIdFromJoinOutput));
             this.steps.set(
                 host.name,
@@ -127,5 +138,5 @@ export class ZeroTierMesh extends pulumi.ComponentResource implements Mesh {
 
 /** The managed routes the network must push: the mesh itself, then each node's LANs via that node. */
 export function zerotierRoutes(spec: Pick<ClusterSpec, "mesh" | "nodes">): ZerotierRoute[] {
-    return [{ target: spec.mesh.cidr }];
+    return [{ target: spec.mesh.cidr }, ...spec.nodes.flatMap((n) => (n.routes ?? []).map((target) => ({ target, via: n.meshAddress })))];
 }
