@@ -78,4 +78,18 @@ describe("ZeroTier first up: hosts behind NAT (planned)", function () {
         assert.equal(fs.readFileSync(path.join(root, zerotierHome, "devicemap"), "utf8"), `${plan.spec.mesh.zerotierNetworkId}=zt0\n`);
         assert.match(fs.readFileSync(path.join(root, "root/.ssh/authorized_keys"), "utf8"), /^ssh-ed25519 /);
     });
+
+    it("holds NAT hosts back, saying why, until the machine running Pulumi is on ZeroTier", async () => {
+        const { config, secretKeys } = readStackConfig("zerotier", dir);
+        const offMesh = { ...config, "hybrid-k3s:operators": JSON.stringify([{ name: "ops-laptop", meshAddress: "10.147.17.100", runsPulumi: true }]) };
+        const first = await runPlan("zerotier", offMesh, secretKeys, "firstup");
+        assert.ok(
+            (first.outputs.heldBack as string[]).includes(
+                "hosts behind NAT on ZeroTier are reached over ZeroTier: join the machine running Pulumi to the network, add it to operators with runsPulumi: true, enrolled: true",
+            ),
+            String(first.outputs.heldBack),
+        );
+        const meshSteps = first.resources.filter((r) => r.type === "command:remote:Command" && r.name.endsWith("-mesh")).map((r) => r.name);
+        assert.deepEqual(meshSteps.sort(), ["aws-edge-mesh", "azure-edge-mesh"], "only the public hosts are reached");
+    });
 });
