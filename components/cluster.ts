@@ -70,6 +70,10 @@ export function heldBack(spec: ClusterSpec): string[] {
     const k3sNodes = spec.nodes.filter((n) => reachableNow(spec, n) && (n.roles.includes("server") || n.roles.includes("agent")));
     if (k3sNodes.length > 0 && !k3sNodes.some((n) => n.roles.includes("server") && !n.decommission))
         lines.push("k3s: no reachable server yet, so no node installs k3s");
+    const reachable = (role: string) =>
+        spec.nodes.filter((n) => n.roles.includes(role as NodeSpec["roles"][number]) && !n.decommission && reachableNow(spec, n));
+    if (reachable("edge").length > 0 && reachable("ingress").length === 0 && spec.nodes.some((n) => n.roles.includes("ingress")))
+        lines.push("edge: no ingress node is reachable yet, so the edge proxies wait");
     if (needsKubernetes(spec) && !pulumiOnMesh(spec)) {
         lines.push(
             "Istio, cert-manager and the apps: the machine running Pulumi must be on the mesh; add it to operators with runsPulumi: true, " +
@@ -172,13 +176,15 @@ export class HybridCluster extends pulumi.ComponentResource {
             );
         }
         const edgeHosts = staying.filter((h) => h.roles.includes("edge"));
-        if (edgeHosts.length > 0) {
+        const ingressHosts = staying.filter((h) => h.roles.includes("ingress"));
+        // An edge with no reachable ingress node yet (on ZeroTier they may all sit behind NAT) waits for a later up.
+        if (edgeHosts.length > 0 && ingressHosts.length > 0) {
             new Edge(
                 `${name}-edge`,
                 {
                     spec,
                     edgeHosts,
-                    ingressHosts: staying.filter((h) => h.roles.includes("ingress")),
+                    ingressHosts,
                     after: (host) => [mesh.joined(host), firewall.loaded(host)],
                 },
                 child,

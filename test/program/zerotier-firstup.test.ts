@@ -89,6 +89,7 @@ describe("ZeroTier first up: hosts behind NAT (planned)", function () {
             ),
             String(first.outputs.heldBack),
         );
+        assert.ok((first.outputs.heldBack as string[]).includes("edge: no ingress node is reachable yet, so the edge proxies wait"));
         const meshSteps = first.resources.filter((r) => r.type === "command:remote:Command" && r.name.endsWith("-mesh")).map((r) => r.name);
         assert.deepEqual(meshSteps.sort(), ["aws-edge-mesh", "azure-edge-mesh"], "only the public hosts are reached");
     });
