@@ -18,6 +18,7 @@ import { asRoot, shellQuote } from "./hostfiles";
 import { IstioIngress } from "./ingress";
 import { K3sCluster } from "./k3s";
 import { Mesh, WireGuardMesh, ZeroTierMesh } from "./mesh";
+import { MeshDns } from "./meshdns";
 import { configDir, libDir, stateDir } from "./paths";
 import { ClusterSecrets } from "./secrets";
 
@@ -37,11 +38,21 @@ export interface NodeSummary {
     publicAddress?: string;
 }
 
-/** Whether Pulumi can reach a node now: cloud VMs always; an existing host once enrolled; everyone once the hub is. */
+/**
+ * Whether Pulumi can reach a node now: cloud VMs always; an existing host once enrolled; everyone once
+ * the hub is. On ZeroTier a host behind NAT is reached over the mesh itself, so only once the machine
+ * running Pulumi is on it too (an enrolled operator with runsPulumi).
+ */
 export function reachableNow(spec: ClusterSpec, node: NodeSpec): boolean {
     const hub = spec.nodes.find((n) => n.roles.includes("hub"));
     const enrolled = (n: NodeSpec) => n.provider !== "existing" || n.existing.enrolled;
-    return enrolled(node) && (!hub || enrolled(hub));
+    const overZerotier = spec.mesh.kind === "zerotier" && node.existing?.behindNat;
+    return enrolled(node) && (!hub || enrolled(hub)) && (!overZerotier || pulumiOnMesh(spec));
+}
+
+/** The machine running Pulumi is on the mesh (the Kubernetes steps, and ZeroTier hosts behind NAT, need it). */
+function pulumiOnMesh(spec: ClusterSpec): boolean {
+    return spec.operators.some((o) => o.runsPulumi && o.enrolled);
 }
 
 /** What this up leaves for a later one, each with the step that unblocks it (an output, and printed by the plan). */
@@ -53,10 +64,18 @@ export function heldBack(spec: ClusterSpec): string[] {
         lines.push(`${node.name}: not enrolled; run its bootstrapScripts entry as root on it, then set nodes[${i}].enrolled: true`);
     });
     if (hub && !reachableNow(spec, hub)) lines.push(`every host waits for the hub ${hub.name} to be enrolled`);
+    if (spec.mesh.kind === "zerotier" && !pulumiOnMesh(spec) && spec.nodes.some((n) => n.existing?.behindNat && n.existing.enrolled))
+        lines.push(
+            "hosts behind NAT on ZeroTier are reached over ZeroTier: join the machine running Pulumi to the network, add it to operators with runsPulumi: true, enrolled: true",
+        );
     const k3sNodes = spec.nodes.filter((n) => reachableNow(spec, n) && (n.roles.includes("server") || n.roles.includes("agent")));
     if (k3sNodes.length > 0 && !k3sNodes.some((n) => n.roles.includes("server") && !n.decommission))
         lines.push("k3s: no reachable server yet, so no node installs k3s");
-    if (needsKubernetes(spec) && !spec.operators.some((o) => o.runsPulumi && o.enrolled)) {
+    const reachable = (role: string) =>
+        spec.nodes.filter((n) => n.roles.includes(role as NodeSpec["roles"][number]) && !n.decommission && reachableNow(spec, n));
+    if (reachable("edge").length > 0 && reachable("ingress").length === 0 && spec.nodes.some((n) => n.roles.includes("ingress")))
+        lines.push("edge: no ingress node is reachable yet, so the edge proxies wait");
+    if (needsKubernetes(spec) && !pulumiOnMesh(spec)) {
         lines.push(
             "Istio, cert-manager and the apps: the machine running Pulumi must be on the mesh; add it to operators with runsPulumi: true, " +
                 "bring up its operatorConfigs entry (wg-quick up), then set enrolled: true",
@@ -105,6 +124,13 @@ export class HybridCluster extends pulumi.ComponentResource {
 
         const active = hosts.filter(reachable);
         const firewall = new HostFirewall(`${name}-firewall`, { spec, hosts: active, after: (host) => [mesh.joined(host)] }, child);
+        if (spec.meshDns) {
+            new MeshDns(
+                `${name}-mesh-dns`,
+                { meshDns: spec.meshDns, meshInterface: mesh.interfaceName, hosts: active, after: (host) => [mesh.joined(host)] },
+                child,
+            );
+        }
         const clusterHosts = active.filter((h) => h.roles.includes("server") || h.roles.includes("agent"));
         const k3s = clusterHosts.some((h) => h.roles.includes("server") && !h.spec.decommission)
             ? new K3sCluster(
@@ -143,7 +169,7 @@ export class HybridCluster extends pulumi.ComponentResource {
         }
 
         const staying = active.filter((h) => !h.spec.decommission);
-        if (k3s && needsKubernetes(spec) && spec.operators.some((o) => o.runsPulumi && o.enrolled)) {
+        if (k3s && needsKubernetes(spec) && pulumiOnMesh(spec)) {
             new IstioIngress(
                 `${name}-ingress`,
                 {
@@ -156,13 +182,15 @@ export class HybridCluster extends pulumi.ComponentResource {
             );
         }
         const edgeHosts = staying.filter((h) => h.roles.includes("edge"));
-        if (edgeHosts.length > 0) {
+        const ingressHosts = staying.filter((h) => h.roles.includes("ingress"));
+        // An edge with no reachable ingress node yet (on ZeroTier they may all sit behind NAT) waits for a later up.
+        if (edgeHosts.length > 0 && ingressHosts.length > 0) {
             new Edge(
                 `${name}-edge`,
                 {
                     spec,
                     edgeHosts,
-                    ingressHosts: staying.filter((h) => h.roles.includes("ingress")),
+                    ingressHosts,
                     after: (host) => [mesh.joined(host), firewall.loaded(host)],
                 },
                 child,

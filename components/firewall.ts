@@ -53,6 +53,7 @@ export class HostFirewall extends pulumi.ComponentResource {
                 acceptMeshPort: zerotier || host.roles.includes("hub"),
                 isEdge: host.roles.includes("edge"),
                 extraTcpPorts: host.spec.publicTcpPorts,
+                lanRoutes: host.spec.routes,
             });
             new HostRuleset(
                 `${host.name}-ruleset`,

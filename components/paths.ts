@@ -47,5 +47,11 @@ export const zerotierUnitName = "zerotier-one.service";
 export const zerotierInterfaceName = "zt0";
 export const zerotierHome = "/var/lib/zerotier-one";
 
+/** Split DNS over the mesh (render/meshdns.ts): a oneshot bound to the mesh interface. */
+export const meshDnsUnitName = "hybrid-k3s-mesh-dns.service";
+
+/** A ZeroTier gateway to a LAN (node routes) forwards; a WireGuard one does it in its PostUp, as the hub does. */
+export const gatewaySysctlPath = "/etc/sysctl.d/90-hybrid-k3s-gateway.conf";
+
 export const haproxyConfigPath = "/etc/haproxy/haproxy.cfg";
 export const nginxConfigPath = "/etc/nginx/nginx.conf";

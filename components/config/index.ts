@@ -6,6 +6,8 @@ import { zerotierInterfaceName } from "../paths";
 import { defaultWireguardListenPort, meshOnlyRangeOf } from "../ports";
 import { extraFlagProblem } from "../render/k3s/flags";
 import { readNodes } from "./nodes";
+import { readMeshDns } from "./meshdns";
+import { checkRoutes } from "./routes";
 import { readApps, readOperators } from "./operators";
 import { suggest } from "./readers";
 import { checkCloudNetworkOverlap, checkMeshAddresses, checkTopology, checkUniqueNames } from "./rules";
@@ -65,11 +67,25 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
     checkUniqueNames(nodes, operators, problems);
     checkMeshAddresses(nodes, operators, meshCidr, problems);
     const apps = readApps(raw.apps, problems);
+    const meshDns = readMeshDns(raw.meshDns, problems);
     checkCloudNetworkOverlap(nodes, { meshCidr, clusterCidr, serviceCidr }, problems);
+    checkRoutes(nodes, { meshCidr, clusterCidr, serviceCidr }, problems);
 
     const servers = nodes.filter((n) => n.roles.includes("server"));
     const datastore = setting("k3sDatastoreEndpoint") !== undefined ? "external" : servers.length > 1 ? "embedded-etcd" : "sqlite";
     checkTopology(nodes, meshKind, datastore, apps, problems);
+    nodes.forEach((node, i) => {
+        const placement = node.existing;
+        if (!placement) return;
+        if (meshKind !== "zerotier" && placement.zerotierMemberId)
+            problems.push(`nodes[${i}].zerotierMemberId: only meshKind zerotier has member ids; remove it`);
+        if (meshKind === "zerotier" && placement.behindNat && placement.enrolled && !placement.zerotierMemberId) {
+            problems.push(
+                `nodes[${i}].zerotierMemberId: ${node.name} is behind NAT, so Central must authorize it before Pulumi can reach it over ZeroTier; ` +
+                    `set the member id its bootstrap script printed ("hybrid-k3s: zerotier member <id>", or zerotier-cli info on it), see docs/zerotier.md`,
+            );
+        }
+    });
     const flannelBackend = setting<ClusterSpec["k3s"]["flannelBackend"]>("flannelBackend");
     const taken = meshOnlyRangeOf("udp", listenPort);
     if (meshKind === "wireguard" && taken) {
@@ -114,6 +130,8 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
             mtu: setting("meshMtu"),
             interfaceName: meshKind === "zerotier" ? zerotierInterfaceName : setting("meshInterface"),
             zerotierNetworkId: setting("zerotierNetworkId"),
+            zerotierCentralUrl: setting<string>("zerotierCentralUrl").replace(/\/+$/, ""),
+            zerotierCreateRoutes: setting("zerotierCreateRoutes"),
         },
         k3s: {
             version: setting("k3sVersion"),
@@ -141,6 +159,7 @@ export function parseClusterConfig(raw: Record<string, unknown>): ClusterSpec {
         },
         edge: { proxy: setting<EdgeProxyKind>("edgeProxy") },
         dns: { provider: dnsProvider, zone: dnsZone },
+        ...(meshDns ? { meshDns } : {}),
     };
 }
 

@@ -1,6 +1,6 @@
 // The node fields, one declarative table (which provider takes each, what it means), and the
 // reader that turns each entry of `nodes` into a NodeSpec. Pulumi.yaml documents every row (a test).
-import { derivedAddress, formatIpv4, isDnsLabel, parseIpv4, Cidr } from "../net";
+import { derivedAddress, formatIpv4, isDnsLabel, parseCidr, parseIpv4, Cidr } from "../net";
 import { unixUserPattern } from "../patterns";
 import { defaultSshPort, meshOnlyRangeOf } from "../ports";
 import { awsPlacementProblems, azurePlacementProblems, FieldProblem, readAws, readAzure, readExisting } from "./placement";
@@ -28,6 +28,10 @@ export const nodeFields: readonly NodeField[] = [
             "Login user (root, or a user with passwordless sudo). Default: admin (AWS Debian), ubuntu (AWS Ubuntu), azureuser (Azure), root (existing).",
     },
     { key: "sshPort", description: "SSH port (existing hosts only; cloud images keep 22)." },
+    {
+        key: "routes",
+        description: "LANs behind this node (CIDRs, e.g. [192.168.1.0/24]): it becomes the mesh's gateway to them (forwarding, mesh routes, masquerade).",
+    },
     { key: "publicTcpPorts", description: "TCP ports this host serves to the internet besides SSH (and 80/443 on edges); never a k3s port." },
     {
         key: "decommission",
@@ -47,6 +51,11 @@ export const nodeFields: readonly NodeField[] = [
     { key: "behindNat", providers: ["existing"], description: "true for a machine at home: reached on its mesh address through the hub." },
     { key: "hostKey", providers: ["existing"], description: "The host's SSH host key line (ssh-ed25519 AAAA...), pinned on every connection." },
     { key: "enrolled", providers: ["existing"], description: "true once the owner ran the host's bootstrap script; until then nothing runs on it." },
+    {
+        key: "zerotierMemberId",
+        providers: ["existing"],
+        description: "(meshKind zerotier, behindNat) The member id its bootstrap script printed; Central authorizes it before Pulumi reaches the host.",
+    },
 ];
 
 const nodeKeys = nodeFields.map((f) => f.key);
@@ -89,6 +98,7 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
             meshAddress: meshAddress ?? (meshCidr ? formatIpv4(derivedAddress(meshCidr, name)) : ""),
             sshPort: r.integer("sshPort", defaultSshPort, 1, 65535),
             publicTcpPorts: readPublicPorts(r),
+            routes: readRoutes(r),
             decommission: r.boolean("decommission", false),
         };
         let node: NodeSpec;
@@ -110,6 +120,17 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
 /** Required fields already reported as missing are not reported again as malformed. */
 function reportPlacement(found: FieldProblem[], item: Record<string, unknown>, r: FieldReader): void {
     for (const { field, message } of found) if (item[field] !== undefined || ["arch", "sshPort", "sshUser"].includes(field)) r.problem(field, message);
+}
+
+function readRoutes(r: FieldReader): string[] {
+    return r.stringList("routes").flatMap((text) => {
+        const cidr = parseCidr(text);
+        if (!cidr) {
+            r.problem("routes", `"${text}" is not an IPv4 CIDR with its network address (e.g. 192.168.1.0/24)`);
+            return [];
+        }
+        return [cidr.text];
+    });
 }
 
 function readPublicPorts(r: FieldReader): number[] {

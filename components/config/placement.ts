@@ -162,5 +162,6 @@ export function readExisting(r: FieldReader): ExistingPlacement {
     } else if (!isSshPublicKey(hostKey ?? "")) {
         r.problem("hostKey", `"${hostKeyText.slice(0, 40)}..." is not an SSH public key line like "ssh-ed25519 AAAA..."`);
     }
-    return { address, behindNat, hostKey: hostKey ?? "", enrolled: r.boolean("enrolled", false) };
+    const zerotierMemberId = r.matching("zerotierMemberId", /^[0-9a-f]{10}$/, "a1b2c3d4e5 (the 10 hex digits its bootstrap printed)");
+    return { address, behindNat, hostKey: hostKey ?? "", enrolled: r.boolean("enrolled", false), ...(zerotierMemberId ? { zerotierMemberId } : {}) };
 }

@@ -81,6 +81,21 @@ export const settings: readonly Setting[] = [
         description: "ZeroTier Central API token that authorizes members and pins their addresses (meshKind zerotier).",
     },
     {
+        key: "zerotierCentralUrl",
+        kind: "string",
+        default: "https://api.zerotier.com",
+        pattern: releaseUrlPattern,
+        example: "https://api.zerotier.com",
+        description: "ZeroTier Central's API base URL (meshKind zerotier); another only for a self-hosted controller with Central's API.",
+    },
+    {
+        key: "zerotierCreateRoutes",
+        kind: "boolean",
+        default: false,
+        description:
+            "true: the authorize step adds the managed routes the cluster needs (meshCidr, nodes' routes) to the ZeroTier network; false: it fails naming them.",
+    },
+    {
         key: "k3sVersion",
         kind: "string",
         default: "v1.36.1+k3s1",
@@ -196,7 +211,7 @@ export const settings: readonly Setting[] = [
 ];
 
 /** Structured settings: Pulumi.yaml cannot type objects, so these are documented there and validated in nodes.ts/rules.ts. */
-export const structuredSettings = ["nodes", "operators", "apps"] as const;
+export const structuredSettings = ["nodes", "operators", "apps", "meshDns"] as const;
 
 /** Reads and validates one setting: its default, its type, its bounds. Problems name the key. */
 export function readSetting(raw: Record<string, unknown>, key: string, problems: string[]): unknown {

@@ -42,6 +42,8 @@ export interface ExistingPlacement {
     hostKey: string;
     /** Its owner ran the bootstrap script: Pulumi can reach it (see the README's first up). */
     enrolled: boolean;
+    /** ZeroTier member id its bootstrap printed (a host behind NAT on ZeroTier is authorized with it before Pulumi reaches it). */
+    zerotierMemberId?: string;
 }
 
 interface NodeBase {
@@ -55,6 +57,8 @@ interface NodeBase {
     sshPort: number;
     /** TCP ports this host serves to the internet (cloud firewall and nftables). */
     publicTcpPorts: number[];
+    /** LANs behind this host (CIDRs): it is the mesh's gateway to them. Absent: none. */
+    routes?: string[];
     /** Leaving the cluster: its teardown runs while it is still on the mesh; then remove it from the config. */
     decommission: boolean;
 }
@@ -99,6 +103,12 @@ export interface AppSpec {
     port: number;
 }
 
+/** Split DNS: names under domains resolve through servers, over the mesh interface (systemd-resolved). */
+export interface MeshDnsSpec {
+    servers: string[];
+    domains: string[];
+}
+
 export interface ClusterSpec {
     clusterName: string;
     mesh: {
@@ -110,6 +120,9 @@ export interface ClusterSpec {
         /** The interface every host's mesh comes up on (wg0, zt0...): firewall and k3s use this one. */
         interfaceName: string;
         zerotierNetworkId?: string;
+        /** ZeroTier Central's base URL, and whether its authorize step may add missing managed routes. */
+        zerotierCentralUrl: string;
+        zerotierCreateRoutes: boolean;
     };
     k3s: {
         version: string;
@@ -138,6 +151,7 @@ export interface ClusterSpec {
     };
     edge: { proxy: EdgeProxyKind };
     dns: { provider: DnsProvider; zone?: string };
+    meshDns?: MeshDnsSpec;
 }
 
 /** Every problem in the config at once, each naming the field and the fix. */

@@ -42,6 +42,9 @@ export class WireGuardMesh extends pulumi.ComponentResource implements Mesh {
         this.leaveScript = `systemd-run --quiet --on-active=5 /bin/sh -c 'systemctl disable --now ${this.unitName}; rm -f ${configPath}'`;
         const key = (peer: string) => secrets.wireguard[peer];
         const endpoint = hub.publicAddress.apply((address) => `${address}:${spec.mesh.listenPort}`);
+        // A LAN behind a node is reached through the hub, like the rest of the mesh; its gateway keeps it.
+        const routesOf = (peer: string) => hosts.find((h) => h.name === peer)?.spec.routes ?? [];
+        const routesBehindOthers = (peer: string) => hosts.filter((h) => h.name !== peer).flatMap((h) => h.spec.routes ?? []);
         const spokeConfig = (peer: string, meshAddress: string) =>
             pulumi.all([key(peer).privateKey, key(hub.name).publicKey, endpoint]).apply(([privateKey, hubPublicKey, hubEndpoint]) =>
                 renderSpokeConfig({
@@ -52,6 +55,8 @@ export class WireGuardMesh extends pulumi.ComponentResource implements Mesh {
                     mtu: spec.mesh.mtu,
                     meshCidr: spec.mesh.cidr,
                     hub: { name: hub.name, publicKey: hubPublicKey, endpoint: hubEndpoint },
+                    routes: routesBehindOthers(peer),
+                    ownRoutes: routesOf(peer),
                 }),
             );
         const peers = [
@@ -67,7 +72,7 @@ export class WireGuardMesh extends pulumi.ComponentResource implements Mesh {
                 listenPort: spec.mesh.listenPort,
                 mtu: spec.mesh.mtu,
                 interfaceName: iface,
-                peers: peers.map((p, i) => ({ ...p, publicKey: publicKeys[i] })),
+                peers: peers.map((p, i) => ({ ...p, publicKey: publicKeys[i], routes: routesOf(p.name) })),
             }),
         );
         const configOf = (host: Host) => (host === hub ? hubConfig : spokeConfig(host.name, host.meshAddress));

@@ -23,6 +23,8 @@ export interface NftRulesetFacts {
     /** Accepts tcp 80 and 443 from anywhere (the edge proxy). */
     isEdge: boolean;
     extraTcpPorts?: number[];
+    /** LANs behind this host (its node's routes): forwarded from the mesh only, masqueraded onto the LAN. */
+    lanRoutes?: string[];
 }
 
 /** The table this file owns; nothing else on the host is touched. */
@@ -39,7 +41,16 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
     const meshCidr = checkFacts(f);
     const mesh = `"${f.meshInterface}"`;
     const extraTcpPorts = [...new Set(f.extraTcpPorts ?? [])].sort((a, b) => a - b);
-    const role = [f.isHub ? "WireGuard hub" : "mesh spoke", ...(f.isEdge ? ["edge"] : [])].join(", ");
+    const lanRoutes = (f.lanRoutes ?? []).map((text) => {
+        const cidr = parseCidr(text);
+        if (!cidr || cidrsOverlap(cidr, parseCidr(meshCidr)!)) throw new Error(`nftables ${f.hostName}: route "${text}" is not a CIDR outside the mesh`);
+        return cidr.text;
+    });
+    const role = [
+        f.isHub ? "WireGuard hub" : "mesh spoke",
+        ...(f.isEdge ? ["edge"] : []),
+        ...(lanRoutes.length ? [`gateway to ${lanRoutes.join(", ")}`] : []),
+    ].join(", ");
 
     const input = [
         "\tchain input {",
@@ -73,6 +84,7 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
         "\t\tct state established,related accept",
         ...(f.isHub ? [`\t\tiifname ${mesh} oifname ${mesh} accept comment "spoke to spoke through the hub, source addresses kept"`] : []),
         `\t\tiifname ${mesh} ip daddr @cluster_ranges accept comment "mesh peers to pods and services"`,
+        ...lanForward(mesh, lanRoutes),
         `\t\tiifname ${podInterfaces} accept comment "pods to anywhere, and the flannel overlay between nodes"`,
         `\t\toifname ${mesh} counter reject with icmpx admin-prohibited comment "nothing from outside enters the mesh, whatever source it claims"`,
         `\t\toifname ${podInterfaces} counter reject with icmpx admin-prohibited comment "nor the pod network: NodePorts stay mesh only"`,
@@ -94,13 +106,53 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
         "\t\tflags interval",
         `\t\telements = { ${f.clusterCidr}, ${f.serviceCidr} }`,
         "\t}",
+        ...(lanRoutes.length
+            ? [
+                  "",
+                  "\t# LANs behind this host (its node's routes).",
+                  "\tset lan_routes {",
+                  "\t\ttype ipv4_addr",
+                  "\t\tflags interval",
+                  `\t\telements = { ${lanRoutes.join(", ")} }`,
+                  "\t}",
+              ]
+            : []),
         "",
         ...input,
         "",
         ...forward,
+        ...lanMasquerade(mesh, meshCidr, lanRoutes),
         "}",
         "",
     ].join("\n");
+}
+
+/**
+ * Forwarding to the LANs behind this host: from the mesh only (replies come back as established);
+ * anything else aimed at them, from the internet say, is refused.
+ */
+function lanForward(mesh: string, lanRoutes: string[]): string[] {
+    if (lanRoutes.length === 0) return [];
+    return [
+        `\t\tiifname ${mesh} ip daddr @lan_routes accept comment "mesh peers to the LANs behind this host"`,
+        `\t\tip daddr @lan_routes counter reject with icmpx admin-prohibited comment "those LANs are reached from the mesh only"`,
+    ];
+}
+
+/**
+ * Mesh sources leave onto the LAN as this host, so LAN machines answer without a route back to the
+ * mesh (as ZeroTier's guide to bridging a physical network does, with MASQUERADE on the gateway:
+ * docs.zerotier.com, "Route between ZeroTier and Physical Networks").
+ */
+function lanMasquerade(mesh: string, meshCidr: string, lanRoutes: string[]): string[] {
+    if (lanRoutes.length === 0) return [];
+    return [
+        "",
+        "\tchain postrouting {",
+        "\t\ttype nat hook postrouting priority srcnat + 10; policy accept;",
+        `\t\tip saddr ${meshCidr} ip daddr @lan_routes oifname != ${mesh} masquerade comment "the mesh onto the LANs behind this host"`,
+        "\t}",
+    ];
 }
 
 /** Throws on anything that would render a broken or dangerous ruleset; returns the mesh CIDR. */

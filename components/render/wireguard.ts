@@ -2,12 +2,14 @@
 // The hub lists every spoke by its /32; a spoke knows only the hub and sends the whole mesh CIDR
 // there, so spoke-to-spoke traffic is forwarded by the hub with its source addresses intact.
 import { createPrivateKey, createPublicKey } from "crypto";
-import { Cidr, cidrContains, isPort, networkOf, parseCidr, parseIpv4 } from "../net";
+import { Cidr, cidrContains, cidrsOverlap, isPort, networkOf, parseCidr, parseIpv4 } from "../net";
 
 export interface WgPeerFacts {
     name: string;
     publicKey: string;
     meshAddress: string;
+    /** LANs behind this peer (its node's routes): the hub sends them to it. */
+    routes?: string[];
 }
 
 export interface HubFacts {
@@ -31,6 +33,10 @@ export interface SpokeFacts {
     mtu: number;
     meshCidr: string;
     hub: { name: string; publicKey: string; /** host:port */ endpoint: string };
+    /** LANs behind other nodes: sent to the hub with the mesh. */
+    routes?: string[];
+    /** LANs behind this spoke: it forwards between the mesh and them (a gateway). */
+    ownRoutes?: string[];
 }
 
 /** Spokes behind NAT must keep their mapping open; 25 s is below every common NAT UDP timeout. */
@@ -76,7 +82,14 @@ export function renderHubConfig(f: HubFacts): string {
         if (!cidrContains(mesh, parseIpv4(peer.meshAddress) ?? -1)) {
             throw new Error(`peer ${peer.name}: mesh address "${peer.meshAddress}" is not inside the hub's mesh ${mesh.text}`);
         }
-        lines.push("", "[Peer]", `# ${peer.name}`, `PublicKey = ${peer.publicKey}`, `AllowedIPs = ${peer.meshAddress}/32`);
+        const routes = checkRoutes(peer.routes, mesh, `peer ${peer.name}`);
+        lines.push(
+            "",
+            "[Peer]",
+            `# ${peer.name}${routes.length ? `, gateway to ${routes.join(", ")}` : ""}`,
+            `PublicKey = ${peer.publicKey}`,
+            `AllowedIPs = ${[`${peer.meshAddress}/32`, ...routes].join(", ")}`,
+        );
     }
     return lines.join("\n") + "\n";
 }
@@ -96,6 +109,10 @@ export function renderSpokeConfig(f: SpokeFacts): string {
     const endpoint = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(f.hub.endpoint);
     if (!endpoint) throw new Error(`spoke ${f.name}: hub endpoint "${f.hub.endpoint}" is not host:port`);
     checkPort(Number(endpoint[2]), `spoke ${f.name} hub endpoint port`);
+    const routes = checkRoutes(f.routes, mesh, `spoke ${f.name}`);
+    const ownRoutes = checkRoutes(f.ownRoutes, mesh, `spoke ${f.name}`);
+    const looped = routes.find((r) => ownRoutes.includes(r));
+    if (looped) throw new Error(`spoke ${f.name}: ${looped} is behind this spoke; it cannot also be sent to the hub`);
 
     return [
         `# hybrid-k3s WireGuard spoke ${f.name}: the whole mesh is reached through hub ${f.hub.name}`,
@@ -103,15 +120,31 @@ export function renderSpokeConfig(f: SpokeFacts): string {
         `Address = ${f.meshAddress}/${f.meshPrefix}`,
         `PrivateKey = ${f.privateKey}`,
         `MTU = ${f.mtu}`,
+        ...(ownRoutes.length
+            ? [
+                  `# Gateway to ${ownRoutes.join(", ")}: forwards between the mesh and them (the nftables ruleset filters).`,
+                  "PostUp = sysctl -w net.ipv4.ip_forward=1",
+              ]
+            : []),
         "",
         "[Peer]",
         `# ${f.hub.name} (hub)`,
         `PublicKey = ${f.hub.publicKey}`,
         `Endpoint = ${f.hub.endpoint}`,
-        `AllowedIPs = ${meshCidr.text}`,
+        `AllowedIPs = ${[meshCidr.text, ...routes].join(", ")}`,
         `PersistentKeepalive = ${persistentKeepaliveSeconds}`,
         "",
     ].join("\n");
+}
+
+/** LAN routes as CIDR texts; none may overlap the mesh (the config refuses it first). */
+function checkRoutes(routes: string[] | undefined, mesh: Cidr, what: string): string[] {
+    return (routes ?? []).map((text) => {
+        const cidr = parseCidr(text);
+        if (!cidr) throw new Error(`${what}: route "${text}" is not an IPv4 CIDR with its network address`);
+        if (cidrsOverlap(cidr, mesh)) throw new Error(`${what}: route ${cidr.text} overlaps the mesh ${mesh.text}`);
+        return cidr.text;
+    });
 }
 
 function keyBytes(base64: string, what: string): Buffer {

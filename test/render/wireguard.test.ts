@@ -145,6 +145,39 @@ describe("renderSpokeConfig", () => {
     });
 });
 
+describe("routes to LANs behind nodes", () => {
+    it("the hub sends a gateway's LAN to it; a spoke sends other nodes' LANs to the hub and forwards its own", () => {
+        const hub = renderHubConfig({ ...hubFacts, peers: peers.map((p) => (p.name === "white-amd" ? { ...p, routes: ["192.168.1.0/24"] } : p)) });
+        const sections = peerSections(hub);
+        const gatewayPeer = sections.find((p) => p["#"].startsWith("white-amd"))!;
+        assert.equal(gatewayPeer.AllowedIPs, "10.0.0.2/32, 192.168.1.0/24");
+        assert.equal(gatewayPeer["#"], "white-amd, gateway to 192.168.1.0/24");
+        assert.deepEqual(
+            sections.filter((p) => p !== gatewayPeer).map((p) => p.AllowedIPs.split(", ").length),
+            [1, 1, 1],
+        );
+
+        const client = renderSpokeConfig({ ...spokeFacts, routes: ["192.168.1.0/24", "172.20.0.0/16"] });
+        assert.equal(peerSections(client)[0].AllowedIPs, "10.0.0.0/24, 192.168.1.0/24, 172.20.0.0/16");
+        assert.doesNotMatch(client, /PostUp/, "a spoke that routes no LAN does not forward");
+        const gateway = renderSpokeConfig({ ...spokeFacts, routes: ["172.20.0.0/16"], ownRoutes: ["192.168.1.0/24"] });
+        assert.equal(peerSections(gateway)[0].AllowedIPs, "10.0.0.0/24, 172.20.0.0/16");
+        assert.match(gateway, /^PostUp = sysctl -w net\.ipv4\.ip_forward=1$/m);
+    });
+
+    it("refuses a route inside the mesh, or one a spoke would both keep and send away", () => {
+        assert.throws(() => renderSpokeConfig({ ...spokeFacts, routes: ["10.0.0.128/25"] }), /route 10\.0\.0\.128\/25 overlaps the mesh 10\.0\.0\.0\/24/);
+        assert.throws(
+            () => renderSpokeConfig({ ...spokeFacts, routes: ["192.168.1.0/24"], ownRoutes: ["192.168.1.0/24"] }),
+            /192\.168\.1\.0\/24 is behind this spoke; it cannot also be sent to the hub/,
+        );
+        assert.throws(
+            () => renderHubConfig({ ...hubFacts, peers: [{ ...peers[0], routes: ["192.168.1.7/24"] }] }),
+            /route "192\.168\.1\.7\/24" is not an IPv4 CIDR/,
+        );
+    });
+});
+
 describe("[root] wg-quick configs on a real WireGuard interface", function () {
     this.timeout(30000);
     let lab: NetLab | undefined;
