@@ -39,6 +39,7 @@ for (const [stack, dir] of [
     ["prod", undefined],
     ["homelab", "examples/homelab"],
     ["large", "examples/large"],
+    ["zerotier", "examples/zerotier"],
 ] as const) {
     describe(`host keys: every connection of the ${stack} stack`, function () {
         this.timeout(120000);
