@@ -70,7 +70,8 @@ async function firstUp(r: Rehearsal): Promise<void> {
     if (!result.ok) return;
     await healthChecks(r, "first up", { operator: true });
     await r.checks.check("kubeconfig step's output works for operators (kubeconfigForMesh)", async () => {
-        const run = result.runs.find((s) => s.step.name.endsWith("-kubeconfig"));
+        // With a cloud hub and a cloud server, k3s (and so the kubeconfig) comes up in the first up already.
+        const run = [...first.result.runs, ...result.runs].find((s) => s.step.name.endsWith("-kubeconfig"));
         if (!run) throw new Error("no kubeconfig step ran");
         const server = r.hostsOf(enrolled).find((h) => h.roles.includes("server"))!;
         const config = kubeconfigForMesh(run.stdout, server.meshAddress, enrolled.spec.clusterName);

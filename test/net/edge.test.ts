@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "fs";
 import { basename, dirname, join } from "path";
 import { edgeConfigPath, EdgeKind } from "../../components/render/edge";
 import { Daemon, Namespace, NetLab, ProbeOutcome, requireRoot, requireTools, run, sleep } from "./netns";
-import { buildInternet, formatTable, hasRole, loadRulesets, NetHost, NodeRole, placeNodes, planProd, ProdPlan, startMesh } from "./topology";
+import { buildInternet, formatTable, hasRole, loadRulesets, NetHost, NodeRole, placeNodes, planProd, StackPlan, startMesh } from "./topology";
 
 const publicPorts = { http: 80, https: 443 } as const;
 /** Client-side limit per connection: above any delay the proxies add (connect timeouts of 3 s, retries). */
@@ -95,8 +95,8 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
     let stranger: Namespace;
     const hosts: NetHost[] = [];
     const table: TableRow[] = [];
-    let haproxyStack: ProdPlan;
-    let nginxStack: ProdPlan;
+    let haproxyStack: StackPlan;
+    let nginxStack: StackPlan;
     let routes: Route[];
     let fileLimits: { hard: number; canRaise: boolean };
     /** Stand-in gateway listeners by node name. */

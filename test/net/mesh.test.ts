@@ -5,10 +5,9 @@ import assert from "node:assert/strict";
 import { nftTableName } from "../../components/render/nftables";
 import { formatIpv4, parseIpv4 } from "../../components/net";
 import { wireguardPublicKey } from "../../components/render/wireguard";
-import { Namespace, NetLab, ProbeOutcome, requireRoot, requireTools, sleep } from "./netns";
+import { Namespace, NetLab, requireRoot, requireTools, sleep } from "./netns";
 import {
     buildInternet,
-    formatTable,
     hasRole,
     loadRulesets,
     meshConfigPath,
@@ -17,6 +16,9 @@ import {
     NodeRole,
     placeNodes,
     planProd,
+    probePassed,
+    ProbeRow,
+    probeTable,
     rulesetFile,
     startMesh,
     strangerAddress,
@@ -35,46 +37,15 @@ const forgedClusterSource = "10.42.0.99";
 const flannelWireguardPort = 51820;
 const reconnectLimitSeconds = 30;
 
-interface Probe {
+interface Probe extends ProbeRow {
     /** Which test asserts this row. */
     check: "k3s" | "ssh" | "web" | "mesh" | "hub-forward";
-    from: string;
-    to: string;
-    address: string;
-    protocol: "tcp" | "udp" | "icmp";
-    port?: number;
-    expected: "open" | "closed";
-    /** Banner an open TCP/UDP port must answer with, proving which host answered. */
-    banner?: string;
-    sourceAddress?: string;
-    note?: string;
-    got?: ProbeOutcome;
-}
-
-const passed = (probe: Probe) =>
-    probe.got !== undefined &&
-    (probe.expected === "open" ? probe.got.state === "open" && (probe.banner === undefined || probe.got.detail === probe.banner) : probe.got.state !== "open");
-
-function formatMatrix(title: string, probes: Probe[]): string {
-    return formatTable(
-        title,
-        ["from", "to", "port", "expected", "got", "", "note"],
-        probes.map((p) => [
-            p.from + (p.sourceAddress ? ` (as ${p.sourceAddress})` : ""),
-            `${p.to} ${p.address}`,
-            p.protocol === "icmp" ? "ping" : `${p.port}/${p.protocol}`,
-            p.expected,
-            p.got ? `${p.got.state}${p.got.detail && p.got.detail !== p.got.state ? ` (${p.got.detail})` : ""}` : "-",
-            passed(p) ? "ok" : "FAIL",
-            p.note ?? "",
-        ]),
-    );
 }
 
 function failures(probes: Probe[]): string {
-    return formatMatrix(
+    return probeTable(
         "failed probes",
-        probes.filter((p) => !passed(p)),
+        probes.filter((p) => !probePassed(p)),
     );
 }
 
@@ -302,32 +273,32 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
 
         const start = Date.now();
         await runProbes(matrix);
-        console.log(formatMatrix(`probe matrix: ${matrix.length} probes in ${((Date.now() - start) / 1000).toFixed(1)} s`, matrix));
+        console.log(probeTable(`probe matrix: ${matrix.length} probes in ${((Date.now() - start) / 1000).toFixed(1)} s`, matrix));
         assert.ok(matrix.every((p) => p.got !== undefined));
     });
 
     it("every spoke reaches every other spoke's mesh address through the hub", () => {
         const rows = matrix.filter((p) => p.check === "mesh");
         assert.ok(rows.length >= 2, "the matrix has mesh rows");
-        assert.ok(rows.every(passed), failures(rows));
+        assert.ok(rows.every(probePassed), failures(rows));
     });
 
     it("k3s ports answer mesh peers and are refused to the internet on every address, whatever source it claims", () => {
         const rows = matrix.filter((p) => p.check === "k3s");
         assert.ok(rows.some((p) => p.expected === "open") && rows.some((p) => p.expected === "closed"));
-        assert.ok(rows.every(passed), failures(rows));
+        assert.ok(rows.every(probePassed), failures(rows));
     });
 
     it("SSH stays reachable from the internet on every public host and address", () => {
         const rows = matrix.filter((p) => p.check === "ssh");
         assert.ok(rows.length > 0);
-        assert.ok(rows.every(passed), failures(rows));
+        assert.ok(rows.every(probePassed), failures(rows));
     });
 
     it("80/443 reach edge hosts only from the internet (and ingress nodes over the mesh)", () => {
         const rows = matrix.filter((p) => p.check === "web");
         assert.ok(rows.some((p) => p.expected === "open") && rows.some((p) => p.expected === "closed"));
-        assert.ok(rows.every(passed), failures(rows));
+        assert.ok(rows.every(probePassed), failures(rows));
     });
 
     it("the hub does not forward internet traffic into the mesh (and would without its ruleset)", async () => {
@@ -368,8 +339,8 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
             await lab!.loadNftRuleset(hub.namespace, rulesetFile(hub));
             if (target.node.publicAddress) await lab!.addRoute(internet, `${target.node.meshAddress}/32`, target.node.publicAddress);
         }
-        console.log(formatMatrix("hub forwarding (one-way datagrams, recorded at the target)", rows));
-        assert.ok(rows.every(passed), failures(rows));
+        console.log(probeTable("hub forwarding (one-way datagrams, recorded at the target)", rows));
+        assert.ok(rows.every(probePassed), failures(rows));
     });
 
     it(`spokes reconnect by themselves within ${reconnectLimitSeconds} s after the hub's WireGuard restarts`, async () => {
@@ -402,6 +373,6 @@ describe("[root] the mesh on a real network (namespaces, wireguard-go, nftables)
             };
         });
         await runProbes(ring);
-        assert.ok(ring.every(passed), failures(ring));
+        assert.ok(ring.every(probePassed), failures(ring));
     });
 });

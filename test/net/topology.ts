@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "path";
 import { cidrContains, parseCidr, parseIpv4 } from "../../components/net";
 import { readStackConfig, runPlan } from "../../plan/plan";
-import { Namespace, NetLab, WireGuardLink } from "./netns";
+import { Namespace, NetLab, ProbeOutcome, WireGuardLink } from "./netns";
 
 export type NodeRole = "hub" | "server" | "agent" | "edge" | "ingress";
 
@@ -24,20 +24,21 @@ export interface NetNode {
     files: Record<string, string>;
 }
 
-export interface ProdPlan {
+export interface StackPlan {
     nodes: NetNode[];
+    meshPrefix: number;
     /** The Istio gateway's NodePorts, where the edge proxies send 80 and 443. */
     httpNodePort: number;
     httpsNodePort: number;
 }
 
 /**
- * The prod stack as the offline plan renders it: the files every host would receive, real keys
- * included (config overrides as `pulumi config set` would make them).
+ * A stack as the offline plan renders it: the files every host would receive, real keys included
+ * (config overrides as `pulumi config set` would make them). `dir` holds Pulumi.<stack>.yaml.
  */
-export async function planProd(overrides: Record<string, string> = {}): Promise<ProdPlan> {
-    const { config, secretKeys } = readStackConfig("prod");
-    const plan = await runPlan("prod", { ...config, ...overrides }, secretKeys);
+export async function planStack(stack: string, overrides: Record<string, string> = {}, dir?: string): Promise<StackPlan> {
+    const { config, secretKeys } = readStackConfig(stack, dir);
+    const plan = await runPlan(stack, { ...config, ...overrides }, secretKeys);
     const addresses = plan.outputs.nodes as Array<{ name: string; publicAddress?: string }>;
     return {
         nodes: plan.spec.nodes.map((node) => ({
@@ -48,10 +49,13 @@ export async function planProd(overrides: Record<string, string> = {}): Promise<
             meshAddress: node.meshAddress,
             files: Object.fromEntries(Object.entries(plan.nodeFiles[node.name] ?? {}).map(([file, { content }]) => [file, content])),
         })),
+        meshPrefix: plan.spec.mesh.prefix,
         httpNodePort: plan.spec.ingress.httpNodePort,
         httpsNodePort: plan.spec.ingress.httpsNodePort,
     };
 }
+
+export const planProd = (overrides: Record<string, string> = {}) => planStack("prod", overrides);
 
 export const hasRole = (node: NetNode, role: NodeRole) => node.roles.includes(role);
 
@@ -183,4 +187,39 @@ export function formatTable(title: string, header: string[], rows: string[][]): 
             .join("  ")
             .trimEnd();
     return [`\n  ${title}`, line(header), ...rows.map(line)].join("\n");
+}
+
+/** One probe of a matrix: what was sent where, what should happen, what did. */
+export interface ProbeRow {
+    from: string;
+    to: string;
+    address: string;
+    protocol: "tcp" | "udp" | "icmp";
+    port?: number;
+    expected: "open" | "closed";
+    /** Banner an open TCP/UDP port must answer with, proving which host answered. */
+    banner?: string;
+    sourceAddress?: string;
+    note?: string;
+    got?: ProbeOutcome;
+}
+
+export const probePassed = (probe: ProbeRow) =>
+    probe.got !== undefined &&
+    (probe.expected === "open" ? probe.got.state === "open" && (probe.banner === undefined || probe.got.detail === probe.banner) : probe.got.state !== "open");
+
+export function probeTable(title: string, probes: ProbeRow[]): string {
+    return formatTable(
+        title,
+        ["from", "to", "port", "expected", "got", "", "note"],
+        probes.map((p) => [
+            p.from + (p.sourceAddress ? ` (as ${p.sourceAddress})` : ""),
+            `${p.to} ${p.address}`,
+            p.protocol === "icmp" ? "ping" : `${p.port}/${p.protocol}`,
+            p.expected,
+            p.got ? `${p.got.state}${p.got.detail && p.got.detail !== p.got.state ? ` (${p.got.detail})` : ""}` : "-",
+            probePassed(p) ? "ok" : "FAIL",
+            p.note ?? "",
+        ]),
+    );
 }

@@ -9,30 +9,11 @@ import { mkdirSync, writeFileSync } from "fs";
 import * as path from "path";
 import { zerotierInterfaceName } from "../../components/paths";
 import { k3sApiPort, zerotierPort } from "../../components/ports";
-import { readStackConfig, runPlan } from "../../plan/plan";
-import { Daemon, Namespace, NetLab, ProbeOutcome, requireRoot, requireTools, run } from "./netns";
-import { buildInternet, formatTable, loadRulesets, NetHost, NetNode, placeNodes } from "./topology";
+import { Daemon, Namespace, NetLab, requireRoot, requireTools, run } from "./netns";
+import { buildInternet, loadRulesets, NetHost, placeNodes, planStack, probePassed, ProbeRow, probeTable } from "./topology";
 
 const kubeletPort = 10250;
 const standInMtu = 1420;
-
-/** A stack's nodes as the offline plan renders them (files, public addresses). */
-export async function planStackNodes(stack: string, dir: string): Promise<{ nodes: NetNode[]; meshPrefix: number }> {
-    const { config, secretKeys } = readStackConfig(stack, dir);
-    const plan = await runPlan(stack, config, secretKeys, "net");
-    const addresses = plan.outputs.nodes as Array<{ name: string; publicAddress?: string }>;
-    return {
-        meshPrefix: plan.spec.mesh.prefix,
-        nodes: plan.spec.nodes.map((node) => ({
-            name: node.name,
-            roles: node.roles,
-            publicAddress: addresses.find((a) => a.name === node.name)?.publicAddress,
-            behindNat: node.existing?.behindNat ?? false,
-            meshAddress: node.meshAddress,
-            files: Object.fromEntries(Object.entries(plan.nodeFiles[node.name] ?? {}).map(([file, { content }]) => [file, content])),
-        })),
-    };
-}
 
 async function keyPair(): Promise<{ privateKey: string; publicKey: string }> {
     const privateKey = (await run(["wg", "genkey"])).stdout.trim();
@@ -68,44 +49,15 @@ function standInConfig(
     return lines.join("\n") + "\n";
 }
 
-interface Probe {
-    from: string;
-    to: string;
-    address: string;
-    protocol: "tcp" | "udp" | "icmp";
-    port?: number;
-    expected: "open" | "closed";
-    banner?: string;
-    got?: ProbeOutcome;
-}
-
-const passed = (p: Probe) =>
-    p.got !== undefined && (p.expected === "open" ? p.got.state === "open" && (p.banner === undefined || p.got.detail === p.banner) : p.got.state !== "open");
-
-function report(title: string, probes: Probe[]): string {
-    return formatTable(
-        title,
-        ["from", "to", "port", "expected", "got", ""],
-        probes.map((p) => [
-            p.from,
-            `${p.to} ${p.address}`,
-            p.protocol === "icmp" ? "ping" : `${p.port}/${p.protocol}`,
-            p.expected,
-            p.got ? `${p.got.state} (${p.got.detail})` : "-",
-            passed(p) ? "ok" : "FAIL",
-        ]),
-    );
-}
-
 describe("[root] a ZeroTier stack's rulesets on a real network (stand-in: a full WireGuard mesh on zt0 over UDP 9993)", function () {
     this.timeout(180000);
     let lab: NetLab | undefined;
     const hosts: NetHost[] = [];
     let stranger: Namespace;
-    const fromInternet: Probe[] = [];
+    const fromInternet: ProbeRow[] = [];
 
     const nsOf = (name: string) => (name === "stranger" ? stranger : hosts.find((h) => h.node.name === name)!.namespace);
-    async function probe(p: Probe): Promise<void> {
+    async function probe(p: ProbeRow): Promise<void> {
         const from = nsOf(p.from);
         if (p.protocol === "icmp") {
             const answered = await lab!.ping(from, p.address, 2);
@@ -118,7 +70,7 @@ describe("[root] a ZeroTier stack's rulesets on a real network (stand-in: a full
     before(async function () {
         requireRoot("the ZeroTier stand-in network test");
         requireTools(["ip", "ss", "nft", "wg", "wg-quick", "wireguard-go", "socat", "ping"]);
-        const { nodes, meshPrefix } = await planStackNodes("zerotier", path.join(__dirname, "../../examples/zerotier"));
+        const { nodes, meshPrefix } = await planStack("zerotier", {}, path.join(__dirname, "../../examples/zerotier"));
         assert.ok(nodes.some((n) => n.behindNat) && nodes.some((n) => !n.behindNat), "the example has members behind NAT and public ones");
         lab = new NetLab("zerotier");
         const net = await buildInternet(lab);
@@ -142,7 +94,7 @@ describe("[root] a ZeroTier stack's rulesets on a real network (stand-in: a full
             lab!.startDaemon(h.namespace, [process.execPath, "-e", echo, String(zerotierPort), `${h.node.name}/${zerotierPort}`], `${h.node.name} udp echo`),
         );
         for (const h of publicHosts) await lab.waitForListener(h.namespace, zerotierPort, { protocol: "udp" });
-        const udpProbes = publicHosts.map((h): Probe => ({
+        const udpProbes = publicHosts.map((h): ProbeRow => ({
             from: "stranger",
             to: h.node.name,
             address: h.node.publicAddress!,
@@ -189,15 +141,22 @@ describe("[root] a ZeroTier stack's rulesets on a real network (stand-in: a full
             .filter((h) => !h.node.behindNat)
             .flatMap((h) =>
                 [h.node.publicAddress!, h.node.meshAddress].flatMap((address) =>
-                    [k3sApiPort, kubeletPort].map((port): Probe => ({ from: "stranger", to: h.node.name, address, protocol: "tcp", port, expected: "closed" })),
+                    [k3sApiPort, kubeletPort].map((port): ProbeRow => ({
+                        from: "stranger",
+                        to: h.node.name,
+                        address,
+                        protocol: "tcp",
+                        port,
+                        expected: "closed",
+                    })),
                 ),
             );
         await Promise.all(tcpProbes.map(probe));
         fromInternet.push(...tcpProbes);
-        console.log(report("from the internet", fromInternet));
+        console.log(probeTable("from the internet", fromInternet));
         assert.ok(fromInternet.length > 0);
         assert.deepEqual(
-            fromInternet.filter((p) => !passed(p)).map((p) => `${p.to} ${p.address} ${p.port}/${p.protocol}: ${p.got?.state}`),
+            fromInternet.filter((p) => !probePassed(p)).map((p) => `${p.to} ${p.address} ${p.port}/${p.protocol}: ${p.got?.state}`),
             [],
         );
     });
@@ -207,12 +166,12 @@ describe("[root] a ZeroTier stack's rulesets on a real network (stand-in: a full
         for (const h of hosts.filter((x) => x.node.behindNat)) {
             await Promise.all(hosts.filter((o) => o !== h).map((o) => lab!.ping(h.namespace, o.node.meshAddress, 3)));
         }
-        const probes: Probe[] = hosts.flatMap((from) =>
+        const probes: ProbeRow[] = hosts.flatMap((from) =>
             hosts
                 .filter((to) => to !== from)
-                .flatMap((to): Probe[] => [
+                .flatMap((to): ProbeRow[] => [
                     { from: from.node.name, to: to.node.name, address: to.node.meshAddress, protocol: "icmp", expected: "open" },
-                    ...[k3sApiPort, kubeletPort].map((port): Probe => ({
+                    ...[k3sApiPort, kubeletPort].map((port): ProbeRow => ({
                         from: from.node.name,
                         to: to.node.name,
                         address: to.node.meshAddress,
@@ -224,8 +183,8 @@ describe("[root] a ZeroTier stack's rulesets on a real network (stand-in: a full
                 ]),
         );
         await Promise.all(probes.map(probe));
-        const failed = probes.filter((p) => !passed(p));
-        assert.deepEqual(failed.length, 0, report("failed mesh probes", failed));
+        const failed = probes.filter((p) => !probePassed(p));
+        assert.deepEqual(failed.length, 0, probeTable("failed mesh probes", failed));
         assert.equal(probes.length, hosts.length * (hosts.length - 1) * 3);
         // Each member's route to every peer is the stand-in's zt0, the interface the rulesets trust.
         for (const h of hosts) {
