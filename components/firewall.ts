@@ -53,6 +53,7 @@ export class HostFirewall extends pulumi.ComponentResource {
                 acceptMeshPort: zerotier || host.roles.includes("hub"),
                 isEdge: host.roles.includes("edge"),
                 extraTcpPorts: host.spec.publicTcpPorts,
+                extraUdpPorts: host.spec.publicUdpPorts,
             });
             new HostRuleset(
                 `${host.name}-ruleset`,

@@ -2,7 +2,7 @@
 // reader that turns each entry of `nodes` into a NodeSpec. Pulumi.yaml documents every row (a test).
 import { derivedAddress, formatIpv4, isDnsLabel, parseIpv4, Cidr } from "../net";
 import { unixUserPattern } from "../patterns";
-import { defaultSshPort, meshOnlyRangeOf } from "../ports";
+import { defaultSshPort, meshOnlyRangeOf, PortProtocol } from "../ports";
 import { awsPlacementProblems, azurePlacementProblems, FieldProblem, readAws, readAzure, readExisting } from "./placement";
 import { asObjectList, checkKeys, FieldReader } from "./readers";
 import { projectName } from "./settings";
@@ -28,7 +28,11 @@ export const nodeFields: readonly NodeField[] = [
             "Login user (root, or a user with passwordless sudo). Default: admin (AWS Debian), ubuntu (AWS Ubuntu), azureuser (Azure), root (existing).",
     },
     { key: "sshPort", description: "SSH port (existing hosts only; cloud images keep 22)." },
-    { key: "publicTcpPorts", description: "TCP ports this host serves to the internet besides SSH (and 80/443 on edges); never a k3s port." },
+    {
+        key: "publicTcpPorts",
+        description: "TCP ports this host serves to the internet besides SSH (and 80/443 on edges), e.g. [25, 587]; never a k3s port.",
+    },
+    { key: "publicUdpPorts", description: "UDP ports this host serves to the internet besides the mesh's own, e.g. [53]; never a flannel port." },
     {
         key: "decommission",
         description: "true: drain, delete and uninstall this node while it is still on the mesh; remove it from the config on the next up.",
@@ -88,7 +92,8 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
             roles: nodeRoles as Role[],
             meshAddress: meshAddress ?? (meshCidr ? formatIpv4(derivedAddress(meshCidr, name)) : ""),
             sshPort: r.integer("sshPort", defaultSshPort, 1, 65535),
-            publicTcpPorts: readPublicPorts(r),
+            publicTcpPorts: readPublicPorts(r, "tcp"),
+            publicUdpPorts: readPublicPorts(r, "udp"),
             decommission: r.boolean("decommission", false),
         };
         let node: NodeSpec;
@@ -112,16 +117,17 @@ function reportPlacement(found: FieldProblem[], item: Record<string, unknown>, r
     for (const { field, message } of found) if (item[field] !== undefined || ["arch", "sshPort", "sshUser"].includes(field)) r.problem(field, message);
 }
 
-function readPublicPorts(r: FieldReader): number[] {
-    return r.list("publicTcpPorts").flatMap((port) => {
+function readPublicPorts(r: FieldReader, protocol: PortProtocol): number[] {
+    const field = protocol === "tcp" ? "publicTcpPorts" : "publicUdpPorts";
+    return r.list(field).flatMap((port) => {
         if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-            r.problem("publicTcpPorts", `${JSON.stringify(port)} is not a port (1-65535)`);
+            r.problem(field, `${JSON.stringify(port)} is not a port (1-65535)`);
             return [];
         }
-        const meshOnly = meshOnlyRangeOf("tcp", port);
+        const meshOnly = meshOnlyRangeOf(protocol, port);
         if (meshOnly) {
             r.problem(
-                "publicTcpPorts",
+                field,
                 `${port} is ${meshOnly.what}, reachable only over the mesh (the policy pack refuses it too); remove it and use the kubeconfig output over the mesh`,
             );
             return [];

@@ -55,6 +55,8 @@ interface NodeBase {
     sshPort: number;
     /** TCP ports this host serves to the internet (cloud firewall and nftables). */
     publicTcpPorts: number[];
+    /** UDP ports this host serves to the internet (cloud firewall and nftables), e.g. DNS. */
+    publicUdpPorts: number[];
     /** Leaving the cluster: its teardown runs while it is still on the mesh; then remove it from the config. */
     decommission: boolean;
 }

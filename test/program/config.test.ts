@@ -243,6 +243,15 @@ describe("stack config", () => {
             /6443 is the Kubernetes API, reachable only over the mesh/,
         ],
         [
+            "a flannel port opened to the internet as a UDP service",
+            () =>
+                withNodes((n) => {
+                    node("phy01", n).publicUdpPorts = [53, 8472];
+                }),
+            at("phy01", "publicUdpPorts"),
+            /8472 is flannel VXLAN, reachable only over the mesh/,
+        ],
+        [
             "the etcd range opened to the internet",
             () =>
                 withNodes((n) => {
