@@ -37,6 +37,8 @@ export class Edge extends pulumi.ComponentResource {
                 httpsNodePort: spec.ingress.httpsNodePort,
                 listenHttp: httpPort,
                 listenHttps: httpsPort,
+                fallback: host.spec.edgeFallback,
+                appHosts: spec.ingress.apps.map((app) => app.host),
             });
             new HostFiles(
                 `${host.name}-edge`,

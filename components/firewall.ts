@@ -86,6 +86,7 @@ export class HostFirewall extends pulumi.ComponentResource {
                 openTcpPorts: [host.spec.sshPort, ...(isEdge ? [httpPort, httpsPort] : []), ...host.spec.publicTcpPorts],
                 openUdpPorts: [...(acceptMeshPort ? [meshListenPort] : []), ...host.spec.publicUdpPorts],
                 isEdge,
+                edgeFallback: host.spec.edgeFallback,
             };
             this.steps.set(
                 host.name,

@@ -1,12 +1,13 @@
 // The node fields, one declarative table (which provider takes each, what it means), and the
 // reader that turns each entry of `nodes` into a NodeSpec. Pulumi.yaml documents every row (a test).
+import { isIP } from "node:net";
 import { derivedAddress, formatIpv4, isDnsLabel, parseIpv4, Cidr } from "../net";
-import { unixUserPattern } from "../patterns";
-import { defaultSshPort, meshOnlyRangeOf, PortProtocol } from "../ports";
+import { hostPortExample, hostPortPattern, unixUserPattern } from "../patterns";
+import { defaultSshPort, httpPort, httpsPort, meshOnlyRangeOf, PortProtocol } from "../ports";
 import { awsPlacementProblems, azurePlacementProblems, FieldProblem, readAws, readAzure, readExisting } from "./placement";
 import { asObjectList, checkKeys, FieldReader } from "./readers";
 import { projectName } from "./settings";
-import { arches, NodeSpec, Provider, providers, Role, roles } from "./types";
+import { arches, EdgeFallback, NodeSpec, Provider, providers, Role, roles } from "./types";
 
 export interface NodeField {
     key: string;
@@ -33,6 +34,11 @@ export const nodeFields: readonly NodeField[] = [
         description: "TCP ports this host serves to the internet besides SSH (and 80/443 on edges), e.g. [25, 587]; never a k3s port.",
     },
     { key: "publicUdpPorts", description: "UDP ports this host serves to the internet besides the mesh's own, e.g. [53]; never a flannel port." },
+    {
+        key: "edgeFallback",
+        description:
+            'Edges on a shared host: { http: "127.0.0.1:8080", https: "127.0.0.1:8443" }, where the host\'s own web server moved; names that are not cluster apps go there (SNI on 443, Host on 80).',
+    },
     {
         key: "decommission",
         description: "true: drain, delete and uninstall this node while it is still on the mesh; remove it from the config on the next up.",
@@ -95,6 +101,7 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
             publicTcpPorts: readPublicPorts(r, "tcp"),
             publicUdpPorts: readPublicPorts(r, "udp"),
             decommission: r.boolean("decommission", false),
+            edgeFallback: readEdgeFallback(r, item.edgeFallback, nodeRoles),
         };
         let node: NodeSpec;
         if (provider === "aws") {
@@ -134,4 +141,41 @@ function readPublicPorts(r: FieldReader, protocol: PortProtocol): number[] {
         }
         return [port];
     });
+}
+
+/** `{ http, https }`, each host:port; only on edges, and never the edge's own 80/443 on this host. */
+function readEdgeFallback(r: FieldReader, value: unknown, nodeRoles: string[]): EdgeFallback | undefined {
+    if (value === undefined) return undefined;
+    const example = `{ http: "127.0.0.1:8080", https: "${hostPortExample}" }`;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        r.problem("edgeFallback", `expected ${example}`);
+        return undefined;
+    }
+    const raw = value as Record<string, unknown>;
+    const unknown = Object.keys(raw).filter((k) => k !== "http" && k !== "https");
+    if (unknown.length > 0) r.problem("edgeFallback", `unknown key ${unknown.join(", ")}; expected ${example}`);
+    if (!nodeRoles.includes("edge")) r.problem("edgeFallback", "only an edge forwards to a fallback; add the edge role or remove edgeFallback");
+    const fallback: Partial<EdgeFallback> = {};
+    for (const key of ["http", "https"] as const) {
+        const address = raw[key];
+        const match = typeof address === "string" ? hostPortPattern.exec(address) : null;
+        if (!match || Number(match[2]) > 65535 || isIP(match[1].replace(/^\[|\]$/g, "")) === 0) {
+            r.problem(
+                `edgeFallback.${key}`,
+                `${JSON.stringify(address)} is not an IP address and port; write it like ${hostPortExample} (no DNS names: the proxy would not start without DNS)`,
+            );
+            continue;
+        }
+        const loopback = /^(127\.|\[::1\]$)/.test(match[1]);
+        const port = Number(match[2]);
+        if (loopback && (port === httpPort || port === httpsPort)) {
+            r.problem(
+                `edgeFallback.${key}`,
+                `${address} is the edge's own port ${port} on this host; move the web server to another port, e.g. ${hostPortExample}`,
+            );
+            continue;
+        }
+        fallback[key] = address as string;
+    }
+    return fallback.http !== undefined && fallback.https !== undefined ? { http: fallback.http, https: fallback.https } : undefined;
 }

@@ -59,6 +59,14 @@ interface NodeBase {
     publicUdpPorts: number[];
     /** Leaving the cluster: its teardown runs while it is still on the mesh; then remove it from the config. */
     decommission: boolean;
+    /** Edges on a shared host: where names that are not cluster apps go (the host's own web server). */
+    edgeFallback?: EdgeFallback;
+}
+
+/** host:port of the web server an edge passes every name that is not a cluster app. */
+export interface EdgeFallback {
+    http: string;
+    https: string;
 }
 
 /** One node per provider, so an AWS node always has its AWS fields (no runtime "missing aws"). */

@@ -3,7 +3,9 @@
 // terminates TLS: cert-manager issues the certificates and the Istio gateway serves them, so the edge
 // holds no keys and needs no change when a hostname is added. Pure renderers: text in, text out.
 import { isIP } from "node:net";
+import { isDnsName } from "../../net";
 import { haproxyConfigPath, nginxConfigPath } from "../../paths";
+import { hostPortPattern } from "../../patterns";
 
 /** An ingress node as the edge reaches it. */
 export interface EdgeBackend {
@@ -24,6 +26,13 @@ export interface EdgeFacts {
     healthCheckInterval?: string;
     /** HAProxy only: serves the stats page on 127.0.0.1:statsPort (reach it through an SSH tunnel). */
     statsPort?: number;
+    /**
+     * A shared host's own web server (edgeFallback, host:port): with it, only the cluster's app hosts
+     * go to the ingress nodes (by SNI on https, by Host on http) and every other name goes here.
+     */
+    fallback?: { http: string; https: string };
+    /** The cluster's app hosts (apps[].host); read only with a fallback. */
+    appHosts?: string[];
 }
 
 export type EdgeKind = "haproxy" | "nginx";
@@ -42,6 +51,12 @@ export const connectTimeout = "3s";
 /** Idle limit of an established connection in either proxy: long enough for WebSockets and gRPC streams. */
 export const idleTunnelTimeout = "1h";
 
+/**
+ * How long a proxy with a fallback waits for the TLS ClientHello (its SNI) or the HTTP request head
+ * (its Host) before it decides; a client that sends nothing by then goes to the fallback.
+ */
+export const inspectDelay = "5s";
+
 /** Names land unquoted in both configs: letters, digits and ._- only. */
 export const plainName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -57,6 +72,8 @@ export interface EdgeRoute {
     name: "http" | "https";
     listenPort: number;
     nodePort: number;
+    /** host:port for every name that is not an app host; absent: everything goes to the ingress nodes. */
+    fallback?: string;
 }
 
 /** Validated facts in the form both renderers use: backends sorted by name, one route per public port. */
@@ -66,6 +83,8 @@ export interface EdgePlan {
     routes: EdgeRoute[];
     healthCheckInterval: string;
     statsPort?: number;
+    /** Sorted, lowercase; the names routed to the ingress nodes when routes have a fallback. */
+    appHosts: string[];
 }
 
 export function planEdge(f: EdgeFacts): EdgePlan {
@@ -101,6 +120,14 @@ export function planEdge(f: EdgeFacts): EdgePlan {
             throw new Error(`statsPort ${f.statsPort} collides with a public listen port`);
         }
     }
+    for (const address of Object.values(f.fallback ?? {})) {
+        // Lands unquoted as a server address in both configs.
+        const match = hostPortPattern.exec(address);
+        if (!match || isIP(match[1].replace(/^\[|\]$/g, "")) === 0)
+            throw new Error(`edge ${f.edgeName}: fallback "${address}" is not host:port with an IP address`);
+    }
+    const appHosts = [...new Set((f.appHosts ?? []).map((h) => h.toLowerCase()))].sort();
+    for (const host of appHosts) if (!isDnsName(host)) throw new Error(`edge ${f.edgeName}: app host "${host}" is not a DNS name`);
     const healthCheckInterval = f.healthCheckInterval ?? defaultHealthCheckInterval;
     // The units both HAProxy and NGINX understand.
     if (!/^[1-9][0-9]*(ms|s|m|h)$/.test(healthCheckInterval)) {
@@ -111,11 +138,12 @@ export function planEdge(f: EdgeFacts): EdgePlan {
         // Sorted by code unit, not locale, so the output is the same on every machine.
         backends: [...f.backends].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
         routes: [
-            { name: "http", listenPort: f.listenHttp, nodePort: f.httpNodePort },
-            { name: "https", listenPort: f.listenHttps, nodePort: f.httpsNodePort },
+            { name: "http", listenPort: f.listenHttp, nodePort: f.httpNodePort, fallback: f.fallback?.http },
+            { name: "https", listenPort: f.listenHttps, nodePort: f.httpsNodePort, fallback: f.fallback?.https },
         ],
         healthCheckInterval,
         statsPort: f.statsPort,
+        appHosts,
     };
 }
 
