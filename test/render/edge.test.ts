@@ -7,7 +7,15 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { AddressInfo, createServer, Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EdgeFacts, EdgeKind, edgeConfigPath, edgeInstallScript, renderHaproxyConfig, renderNginxStreamConfig } from "../../components/render/edge";
+import {
+    EdgeFacts,
+    EdgeKind,
+    edgeConfigPath,
+    edgeInstallScript,
+    edgeSendsProxyProtocol,
+    renderHaproxyConfig,
+    renderNginxStreamConfig,
+} from "../../components/render/edge";
 
 /** Seed 000's ingress nodes, deliberately not in name order. */
 const seedFacts: EdgeFacts = {
@@ -120,8 +128,9 @@ const routesOf = (f: EdgeFacts) => [
     { name: "https", listen: f.listenHttps, nodePort: f.httpsNodePort },
 ];
 
-/** Words that would mean TLS is terminated (or PROXY protocol sent) at the edge. */
-const terminationWords = /\b(ssl|crt|ca-file|ssl_certificate|proxy_ssl|send-proxy(-v2)?|proxy_protocol)\b/;
+/** Words that would mean TLS is terminated at the edge (or a PROXY protocol header sent). */
+const terminationWords = /\b(ssl|crt|ca-file|ssl_certificate|proxy_ssl)\b/;
+const proxyProtocolWords = /\b(send-proxy(-v2)?|proxy_protocol)\b/;
 
 describe("edge: HAProxy config", () => {
     for (const [label, facts] of [...factVariants, ...fallbackVariants]) {
@@ -149,9 +158,14 @@ describe("edge: HAProxy config", () => {
         assert.ok(sections.get("defaults")?.includes("default-server inter 2s fall 3 rise 2"));
     });
 
-    it("does not terminate TLS or send the PROXY protocol", () => {
-        for (const [, facts] of factVariants) {
-            for (const line of directives(renderHaproxyConfig(facts))) assert.doesNotMatch(line, terminationWords);
+    it("does not terminate TLS, and sends PROXY protocol v2 to the ingress nodes only when asked, never to the fallback", () => {
+        for (const [, facts] of [...factVariants, ...fallbackVariants]) {
+            for (const line of directives(renderHaproxyConfig(facts))) assert.doesNotMatch(line, /\b(ssl|crt|ca-file|send-proxy(-v2)?)\b/);
+            for (const line of directives(renderHaproxyConfig({ ...facts, proxyProtocol: true }))) {
+                if (line.startsWith("server fallback ")) assert.doesNotMatch(line, proxyProtocolWords);
+                else if (line.startsWith("server ")) assert.match(line, / check send-proxy-v2$/);
+            }
+            assertAccepted(haproxyCheck(renderHaproxyConfig({ ...facts, proxyProtocol: true })));
         }
     });
 
@@ -250,7 +264,14 @@ describe("edge: NGINX stream config", () => {
             const config = renderNginxStreamConfig(facts);
             assert.doesNotMatch(config, /^\s*http\s*\{/m);
             for (const line of directives(config)) assert.doesNotMatch(line, terminationWords);
+            // NGINX writes only PROXY v1, per server block: it sends none (edgeSendsProxyProtocol).
+            for (const line of directives(renderNginxStreamConfig({ ...facts, proxyProtocol: true }))) assert.doesNotMatch(line, proxyProtocolWords);
         }
+    });
+
+    it("PROXY protocol: HAProxy edges send it and the gateway reads it; NGINX edges neither", () => {
+        assert.equal(edgeSendsProxyProtocol("haproxy"), true);
+        assert.equal(edgeSendsProxyProtocol("nginx"), false);
     });
 });
 

@@ -28,7 +28,7 @@ export function renderHaproxyConfig(f: EdgeFacts): string {
         "",
         `backend ingress_${route.name}`,
         "    balance roundrobin",
-        ...plan.backends.map((b) => `    server ${b.name} ${hostPort(b.meshAddress, route.nodePort)} check`),
+        ...plan.backends.map((b) => `    server ${b.name} ${hostPort(b.meshAddress, route.nodePort)} check${f.proxyProtocol ? " send-proxy-v2" : ""}`),
         ...(route.fallback === undefined
             ? []
             : [

@@ -33,6 +33,23 @@ export interface EdgeFacts {
     fallback?: { http: string; https: string };
     /** The cluster's app hosts (apps[].host); read only with a fallback. */
     appHosts?: string[];
+    /** HAProxy: PROXY protocol v2 to the ingress nodes (see edgeSendsProxyProtocol); ignored by NGINX. */
+    proxyProtocol?: boolean;
+}
+
+/**
+ * Whether the edge passes the client's address to the Istio gateway in a PROXY protocol v2 header,
+ * and so whether the gateway must read one (it then requires it on its 80 and 443 listeners).
+ * HAProxy: yes (`send-proxy-v2` on each ingress server; its health checks send the header too, as
+ * `check-send-proxy` is implied when traffic uses it: www.haproxy.com/documentation/haproxy-configuration-manual/latest/#5.2-check-send-proxy).
+ * NGINX: no. Its stream module writes only version 1 (`proxy_protocol on`,
+ * nginx.org/en/docs/stream/ngx_stream_proxy_module.html#proxy_protocol), per server block, so the
+ * SNI-routed 443 could not send it to the ingress nodes and not to a fallback; and port 80 next to a
+ * fallback goes through its http module, which cannot write one at all. With NGINX the gateway sees
+ * the edge's mesh address as the client's (apps behind port 80 get X-Forwarded-For with a fallback).
+ */
+export function edgeSendsProxyProtocol(kind: EdgeKind): boolean {
+    return kind === "haproxy";
 }
 
 export type EdgeKind = "haproxy" | "nginx";
@@ -157,8 +174,14 @@ export function header(plan: EdgePlan, kind: EdgeKind): string[] {
         "# Layer 4 only: TLS passes through untouched to the Istio gateway, which terminates it with the",
         "# certificates cert-manager issues. Nothing here holds a key.",
         "#",
-        "# No PROXY protocol towards the backends: the Istio gateway does not read it unless an EnvoyFilter",
-        "# adds the proxy_protocol listener filter, and without that filter every connection would break.",
-        "# The price: Istio sees the edge's mesh address as the client address.",
+        ...(kind === "haproxy"
+            ? [
+                  "# PROXY protocol v2 towards the ingress nodes (send-proxy-v2), so Istio sees each client's own",
+                  "# address; the gateway is told to read it (gatewayTopology.proxyProtocol). The fallback gets none.",
+              ]
+            : [
+                  "# No PROXY protocol towards the backends: NGINX writes only version 1 and, next to a fallback,",
+                  "# could not send it to the ingress nodes alone. Istio sees the edge's mesh address as the client's.",
+              ]),
     ];
 }
