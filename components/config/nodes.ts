@@ -57,6 +57,17 @@ export const nodeFields: readonly NodeField[] = [
     { key: "behindNat", providers: ["existing"], description: "true for a machine at home: reached on its mesh address through the hub." },
     { key: "hostKey", providers: ["existing"], description: "The host's SSH host key line (ssh-ed25519 AAAA...), pinned on every connection." },
     { key: "enrolled", providers: ["existing"], description: "true once the owner ran the host's bootstrap script; until then nothing runs on it." },
+    {
+        key: "adopt",
+        providers: ["existing"],
+        description:
+            "true: take over a k3s this project did not install (keeps its data, its server token and any newer release); without it such a host is refused.",
+    },
+    {
+        key: "purge",
+        providers: ["existing"],
+        description: "true: removing k3s from this host also deletes /var/lib/rancher/k3s (volumes, images); default: kept.",
+    },
 ];
 
 const nodeKeys = nodeFields.map((f) => f.key);
@@ -113,7 +124,15 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
             node = { ...base, provider, azure, site: site ?? `azure:${azure.location}`, sshUser: sshUser ?? "azureuser" };
             reportPlacement(azurePlacementProblems(azure, node), item, r);
         } else {
-            node = { ...base, provider, existing: readExisting(r), site: site ?? `existing:${name}`, sshUser: sshUser ?? "root" };
+            node = {
+                ...base,
+                provider,
+                existing: readExisting(r),
+                site: site ?? `existing:${name}`,
+                sshUser: sshUser ?? "root",
+                adopt: r.boolean("adopt", false),
+                purge: r.boolean("purge", false),
+            };
         }
         return [node];
     });

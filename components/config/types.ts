@@ -61,6 +61,10 @@ interface NodeBase {
     decommission: boolean;
     /** Edges on a shared host: where names that are not cluster apps go (the host's own web server). */
     edgeFallback?: EdgeFallback;
+    /** Existing hosts: take over a k3s this project did not install (cloud VMs are always ours). */
+    adopt?: boolean;
+    /** Existing hosts: removing k3s also deletes its data directory (volumes, images). */
+    purge?: boolean;
 }
 
 /** host:port of the web server an edge passes every name that is not a cluster app. */

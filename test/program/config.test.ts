@@ -252,6 +252,15 @@ describe("stack config", () => {
             /8472 is flannel VXLAN, reachable only over the mesh/,
         ],
         [
+            "adopt on a cloud VM (always ours)",
+            () =>
+                withNodes((n) => {
+                    node("aws-arm", n).adopt = true;
+                }),
+            at("aws-arm", "adopt"),
+            /belongs to provider existing, not aws/,
+        ],
+        [
             "an edgeFallback by DNS name",
             () =>
                 withNodes((n) => {
