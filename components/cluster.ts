@@ -13,6 +13,7 @@ import { AppDns } from "./dns";
 import { CloudHosts } from "./cloudhosts";
 import { Edge } from "./edge";
 import { firewallTeardown, HostFirewall } from "./firewall";
+import { renderHostCleanup } from "./render/bundle";
 import { ExistingHost, Host, SshEndpoint } from "./host";
 import { asRoot, shellQuote } from "./hostfiles";
 import { IstioIngress } from "./ingress";
@@ -122,14 +123,16 @@ export class HybridCluster extends pulumi.ComponentResource {
             : undefined;
         this.kubeconfig = k3s ? k3s.kubeconfig : pulumi.output(undefined);
 
-        // A decommissioned host leaves last: its k3s is gone by now; then our firewall, then the mesh.
+        // A decommissioned host leaves last: its k3s is gone by now; then our firewall, then the mesh
+        // (a few seconds later: this command arrives over it), then every file of ours.
+        const cleanupAfterLeaving = `systemd-run --quiet --on-active=15 /bin/sh -c ${shellQuote(renderHostCleanup())}`;
         for (const host of active.filter((h) => h.spec.decommission)) {
             const k3sNode = k3s?.nodes.find((n) => n.host === host);
             new command.remote.Command(
                 `${host.name}-leave`,
                 {
                     connection: host.connection,
-                    create: asRoot(host.spec.sshUser, `sh -c ${shellQuote([firewallTeardown, mesh.leaveScript].join("\n"))}`),
+                    create: asRoot(host.spec.sshUser, `sh -c ${shellQuote([firewallTeardown, mesh.leaveScript, cleanupAfterLeaving].join("\n"))}`),
                     addPreviousOutputInEnv: false,
                 },
                 { parent: this, dependsOn: [mesh.joined(host.name), firewall.loaded(host.name), ...(k3sNode ? [k3sNode.installed] : [])] },
