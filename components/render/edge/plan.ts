@@ -40,8 +40,11 @@ export interface EdgeFacts {
 /**
  * Whether the edge passes the client's address to the Istio gateway in a PROXY protocol v2 header,
  * and so whether the gateway must read one (it then requires it on its 80 and 443 listeners).
- * HAProxy: yes (`send-proxy-v2` on each ingress server; its health checks send the header too, as
- * `check-send-proxy` is implied when traffic uses it: www.haproxy.com/documentation/haproxy-configuration-manual/latest/#5.2-check-send-proxy).
+ * HAProxy: yes (`send-proxy-v2` on each ingress server). Its TCP health checks on the same NodePort
+ * send a header too (`check-send-proxy` is implied when traffic uses it:
+ * www.haproxy.com/documentation/haproxy-configuration-manual/latest/#5.2-check-send-proxy), with the
+ * LOCAL command that every receiver must accept (www.haproxy.org/download/2.8/doc/proxy-protocol.txt,
+ * 2.2), so the gateway keeps answering them; test/net/proxy.test.ts sees exactly that header.
  * NGINX: no. Its stream module writes only version 1 (`proxy_protocol on`,
  * nginx.org/en/docs/stream/ngx_stream_proxy_module.html#proxy_protocol), per server block, so the
  * SNI-routed 443 could not send it to the ingress nodes and not to a fallback; and port 80 next to a
