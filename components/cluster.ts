@@ -13,13 +13,13 @@ import { AppDns } from "./dns";
 import { CloudHosts } from "./cloudhosts";
 import { Edge } from "./edge";
 import { firewallTeardown, HostFirewall } from "./firewall";
+import { renderHostCleanup } from "./render/bundle";
 import { ExistingHost, Host, SshEndpoint } from "./host";
 import { asRoot, shellQuote } from "./hostfiles";
 import { IstioIngress } from "./ingress";
 import { K3sCluster } from "./k3s";
 import { Mesh, WireGuardMesh, ZeroTierMesh } from "./mesh";
 import { MeshDns } from "./meshdns";
-import { configDir, libDir, stateDir } from "./paths";
 import { ClusterSecrets } from "./secrets";
 
 export interface HybridClusterArgs {
@@ -149,19 +149,16 @@ export class HybridCluster extends pulumi.ComponentResource {
             : undefined;
         this.kubeconfig = k3s ? k3s.kubeconfig : pulumi.output(undefined);
 
-        // A decommissioned host leaves last: its k3s is gone by now; then our firewall, then the mesh.
+        // A decommissioned host leaves last: its k3s is gone by now; then our firewall, then the mesh
+        // (a few seconds later: this command arrives over it), then every file of ours.
+        const cleanupAfterLeaving = `systemd-run --quiet --on-active=15 /bin/sh -c ${shellQuote(renderHostCleanup())}`;
         for (const host of active.filter((h) => h.spec.decommission)) {
             const k3sNode = k3s?.nodes.find((n) => n.host === host);
             new command.remote.Command(
                 `${host.name}-leave`,
                 {
                     connection: host.connection,
-                    // Our own directories go too (the install and uninstall scripts, the ruleset, the written-files
-                    // record): by now nothing of ours reads them, and a host that left keeps nothing of ours.
-                    create: asRoot(
-                        host.spec.sshUser,
-                        `sh -c ${shellQuote([firewallTeardown, `rm -rf ${configDir} ${libDir} ${stateDir}`, mesh.leaveScript].join("\n"))}`,
-                    ),
+                    create: asRoot(host.spec.sshUser, `sh -c ${shellQuote([firewallTeardown, mesh.leaveScript, cleanupAfterLeaving].join("\n"))}`),
                     addPreviousOutputInEnv: false,
                 },
                 { parent: this, dependsOn: [mesh.joined(host.name), firewall.loaded(host.name), ...(k3sNode ? [k3sNode.installed] : [])] },

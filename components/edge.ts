@@ -6,7 +6,7 @@ import { Host } from "./host";
 import { HostFiles } from "./hostfiles";
 import { libDir } from "./paths";
 import { httpPort, httpsPort } from "./ports";
-import { edgeConfigPath, edgeInstallScript, renderHaproxyConfig, renderNginxStreamConfig } from "./render/edge";
+import { edgeConfigPath, edgeInstallScript, edgeSendsProxyProtocol, renderHaproxyConfig, renderNginxStreamConfig } from "./render/edge";
 
 export interface EdgeArgs {
     spec: ClusterSpec;
@@ -37,6 +37,9 @@ export class Edge extends pulumi.ComponentResource {
                 httpsNodePort: spec.ingress.httpsNodePort,
                 listenHttp: httpPort,
                 listenHttps: httpsPort,
+                fallback: host.spec.edgeFallback,
+                appHosts: spec.ingress.apps.map((app) => app.host),
+                proxyProtocol: edgeSendsProxyProtocol(kind),
             });
             new HostFiles(
                 `${host.name}-edge`,

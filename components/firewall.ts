@@ -5,7 +5,15 @@ import { ClusterSpec } from "./config";
 import { Host } from "./host";
 import { HostFiles } from "./hostfiles";
 import { firewallRulesetPath, firewallUnitName } from "./paths";
-import { zerotierPort } from "./ports";
+import { httpPort, httpsPort, zerotierPort } from "./ports";
+import {
+    dockerDropInPath,
+    otherFirewallsScriptPath,
+    PreflightFacts,
+    renderDockerDropIn,
+    renderFirewallPreflight,
+    renderOtherFirewallsScript,
+} from "./render/preflight";
 import { nftTableName, renderNftRuleset } from "./render/nftables";
 import { installPackages } from "./render/hostsetup";
 import { renderFirewallUnit } from "./render/units";
@@ -25,8 +33,10 @@ export class HostRuleset extends pulumi.ComponentResource {
     }
 }
 
-/** Removes our table, unit and ruleset, and nothing else (the decommission teardown runs it). */
+/** Removes our table, unit and ruleset, and our rules in other firewalls, and nothing else (the decommission teardown runs it). */
 export const firewallTeardown = [
+    `if [ -f ${otherFirewallsScriptPath} ]; then sh ${otherFirewallsScriptPath} remove; fi`,
+    `rm -f ${otherFirewallsScriptPath} ${dockerDropInPath}`,
     `systemctl disable --now ${firewallUnitName} 2>/dev/null || true`,
     `nft delete table inet ${nftTableName} 2>/dev/null || true`,
     `rm -f ${firewallRulesetPath} /etc/systemd/system/${firewallUnitName}`,
@@ -41,6 +51,9 @@ export class HostFirewall extends pulumi.ComponentResource {
         const { spec } = args;
         const zerotier = spec.mesh.kind === "zerotier";
         for (const host of args.hosts) {
+            const acceptMeshPort = zerotier || host.roles.includes("hub");
+            const meshListenPort = zerotier ? zerotierPort : spec.mesh.listenPort;
+            const isEdge = host.roles.includes("edge");
             const ruleset = renderNftRuleset({
                 hostName: host.name,
                 meshInterface: spec.mesh.interfaceName,
@@ -49,25 +62,50 @@ export class HostFirewall extends pulumi.ComponentResource {
                 serviceCidr: spec.k3s.serviceCidr,
                 sshPort: host.spec.sshPort,
                 isHub: host.roles.includes("hub"),
-                meshListenPort: zerotier ? zerotierPort : spec.mesh.listenPort,
-                acceptMeshPort: zerotier || host.roles.includes("hub"),
-                isEdge: host.roles.includes("edge"),
+                meshListenPort,
+                acceptMeshPort,
+                isEdge,
                 extraTcpPorts: host.spec.publicTcpPorts,
                 lanRoutes: host.spec.routes,
+                extraUdpPorts: host.spec.publicUdpPorts,
             });
             new HostRuleset(
                 `${host.name}-ruleset`,
                 { host: host.name, meshInterface: spec.mesh.interfaceName, meshCidr: spec.mesh.cidr, ruleset },
                 { parent: this },
             );
+            // An existing host runs things of its own: what listens and which other firewalls are there
+            // is checked first, and Docker's and firewalld's rules learn about the mesh.
+            const existing = host.spec.provider === "existing";
+            const preflight: PreflightFacts = {
+                nodeName: host.name,
+                meshInterface: spec.mesh.interfaceName,
+                meshAddress: host.meshAddress,
+                clusterCidr: spec.k3s.clusterCidr,
+                serviceCidr: spec.k3s.serviceCidr,
+                isHub: host.roles.includes("hub"),
+                openTcpPorts: [host.spec.sshPort, ...(isEdge ? [httpPort, httpsPort] : []), ...host.spec.publicTcpPorts],
+                openUdpPorts: [...(acceptMeshPort ? [meshListenPort] : []), ...host.spec.publicUdpPorts],
+                isEdge,
+                edgeFallback: host.spec.edgeFallback,
+            };
             this.steps.set(
                 host.name,
                 new HostFiles(
                     `${host.name}-firewall`,
                     {
                         host,
-                        prepare: installPackages({ apt: ["nftables"], dnf: ["nftables"] }, "nft"),
+                        prepare: [
+                            installPackages({ apt: ["nftables"], dnf: ["nftables"] }, "nft"),
+                            ...(existing ? [renderFirewallPreflight(preflight)] : []),
+                        ].join("\n"),
                         files: [
+                            ...(existing
+                                ? [
+                                      { path: otherFirewallsScriptPath, mode: "0755", content: renderOtherFirewallsScript(preflight) },
+                                      { path: dockerDropInPath, mode: "0644", content: renderDockerDropIn() },
+                                  ]
+                                : []),
                             // Checked before it replaces anything: a ruleset that does not parse never replaces a working one.
                             { path: firewallRulesetPath, mode: "0644", content: ruleset, check: 'nft -c -f "$1"' },
                             { path: `/etc/systemd/system/${firewallUnitName}`, mode: "0644", content: renderFirewallUnit() },
@@ -76,6 +114,7 @@ export class HostFirewall extends pulumi.ComponentResource {
                             "systemctl daemon-reload",
                             `systemctl enable ${firewallUnitName} >/dev/null`,
                             `if hk3s_changed ${firewallRulesetPath} || ! systemctl is-active --quiet ${firewallUnitName}; then systemctl restart ${firewallUnitName}; fi`,
+                            ...(existing ? [`sh ${otherFirewallsScriptPath} add`] : []),
                         ].join("\n"),
                         remove: firewallTeardown,
                         after: args.after(host.name),

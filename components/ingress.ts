@@ -3,6 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ClusterSpec } from "./config";
+import { edgeSendsProxyProtocol } from "./render/edge";
 import {
     baseValues,
     certificateResource,
@@ -63,6 +64,8 @@ export class IstioIngress extends pulumi.ComponentResource {
                 httpsNodePort: ingress.httpsNodePort,
                 ingressNodeLabel,
                 replicas: Math.max(1, ingressNodes),
+                // Only when an edge sends it: with no edge, nothing would write the header the gateway then requires.
+                proxyProtocol: edgeSendsProxyProtocol(spec.edge.proxy) && spec.nodes.some((n) => n.roles.includes("edge")),
             }),
             [istiod],
         );

@@ -30,6 +30,8 @@ import {
     renderDatastoreConfig,
     renderK3sConfig,
     renderK3sInstallScript,
+    renderK3sPreflight,
+    k3sTokenFiles,
     renderK3sUnit,
     renderUninstallScript,
     serverCaLinePrefix,
@@ -107,7 +109,8 @@ export class K3sNode extends pulumi.ComponentResource {
             { path: k3sConfigPath, mode: "0600", content: renderK3sConfig(facts) },
             { path: unit.path, mode: "0644", content: unit.content },
             { path: k3sVersionPath, mode: "0644", content: `${facts.version}\n` },
-            ...args.tokens.map((t) => ({ path: t.path, mode: "0600", content: t.content })),
+            // An adopted server keeps the server token k3s wrote itself (k3sTokenFiles): ours is not shipped.
+            ...args.tokens.filter((t) => k3sTokenFiles(facts).includes(t.path)).map((t) => ({ path: t.path, mode: "0600", content: t.content })),
             { path: k3sInstallScriptPath, mode: "0700", content: renderK3sInstallScript(facts) },
             { path: k3sUninstallScriptPath, mode: "0700", content: renderUninstallScript(facts) },
             ...(args.datastoreEndpoint
@@ -135,6 +138,7 @@ export class K3sNode extends pulumi.ComponentResource {
                 {
                     host,
                     files,
+                    prepare: renderK3sPreflight(facts),
                     apply: `sh ${k3sInstallScriptPath} install`,
                     remove: `sh ${k3sUninstallScriptPath}`,
                     teardown: `if [ -x ${k3sUninstallScriptPath} ]; then sh ${k3sUninstallScriptPath}; fi`,
@@ -206,6 +210,8 @@ export class K3sCluster extends pulumi.ComponentResource {
             serverUrl: role === "agent" || (spec.k3s.datastore === "embedded-etcd" && host !== control) ? this.apiUrl : undefined,
             externalDatastore: role === "server" && spec.k3s.datastore === "external",
             nodeLabels: host.roles.includes("ingress") ? [`${ingressNodeLabel.key}=${ingressNodeLabel.value}`] : [],
+            adopt: host.spec.adopt,
+            purge: host.spec.purge,
         });
         const node = (host: Host, role: "server" | "agent", tokens: K3sNodeArgs["tokens"], after: pulumi.Resource[], upgradeAfter: pulumi.Resource[]) => {
             const created = new K3sNode(

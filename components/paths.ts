@@ -25,6 +25,8 @@ export const k3sKubeconfigPath = "/etc/rancher/k3s/k3s.yaml";
 /** The CA k3s serves the API with; its hash pins the server in agents' tokens. */
 export const k3sServerCaPath = "/var/lib/rancher/k3s/server/tls/server-ca.crt";
 export const k3sDataDir = "/var/lib/rancher/k3s";
+/** The server token k3s writes itself (docs.k3s.io/cli/token); an adopted server keeps reading it. */
+export const k3sOwnServerTokenPath = `${k3sDataDir}/server/token`;
 /** The release this node runs: the install installs it on a fresh host, the upgrade step moves a running one. */
 export const k3sVersionPath = `${configDir}/k3s-version`;
 export const k3sInstallScriptPath = `${libDir}/install-k3s.sh`;

@@ -28,6 +28,15 @@ export const sshPublicKeyPattern = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|
 /** An http(s) URL without credentials, quotes or spaces, safe inside a single-quoted shell word. */
 export const releaseUrlPattern = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~%/+-]*)?$/;
 
+/**
+ * Where an edge proxy forwards (edgeFallback): an IPv4 address or a bracketed IPv6 address, then a
+ * port. HAProxy and NGINX both read it unquoted as `server <host:port>`, and both refuse to start
+ * when a name there does not resolve (checked with haproxy -c and nginx -t), so no DNS names.
+ * The syntax only; the address itself is checked with isIP.
+ */
+export const hostPortPattern = /^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):([1-9][0-9]{0,4})$/;
+export const hostPortExample = "127.0.0.1:8443";
+
 /** WireGuard MTU bounds: IPv6 needs 1280; 9000 is a jumbo frame. */
 export const mtuBounds = { min: 1280, max: 9000 } as const;
 

@@ -1,12 +1,13 @@
 // The node fields, one declarative table (which provider takes each, what it means), and the
 // reader that turns each entry of `nodes` into a NodeSpec. Pulumi.yaml documents every row (a test).
+import { isIP } from "node:net";
 import { derivedAddress, formatIpv4, isDnsLabel, parseCidr, parseIpv4, Cidr } from "../net";
-import { unixUserPattern } from "../patterns";
-import { defaultSshPort, meshOnlyRangeOf } from "../ports";
+import { hostPortExample, hostPortPattern, unixUserPattern } from "../patterns";
+import { defaultSshPort, httpPort, httpsPort, meshOnlyRangeOf, PortProtocol } from "../ports";
 import { awsPlacementProblems, azurePlacementProblems, FieldProblem, readAws, readAzure, readExisting } from "./placement";
 import { asObjectList, checkKeys, FieldReader } from "./readers";
 import { projectName } from "./settings";
-import { arches, NodeSpec, Provider, providers, Role, roles } from "./types";
+import { arches, EdgeFallback, NodeSpec, Provider, providers, Role, roles } from "./types";
 
 export interface NodeField {
     key: string;
@@ -32,7 +33,16 @@ export const nodeFields: readonly NodeField[] = [
         key: "routes",
         description: "LANs behind this node (CIDRs, e.g. [192.168.1.0/24]): it becomes the mesh's gateway to them (forwarding, mesh routes, masquerade).",
     },
-    { key: "publicTcpPorts", description: "TCP ports this host serves to the internet besides SSH (and 80/443 on edges); never a k3s port." },
+    {
+        key: "publicTcpPorts",
+        description: "TCP ports this host serves to the internet besides SSH (and 80/443 on edges), e.g. [25, 587]; never a k3s port.",
+    },
+    { key: "publicUdpPorts", description: "UDP ports this host serves to the internet besides the mesh's own, e.g. [53]; never a flannel port." },
+    {
+        key: "edgeFallback",
+        description:
+            'Edges on a shared host: { http: "127.0.0.1:8080", https: "127.0.0.1:8443" }, where the host\'s own web server moved; names that are not cluster apps go there (SNI on 443, Host on 80).',
+    },
     {
         key: "decommission",
         description: "true: drain, delete and uninstall this node while it is still on the mesh; remove it from the config on the next up.",
@@ -55,6 +65,17 @@ export const nodeFields: readonly NodeField[] = [
         key: "zerotierMemberId",
         providers: ["existing"],
         description: "(meshKind zerotier, behindNat) The member id its bootstrap script printed; Central authorizes it before Pulumi reaches the host.",
+    },
+    {
+        key: "adopt",
+        providers: ["existing"],
+        description:
+            "true: take over a k3s this project did not install (keeps its data, its server token and any newer release); without it such a host is refused.",
+    },
+    {
+        key: "purge",
+        providers: ["existing"],
+        description: "true: removing k3s from this host also deletes /var/lib/rancher/k3s (volumes, images); default: kept.",
     },
 ];
 
@@ -97,9 +118,11 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
             roles: nodeRoles as Role[],
             meshAddress: meshAddress ?? (meshCidr ? formatIpv4(derivedAddress(meshCidr, name)) : ""),
             sshPort: r.integer("sshPort", defaultSshPort, 1, 65535),
-            publicTcpPorts: readPublicPorts(r),
+            publicTcpPorts: readPublicPorts(r, "tcp"),
+            publicUdpPorts: readPublicPorts(r, "udp"),
             routes: readRoutes(r),
             decommission: r.boolean("decommission", false),
+            edgeFallback: readEdgeFallback(r, item.edgeFallback, nodeRoles),
         };
         let node: NodeSpec;
         if (provider === "aws") {
@@ -111,7 +134,15 @@ export function readNodes(value: unknown, meshCidr: Cidr | undefined, problems: 
             node = { ...base, provider, azure, site: site ?? `azure:${azure.location}`, sshUser: sshUser ?? "azureuser" };
             reportPlacement(azurePlacementProblems(azure, node), item, r);
         } else {
-            node = { ...base, provider, existing: readExisting(r), site: site ?? `existing:${name}`, sshUser: sshUser ?? "root" };
+            node = {
+                ...base,
+                provider,
+                existing: readExisting(r),
+                site: site ?? `existing:${name}`,
+                sshUser: sshUser ?? "root",
+                adopt: r.boolean("adopt", false),
+                purge: r.boolean("purge", false),
+            };
         }
         return [node];
     });
@@ -133,20 +164,58 @@ function readRoutes(r: FieldReader): string[] {
     });
 }
 
-function readPublicPorts(r: FieldReader): number[] {
-    return r.list("publicTcpPorts").flatMap((port) => {
+function readPublicPorts(r: FieldReader, protocol: PortProtocol): number[] {
+    const field = protocol === "tcp" ? "publicTcpPorts" : "publicUdpPorts";
+    return r.list(field).flatMap((port) => {
         if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-            r.problem("publicTcpPorts", `${JSON.stringify(port)} is not a port (1-65535)`);
+            r.problem(field, `${JSON.stringify(port)} is not a port (1-65535)`);
             return [];
         }
-        const meshOnly = meshOnlyRangeOf("tcp", port);
+        const meshOnly = meshOnlyRangeOf(protocol, port);
         if (meshOnly) {
             r.problem(
-                "publicTcpPorts",
+                field,
                 `${port} is ${meshOnly.what}, reachable only over the mesh (the policy pack refuses it too); remove it and use the kubeconfig output over the mesh`,
             );
             return [];
         }
         return [port];
     });
+}
+
+/** `{ http, https }`, each host:port; only on edges, and never the edge's own 80/443 on this host. */
+function readEdgeFallback(r: FieldReader, value: unknown, nodeRoles: string[]): EdgeFallback | undefined {
+    if (value === undefined) return undefined;
+    const example = `{ http: "127.0.0.1:8080", https: "${hostPortExample}" }`;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        r.problem("edgeFallback", `expected ${example}`);
+        return undefined;
+    }
+    const raw = value as Record<string, unknown>;
+    const unknown = Object.keys(raw).filter((k) => k !== "http" && k !== "https");
+    if (unknown.length > 0) r.problem("edgeFallback", `unknown key ${unknown.join(", ")}; expected ${example}`);
+    if (!nodeRoles.includes("edge")) r.problem("edgeFallback", "only an edge forwards to a fallback; add the edge role or remove edgeFallback");
+    const fallback: Partial<EdgeFallback> = {};
+    for (const key of ["http", "https"] as const) {
+        const address = raw[key];
+        const match = typeof address === "string" ? hostPortPattern.exec(address) : null;
+        if (!match || Number(match[2]) > 65535 || isIP(match[1].replace(/^\[|\]$/g, "")) === 0) {
+            r.problem(
+                `edgeFallback.${key}`,
+                `${JSON.stringify(address)} is not an IP address and port; write it like ${hostPortExample} (no DNS names: the proxy would not start without DNS)`,
+            );
+            continue;
+        }
+        const loopback = /^(127\.|\[::1\]$)/.test(match[1]);
+        const port = Number(match[2]);
+        if (loopback && (port === httpPort || port === httpsPort)) {
+            r.problem(
+                `edgeFallback.${key}`,
+                `${address} is the edge's own port ${port} on this host; move the web server to another port, e.g. ${hostPortExample}`,
+            );
+            continue;
+        }
+        fallback[key] = address as string;
+    }
+    return fallback.http !== undefined && fallback.https !== undefined ? { http: fallback.http, https: fallback.https } : undefined;
 }

@@ -59,8 +59,22 @@ interface NodeBase {
     publicTcpPorts: number[];
     /** LANs behind this host (CIDRs): it is the mesh's gateway to them. Absent: none. */
     routes?: string[];
+    /** UDP ports this host serves to the internet (cloud firewall and nftables), e.g. DNS. */
+    publicUdpPorts: number[];
     /** Leaving the cluster: its teardown runs while it is still on the mesh; then remove it from the config. */
     decommission: boolean;
+    /** Edges on a shared host: where names that are not cluster apps go (the host's own web server). */
+    edgeFallback?: EdgeFallback;
+    /** Existing hosts: take over a k3s this project did not install (cloud VMs are always ours). */
+    adopt?: boolean;
+    /** Existing hosts: removing k3s also deletes its data directory (volumes, images). */
+    purge?: boolean;
+}
+
+/** host:port of the web server an edge passes every name that is not a cluster app. */
+export interface EdgeFallback {
+    http: string;
+    https: string;
 }
 
 /** One node per provider, so an AWS node always has its AWS fields (no runtime "missing aws"). */

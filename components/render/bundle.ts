@@ -6,7 +6,7 @@
 // A run that fails after replacing files keeps the list of what it changed, so the retry still
 // restarts what depends on them; runs on one host take a lock; a file with a check is replaced only
 // when the check accepts the new content (a broken ruleset never replaces a working one).
-import { stateDir } from "../paths";
+import { configDir, haproxyConfigPath, libDir, nginxConfigPath, stateDir } from "../paths";
 
 export interface BundleFile {
     /** Absolute path on the host. */
@@ -156,4 +156,34 @@ export function parseBundle(script: string): BundleFile[] {
         i = end;
     }
     return files;
+}
+
+/**
+ * The last thing a leaving host runs (after its firewall, mesh and k3s are gone): every file our
+ * bundles wrote goes, the owner's original comes back where we kept one (`.hk3s-orig`), an edge
+ * proxy reloads the owner's config or stops when there is none, and our own directories go.
+ * ROOT prefixes every path, as in the bundle.
+ */
+export function renderHostCleanup(): string {
+    return `ROOT="\${ROOT:-}"
+written="$ROOT${stateDir}/written"
+if [ -f "$written" ]; then
+  while read -r path; do
+    case "$path" in /*) ;; *) continue ;; esac
+    if [ -f "$ROOT$path.hk3s-orig" ]; then
+      mv -f "$ROOT$path.hk3s-orig" "$ROOT$path"
+      echo "hybrid-k3s: restored the original $path"
+    else
+      rm -f "$ROOT$path"
+    fi
+  done < "$written"
+fi
+for edge in haproxy:${haproxyConfigPath} nginx:${nginxConfigPath}; do
+  service=\${edge%%:*}
+  if grep -qxF "\${edge#*:}" "$written" 2>/dev/null; then
+    if [ -f "$ROOT\${edge#*:}" ]; then systemctl try-reload-or-restart "$service" || true; else systemctl disable --now "$service" 2>/dev/null || true; fi
+  fi
+done
+rm -rf "$ROOT${configDir}" "$ROOT${libDir}" "$ROOT${stateDir}"
+systemctl daemon-reload`;
 }

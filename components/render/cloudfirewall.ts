@@ -31,7 +31,7 @@ export function nodeFieldError(node: Pick<NodeSpec, "name">, field: string, mess
 
 /** What the internet may reach on a cloud VM: SSH from the operators, the edge's web ports, the mesh's public port. */
 export function inboundRulesFor(
-    node: Pick<NodeSpec, "name" | "roles" | "sshPort" | "publicTcpPorts">,
+    node: Pick<NodeSpec, "name" | "roles" | "sshPort" | "publicTcpPorts" | "publicUdpPorts">,
     cluster: Omit<CloudHostCluster, "clusterName">,
 ): InboundRule[] {
     if (cluster.sshSourceCidrs.length === 0) {
@@ -48,6 +48,9 @@ export function inboundRulesFor(
     }
     for (const port of node.publicTcpPorts) {
         rules.push({ protocol: "tcp", from: port, to: port, sources: internet, description: `publicTcpPorts ${port}` });
+    }
+    for (const port of node.publicUdpPorts) {
+        rules.push({ protocol: "udp", from: port, to: port, sources: internet, description: `publicUdpPorts ${port}` });
     }
     // Spokes dial the hub, so only the hub listens; a ZeroTier member is dialled by every peer.
     if (cluster.meshKind === "wireguard" && node.roles.includes("hub")) {

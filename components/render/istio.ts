@@ -54,7 +54,20 @@ export interface IstioGatewayFacts {
     /** The label that marks ingress nodes: the same nodes the edge proxy forwards to. */
     ingressNodeLabel: { key: string; value: string };
     replicas: number;
+    /** The edge sends PROXY protocol headers (edgeSendsProxyProtocol): the gateway reads the client's address from them. */
+    proxyProtocol: boolean;
 }
+
+/**
+ * The gateway pods' proxy config, as a pod annotation: `gatewayTopology.proxyProtocol: {}` makes
+ * every listener of the gateway expect a PROXY protocol header (v1 or v2) and take the client's
+ * address from it (istio.io docs: "Configuring Gateway Network Topology", PROXY Protocol, and
+ * "Ingress Gateway" authorization task, TCP/UDP Proxy Load Balancer: the `proxy.istio.io/config`
+ * annotation `{"gatewayTopology" : { "proxyProtocol": {} }}`). Only the gateway's listeners: the
+ * status port 15021 that kubelet probes is its own listener and keeps answering plain HTTP. Helm
+ * merges this map into the chart's default podAnnotations (prometheus, inject template).
+ */
+export const gatewayProxyProtocolAnnotation = { "proxy.istio.io/config": JSON.stringify({ gatewayTopology: { proxyProtocol: {} } }) };
 
 type ServicePort = { name: string; port: number; protocol: "TCP"; targetPort: number; nodePort?: number };
 
@@ -67,6 +80,7 @@ export type IstioGatewayValues = {
     nodeSelector: Record<string, string>;
     topologySpreadConstraints: Record<string, unknown>[];
     resources: Record<string, Record<string, string>>;
+    podAnnotations?: Record<string, string>;
     service: { type: "NodePort"; externalTrafficPolicy: "Local"; ports: ServicePort[] };
 };
 
@@ -102,6 +116,7 @@ export function istioGatewayValues(f: IstioGatewayFacts): IstioGatewayValues {
         ],
         // Home-lab nodes: Envoy idles at a few tens of MiB.
         resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "1", memory: "512Mi" } },
+        ...(f.proxyProtocol ? { podAnnotations: { ...gatewayProxyProtocolAnnotation } } : {}),
         service: {
             type: "NodePort",
             // Only nodes running a gateway pod accept the NodePort; see the top of this file.

@@ -25,6 +25,8 @@ export interface NftRulesetFacts {
     extraTcpPorts?: number[];
     /** LANs behind this host (its node's routes): forwarded from the mesh only, masqueraded onto the LAN. */
     lanRoutes?: string[];
+    /** UDP services of this host open to the internet (publicUdpPorts), e.g. DNS on 53. */
+    extraUdpPorts?: number[];
 }
 
 /** The table this file owns; nothing else on the host is touched. */
@@ -37,6 +39,14 @@ const clusterOnlyUdpPorts = [...meshOnlyUdpPorts].sort((a, b) => a.from - b.from
 /** Interfaces flannel and the CNI bridge create: pod traffic enters and leaves through them. */
 const podInterfaces = '{ "cni0", "flannel*" }';
 
+/**
+ * Interfaces of containers and VMs the host runs itself (Docker, Podman, LXC/LXD, libvirt): forwarding
+ * to or from them is the host's own business. Forwarding between any other two interfaces would make
+ * the host a router for its neighbours (k3s and the hub turn ip_forward on), so the forward chain
+ * drops it last (the hub's spoke-to-spoke accept comes before).
+ */
+const localBridgeInterfaces = ["docker0", "br-*", "veth*", "podman*", "cni-podman*", "lxcbr*", "lxdbr*", "virbr*", "vnet*"];
+
 export function renderNftRuleset(f: NftRulesetFacts): string {
     const meshCidr = checkFacts(f);
     const mesh = `"${f.meshInterface}"`;
@@ -46,6 +56,8 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
         if (!cidr || cidrsOverlap(cidr, parseCidr(meshCidr)!)) throw new Error(`nftables ${f.hostName}: route "${text}" is not a CIDR outside the mesh`);
         return cidr.text;
     });
+    const extraUdpPorts = [...new Set(f.extraUdpPorts ?? [])].sort((a, b) => a - b);
+    const localInterfaces = `{ ${['"cni0"', '"flannel*"', ...localBridgeInterfaces.map((i) => `"${i}"`)].join(", ")} }`;
     const role = [
         f.isHub ? "WireGuard hub" : "mesh spoke",
         ...(f.isEdge ? ["edge"] : []),
@@ -67,6 +79,7 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
         ...(f.acceptMeshPort ? [`\t\tudp dport ${f.meshListenPort} accept comment "the mesh's own port: peers connect here, or the mesh dies"`] : []),
         ...(f.isEdge ? ['\t\ttcp dport { 80, 443 } accept comment "edge: public web traffic"'] : []),
         ...(extraTcpPorts.length > 0 ? [`\t\ttcp dport { ${extraTcpPorts.join(", ")} } accept comment "extra public services of this host"`] : []),
+        ...(extraUdpPorts.length > 0 ? [`\t\tudp dport { ${extraUdpPorts.join(", ")} } accept comment "extra public UDP services of this host"`] : []),
         '\t\tip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment "DHCPv6 replies: cloud hosts renew their IPv6 lease"',
         "\t\t# k3s ports are named so the intent shows and the counters tell who knocked.",
         `\t\ttcp dport { ${clusterOnlyTcpPorts.join(", ")} } counter reject with tcp reset comment "k3s API, kubelet, etcd: mesh only"`,
@@ -79,8 +92,8 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
     const forward = [
         "\tchain forward {",
         "\t\ttype filter hook forward priority filter + 10; policy accept;",
-        "\t\t# Policy accept: forwarding this ruleset does not know about (containers on the host) keeps working;",
-        "\t\t# only the mesh and the pod network are closed to the outside.",
+        "\t\t# Policy accept: forwarding to and from the host's own containers and VMs keeps working; the mesh",
+        "\t\t# and the pod network are closed to the outside, and the host routes for nobody else.",
         "\t\tct state established,related accept",
         ...(f.isHub ? [`\t\tiifname ${mesh} oifname ${mesh} accept comment "spoke to spoke through the hub, source addresses kept"`] : []),
         `\t\tiifname ${mesh} ip daddr @cluster_ranges accept comment "mesh peers to pods and services"`,
@@ -88,6 +101,9 @@ export function renderNftRuleset(f: NftRulesetFacts): string {
         `\t\tiifname ${podInterfaces} accept comment "pods to anywhere, and the flannel overlay between nodes"`,
         `\t\toifname ${mesh} counter reject with icmpx admin-prohibited comment "nothing from outside enters the mesh, whatever source it claims"`,
         `\t\toifname ${podInterfaces} counter reject with icmpx admin-prohibited comment "nor the pod network: NodePorts stay mesh only"`,
+        // Last: what is left crosses between two interfaces that are neither pods nor the host's own
+        // containers (mesh to internet, LAN to LAN, mesh to mesh on a spoke).
+        `\t\tiifname != ${localInterfaces} oifname != ${localInterfaces} counter drop comment "no router: this host forwards for the mesh, its pods and its containers only"`,
         "\t}",
     ];
 
@@ -181,6 +197,7 @@ function checkFacts(f: NftRulesetFacts): string {
         ["sshPort", f.sshPort],
         ["meshListenPort", f.meshListenPort],
         ...(f.extraTcpPorts ?? []).map((p) => ["extraTcpPorts", p] as const),
+        ...(f.extraUdpPorts ?? []).map((p) => ["extraUdpPorts", p] as const),
     ] as const) {
         if (!isPort(port)) throw new Error(`nftables ${f.hostName}: ${what} ${port} is not a port (1-65535)`);
     }
@@ -189,6 +206,9 @@ function checkFacts(f: NftRulesetFacts): string {
         if (meshOnlyRangeOf("tcp", port)) {
             throw new Error(`nftables ${f.hostName}: tcp ${port} is a k3s port that must stay mesh only; reach it over the mesh instead`);
         }
+    }
+    for (const port of f.extraUdpPorts ?? []) {
+        if (meshOnlyRangeOf("udp", port)) throw new Error(`nftables ${f.hostName}: udp ${port} is a flannel port that must stay mesh only`);
     }
     return ranges[0].text;
 }

@@ -112,12 +112,25 @@ describe("[root] the edge proxies on a real network (rendered HAProxy and NGINX 
             .map((h) => h.node.name)
             .sort();
 
-    /** The stand-in Istio gateway: answers `<node>/<nodePort>` on the node's mesh address only. */
+    /**
+     * The stand-in Istio gateway: answers `<node>/<nodePort>` on the node's mesh address only. Like the
+     * real one it reads what the edge sends first (HAProxy's PROXY v2 header arrives before any client
+     * byte) and discards it; a socat SYSTEM:echo listener would hit a closed pipe there and drop its banner.
+     */
+    const standInScript =
+        "const [port, bind, banner] = process.argv.slice(1);" +
+        " require('net').createServer((s) => { s.on('error', () => {}); s.resume(); s.end(banner + '\\n'); }).listen(Number(port), bind);";
     async function startStandIns(host: NetHost): Promise<void> {
         const listeners: Daemon[] = [];
         for (const route of routes) {
             const banner = `${host.node.name}/${route.nodePort}`;
-            listeners.push(await lab!.listenTcp(host.namespace, route.nodePort, banner, { bind: host.node.meshAddress, label: `gateway stand-in ${banner}` }));
+            const daemon = lab!.startDaemon(
+                host.namespace,
+                [process.execPath, "-e", standInScript, String(route.nodePort), host.node.meshAddress, banner],
+                `gateway stand-in ${banner}`,
+            );
+            await lab!.waitForListener(host.namespace, route.nodePort, { daemon });
+            listeners.push(daemon);
         }
         standIns.set(host.node.name, listeners);
     }

@@ -243,6 +243,51 @@ describe("stack config", () => {
             /6443 is the Kubernetes API, reachable only over the mesh/,
         ],
         [
+            "a flannel port opened to the internet as a UDP service",
+            () =>
+                withNodes((n) => {
+                    node("phy01", n).publicUdpPorts = [53, 8472];
+                }),
+            at("phy01", "publicUdpPorts"),
+            /8472 is flannel VXLAN, reachable only over the mesh/,
+        ],
+        [
+            "adopt on a cloud VM (always ours)",
+            () =>
+                withNodes((n) => {
+                    node("aws-arm", n).adopt = true;
+                }),
+            at("aws-arm", "adopt"),
+            /belongs to provider existing, not aws/,
+        ],
+        [
+            "an edgeFallback by DNS name",
+            () =>
+                withNodes((n) => {
+                    node("phy01", n).edgeFallback = { http: "web.lan:8080", https: "127.0.0.1:8443" };
+                }),
+            at("phy01", "edgeFallback.http"),
+            /"web\.lan:8080" is not an IP address and port; write it like 127\.0\.0\.1:8443/,
+        ],
+        [
+            "an edgeFallback on the edge's own port",
+            () =>
+                withNodes((n) => {
+                    node("phy01", n).edgeFallback = { http: "127.0.0.1:8080", https: "127.0.0.1:443" };
+                }),
+            at("phy01", "edgeFallback.https"),
+            /the edge's own port 443 on this host; move the web server to another port/,
+        ],
+        [
+            "an edgeFallback on a node that is no edge",
+            () =>
+                withNodes((n) => {
+                    node("white-amd", n).edgeFallback = { http: "127.0.0.1:8080", https: "127.0.0.1:8443" };
+                }),
+            at("white-amd", "edgeFallback"),
+            /only an edge forwards to a fallback; add the edge role or remove edgeFallback/,
+        ],
+        [
             "the etcd range opened to the internet",
             () =>
                 withNodes((n) => {

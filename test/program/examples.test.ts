@@ -3,7 +3,8 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { firewallRulesetPath, k3sConfigPath, k3sVersionPath } from "../../components/paths";
+import { firewallRulesetPath, haproxyConfigPath, k3sConfigPath, k3sVersionPath } from "../../components/paths";
+import { otherFirewallsScriptPath } from "../../components/render/preflight";
 import { readStackConfig, runPlan } from "../../plan/plan";
 
 const examplesDir = path.join(__dirname, "../../examples");
@@ -21,9 +22,9 @@ describe("example stacks", function () {
         assert.deepEqual(
             examples
                 .map((e) => e.stack)
-                .filter((s) => ["homelab", "large"].includes(s))
+                .filter((s) => ["homelab", "large", "shared-vps"].includes(s))
                 .sort(),
-            ["homelab", "large"],
+            ["homelab", "large", "shared-vps"],
         );
     });
 
@@ -46,4 +47,18 @@ describe("example stacks", function () {
             assert.deepEqual(plan.outputs.heldBack, []);
         });
     }
+
+    it("shared-vps: the VPS keeps mail and DNS open, sends the app hosts to Istio and every other name to its own web server", async () => {
+        const { config, secretKeys } = readStackConfig("shared-vps", path.join(examplesDir, "shared-vps"));
+        const plan = await runPlan("shared-vps", config, secretKeys, "examples");
+        const files = plan.nodeFiles.vps;
+        const input = files[firewallRulesetPath].content;
+        assert.match(input, /^\t\ttcp dport \{ 25, 587 \} accept/m);
+        assert.match(input, /^\t\tudp dport \{ 53 \} accept/m);
+        const haproxy = files[haproxyConfigPath].content;
+        assert.match(haproxy, /use_backend ingress_https if \{ req\.ssl_sni -i shop\.shared\.example\.org wiki\.shared\.example\.org \}/);
+        assert.match(haproxy, /backend fallback_https\n {4}server fallback 127\.0\.0\.1:8443\n/);
+        assert.match(haproxy, /backend fallback_http\n {4}server fallback 127\.0\.0\.1:8080\n/);
+        assert.ok(files[otherFirewallsScriptPath], "an existing host gets the Docker/firewalld script");
+    });
 });

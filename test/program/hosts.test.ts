@@ -58,6 +58,7 @@ function awsNode(name: string, arch: "arm64" | "amd64", roles: Role[], aws: Part
         sshUser: "admin",
         sshPort: 22,
         publicTcpPorts: [],
+        publicUdpPorts: [],
         decommission: false,
         aws: { region: "eu-west-1", instanceType: arch === "arm64" ? "t4g.small" : "t3.small", os: "debian-12", rootVolumeGb: 20, ...aws },
     };
@@ -74,6 +75,7 @@ function azureNode(name: string, arch: "arm64" | "amd64", roles: Role[], azure: 
         sshUser: "azureuser",
         sshPort: 22,
         publicTcpPorts: [],
+        publicUdpPorts: [],
         decommission: false,
         azure: { location: "westeurope", size: arch === "arm64" ? "Standard_D2ps_v5" : "Standard_B2s", os: "ubuntu-24.04", osDiskGb: 30, ...azure },
     };
@@ -520,7 +522,13 @@ describe("cloud hosts (AWS and Azure) under mocks", function () {
 });
 
 describe("cloud firewall rules", () => {
-    const node = (roles: Role[], sshPort = 22, publicTcpPorts: number[] = []) => ({ name: "n1", roles, sshPort, publicTcpPorts });
+    const node = (roles: Role[], sshPort = 22, publicTcpPorts: number[] = [], publicUdpPorts: number[] = []) => ({
+        name: "n1",
+        roles,
+        sshPort,
+        publicTcpPorts,
+        publicUdpPorts,
+    });
 
     it("refuses a rule that would open a mesh-only port, naming the node and the rule", () => {
         assert.throws(
@@ -541,6 +549,18 @@ describe("cloud firewall rules", () => {
             ],
         );
         assert.throws(() => inboundRulesFor(node(["edge"], 22, [6443]), wireguard), /publicTcpPorts 6443.*Kubernetes API/);
+    });
+
+    it("publishes a node's publicUdpPorts as UDP rules, and refuses a flannel port among them", () => {
+        const rules = inboundRulesFor(node(["agent"], 22, [53], [53]), wireguard).filter((r) => r.from === 53);
+        assert.deepEqual(
+            rules.map((r) => [r.protocol, r.description]),
+            [
+                ["tcp", "publicTcpPorts 53"],
+                ["udp", "publicUdpPorts 53"],
+            ],
+        );
+        assert.throws(() => inboundRulesFor(node(["agent"], 22, [], [51820]), wireguard), /publicUdpPorts 51820.*flannel WireGuard/);
     });
 
     it("opens the mesh port only where the mesh needs it", () => {

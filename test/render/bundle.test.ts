@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseBundle, renderBundle } from "../../components/render/bundle";
+import { parseBundle, renderBundle, renderHostCleanup } from "../../components/render/bundle";
 import { authorizeKey, installPackages } from "../../components/render/hostsetup";
 
 function requireTool(tool: string, debianPackage: string): void {
@@ -145,5 +145,46 @@ describe("render/bundle", () => {
                 assert.ok(at("b start", second) >= at("a end", out), "the second bundle started before the first finished");
             });
         });
+    });
+});
+
+describe("render/bundle host cleanup (the last step of a leaving host)", () => {
+    let root: string;
+    beforeEach(() => {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), "hk3s-cleanup-"));
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("removes every file we wrote, gives the owner's originals back, reloads or stops the edge proxy, and leaves nothing of ours", () => {
+        const owned = path.join(root, "etc/haproxy/haproxy.cfg");
+        fs.mkdirSync(path.dirname(owned), { recursive: true });
+        fs.writeFileSync(owned, "frontend other_sites\n");
+        fs.writeFileSync(path.join(root, "etc/unrelated.conf"), "the owner's\n");
+        const ours = [
+            { path: "/etc/haproxy/haproxy.cfg", mode: "0644", content: "ours\n" },
+            { path: "/etc/hybrid-k3s/firewall.nft", mode: "0644", content: "table inet hybrid_k3s {}\n" },
+            { path: "/etc/systemd/system/hybrid-k3s-firewall.service", mode: "0644", content: "[Unit]\n" },
+        ];
+        runBundle(renderBundle("e", "e", ours, { apply: "true" }), root);
+        const shims = path.join(root, ".shims");
+        fs.mkdirSync(shims);
+        fs.writeFileSync(path.join(shims, "systemctl"), '#!/bin/sh\necho "systemctl $*" >> "$ROOT/.calls"\n', { mode: 0o755 });
+        const result = spawnSync("sh", ["-c", renderHostCleanup()], { env: { PATH: `${shims}:/usr/bin:/bin`, ROOT: root }, encoding: "utf8" });
+        assert.equal(result.status, 0, result.stderr);
+        assert.equal(result.stdout, "hybrid-k3s: restored the original /etc/haproxy/haproxy.cfg\n");
+        assert.equal(fs.readFileSync(owned, "utf8"), "frontend other_sites\n");
+        assert.equal(fs.readFileSync(path.join(root, ".calls"), "utf8"), "systemctl try-reload-or-restart haproxy\nsystemctl daemon-reload\n");
+        const left = execFileSync("find", [root, "-type", "f", "-not", "-path", `${shims}/*`, "-not", "-name", ".calls"], { encoding: "utf8" })
+            .split("\n")
+            .filter(Boolean)
+            .map((f) => path.relative(root, f))
+            .sort();
+        assert.deepEqual(left, ["etc/haproxy/haproxy.cfg", "etc/unrelated.conf"]);
+        for (const dir of ["etc/hybrid-k3s", "usr/local/lib/hybrid-k3s", "var/lib/hybrid-k3s"]) assert.equal(fs.existsSync(path.join(root, dir)), false, dir);
+    });
+
+    it("passes shellcheck", () => {
+        const result = spawnSync("shellcheck", ["-s", "sh", "-"], { input: `#!/bin/sh\n${renderHostCleanup()}\n`, encoding: "utf8" });
+        assert.equal(result.status, 0, result.stdout);
     });
 });

@@ -7,7 +7,15 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { AddressInfo, createServer, Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EdgeFacts, EdgeKind, edgeConfigPath, edgeInstallScript, renderHaproxyConfig, renderNginxStreamConfig } from "../../components/render/edge";
+import {
+    EdgeFacts,
+    EdgeKind,
+    edgeConfigPath,
+    edgeInstallScript,
+    edgeSendsProxyProtocol,
+    renderHaproxyConfig,
+    renderNginxStreamConfig,
+} from "../../components/render/edge";
 
 /** Seed 000's ingress nodes, deliberately not in name order. */
 const seedFacts: EdgeFacts = {
@@ -34,6 +42,21 @@ const factVariants: [string, EdgeFacts][] = [
             healthCheckInterval: "2s",
             statsPort: 8404,
         },
+    ],
+];
+
+/** A shared VPS: the owner's web server moved to loopback ports, two cluster apps. */
+const sharedFacts: EdgeFacts = {
+    ...seedFacts,
+    fallback: { http: "127.0.0.1:8080", https: "127.0.0.1:8443" },
+    appHosts: ["shop.example.com", "App.Example.com", "shop.example.com"],
+};
+
+const fallbackVariants: [string, EdgeFacts][] = [
+    ["a fallback and two app hosts", sharedFacts],
+    [
+        "a fallback on another machine and on IPv6, no app hosts yet",
+        { ...sharedFacts, fallback: { http: "192.168.1.20:80", https: "[::1]:8443" }, appHosts: [] },
     ],
 ];
 
@@ -105,11 +128,12 @@ const routesOf = (f: EdgeFacts) => [
     { name: "https", listen: f.listenHttps, nodePort: f.httpsNodePort },
 ];
 
-/** Words that would mean TLS is terminated (or PROXY protocol sent) at the edge. */
-const terminationWords = /\b(ssl|crt|ca-file|ssl_certificate|proxy_ssl|send-proxy(-v2)?|proxy_protocol)\b/;
+/** Words that would mean TLS is terminated at the edge (or a PROXY protocol header sent). */
+const terminationWords = /\b(ssl|crt|ca-file|ssl_certificate|proxy_ssl)\b/;
+const proxyProtocolWords = /\b(send-proxy(-v2)?|proxy_protocol)\b/;
 
 describe("edge: HAProxy config", () => {
-    for (const [label, facts] of factVariants) {
+    for (const [label, facts] of [...factVariants, ...fallbackVariants]) {
         it(`passes haproxy -c without warnings: ${label}`, () => {
             assertAccepted(haproxyCheck(renderHaproxyConfig(facts)));
         });
@@ -134,10 +158,40 @@ describe("edge: HAProxy config", () => {
         assert.ok(sections.get("defaults")?.includes("default-server inter 2s fall 3 rise 2"));
     });
 
-    it("does not terminate TLS or send the PROXY protocol", () => {
-        for (const [, facts] of factVariants) {
-            for (const line of directives(renderHaproxyConfig(facts))) assert.doesNotMatch(line, terminationWords);
+    it("does not terminate TLS, and sends PROXY protocol v2 to the ingress nodes only when asked, never to the fallback", () => {
+        for (const [, facts] of [...factVariants, ...fallbackVariants]) {
+            for (const line of directives(renderHaproxyConfig(facts))) assert.doesNotMatch(line, /\b(ssl|crt|ca-file|send-proxy(-v2)?)\b/);
+            for (const line of directives(renderHaproxyConfig({ ...facts, proxyProtocol: true }))) {
+                if (line.startsWith("server fallback ")) assert.doesNotMatch(line, proxyProtocolWords);
+                else if (line.startsWith("server ")) assert.match(line, / check send-proxy-v2$/);
+            }
+            assertAccepted(haproxyCheck(renderHaproxyConfig({ ...facts, proxyProtocol: true })));
         }
+    });
+
+    it("with a fallback, routes the app hosts by SNI (443) and Host (80) to the ingress nodes and every other name to the fallback", () => {
+        const sections = haproxySections(renderHaproxyConfig(sharedFacts));
+        assert.deepEqual(sections.get("frontend https"), [
+            "bind :443",
+            "option tcplog",
+            "tcp-request inspect-delay 5s",
+            "tcp-request content accept if { req.ssl_hello_type 1 }",
+            "use_backend ingress_https if { req.ssl_sni -i app.example.com shop.example.com }",
+            "default_backend fallback_https",
+        ]);
+        assert.deepEqual(sections.get("frontend http"), [
+            "bind :80",
+            "option tcplog",
+            "tcp-request inspect-delay 5s",
+            "tcp-request content accept if HTTP",
+            "use_backend ingress_http if { req.hdr(host),field(1,:) -i app.example.com shop.example.com }",
+            "default_backend fallback_http",
+        ]);
+        assert.deepEqual(sections.get("backend fallback_https"), ["server fallback 127.0.0.1:8443"]);
+        assert.deepEqual(sections.get("backend fallback_http"), ["server fallback 127.0.0.1:8080"]);
+        // No app host yet: everything goes to the fallback, and the ingress backends stay ready.
+        const empty = haproxySections(renderHaproxyConfig({ ...sharedFacts, appHosts: [] }));
+        assert.deepEqual(empty.get("frontend https")!.slice(-2), ["tcp-request content accept if { req.ssl_hello_type 1 }", "default_backend fallback_https"]);
     });
 
     it("binds stats to loopback only, and only when asked", () => {
@@ -148,7 +202,7 @@ describe("edge: HAProxy config", () => {
 });
 
 describe("edge: NGINX stream config", () => {
-    for (const [label, facts] of factVariants) {
+    for (const [label, facts] of [...factVariants, ...fallbackVariants]) {
         it(`passes nginx -t: ${label}`, () => {
             assertAccepted(nginxCheck(renderNginxStreamConfig(facts)));
         });
@@ -181,12 +235,43 @@ describe("edge: NGINX stream config", () => {
         assert.doesNotMatch(config, /^\s*(least_conn|hash|ip_hash|random)\b/m);
     });
 
+    it("with a fallback, routes 443 by SNI in the stream block and 80 by Host in an http block, the rest to the fallback", () => {
+        const config = renderNginxStreamConfig(sharedFacts);
+        const stream = config.slice(config.indexOf("stream {"), config.indexOf("\nhttp {"));
+        const http = config.slice(config.indexOf("\nhttp {"));
+        assert.deepEqual(directives(stream.slice(stream.indexOf("map $ssl_preread_server_name"))).slice(0, 6), [
+            "map $ssl_preread_server_name $edge_https {",
+            "hostnames;",
+            "default fallback_https;",
+            "app.example.com ingress_https;",
+            "shop.example.com ingress_https;",
+            "}",
+        ]);
+        assert.match(stream, /server \{\s*listen 443;\s*ssl_preread on;\s*proxy_pass \$edge_https;\s*\}/);
+        assert.match(stream, /upstream fallback_https \{\s*server 127\.0\.0\.1:8443;\s*\}/);
+        assert.doesNotMatch(stream, /listen 80;/);
+        assert.match(
+            http,
+            /map \$host \$edge_http \{\s*hostnames;\s*default fallback_http;\s*app\.example\.com ingress_http;\s*shop\.example\.com ingress_http;\s*\}/,
+        );
+        assert.match(http, /upstream fallback_http \{\s*server 127\.0\.0\.1:8080;\s*\}/);
+        assert.match(http, /listen 80;[\s\S]*proxy_pass http:\/\/\$edge_http;/);
+        assert.ok(directives(http).includes("proxy_set_header Host $http_host;"), "the request reaches its server with its own Host");
+    });
+
     it("has only a stream block and does not terminate TLS", () => {
         for (const [, facts] of factVariants) {
             const config = renderNginxStreamConfig(facts);
             assert.doesNotMatch(config, /^\s*http\s*\{/m);
             for (const line of directives(config)) assert.doesNotMatch(line, terminationWords);
+            // NGINX writes only PROXY v1, per server block: it sends none (edgeSendsProxyProtocol).
+            for (const line of directives(renderNginxStreamConfig({ ...facts, proxyProtocol: true }))) assert.doesNotMatch(line, proxyProtocolWords);
         }
+    });
+
+    it("PROXY protocol: HAProxy edges send it and the gateway reads it; NGINX edges neither", () => {
+        assert.equal(edgeSendsProxyProtocol("haproxy"), true);
+        assert.equal(edgeSendsProxyProtocol("nginx"), false);
     });
 });
 
@@ -207,6 +292,13 @@ describe("edge: rendering", () => {
         ["a port out of range", { httpNodePort: 70000 }, /httpNodePort must be an integer/],
         ["an interval in words", { healthCheckInterval: "5 seconds" }, /healthCheckInterval/],
         ["stats on a public port", { statsPort: 443 }, /collides/],
+        ["a fallback that injects config", { fallback: { http: "127.0.0.1:8080;\ninclude /x", https: "127.0.0.1:8443" } }, /not host:port/],
+        [
+            "a fallback by DNS name (the proxy would not start without DNS)",
+            { fallback: { http: "web.lan:80", https: "127.0.0.1:8443" } },
+            /not host:port with an IP address/,
+        ],
+        ["an app host that is no DNS name", { fallback: sharedFacts.fallback, appHosts: ["app example.com"] }, /not a DNS name/],
     ];
     for (const [label, change, why] of invalid) {
         it(`rejects ${label}`, () => {

@@ -18,6 +18,7 @@ const gatewayFacts = {
     httpsNodePort: 30443,
     ingressNodeLabel: { key: "hybrid-k3s/ingress", value: "true" },
     replicas: 2,
+    proxyProtocol: true,
 };
 
 const apps = [
@@ -50,6 +51,11 @@ describe("istio: gateway chart values", () => {
         assert.equal(values.replicaCount, 2);
         assert.deepEqual(values.autoscaling, { enabled: false });
         assert.deepEqual(values.topologySpreadConstraints[0].labelSelector, { matchLabels: values.labels });
+    });
+
+    it("tells the gateway pods to read the PROXY protocol the edge sends, and only then", () => {
+        assert.deepEqual(values.podAnnotations, { "proxy.istio.io/config": '{"gatewayTopology":{"proxyProtocol":{}}}' });
+        assert.equal(istioGatewayValues({ ...gatewayFacts, proxyProtocol: false }).podAnnotations, undefined);
     });
 
     it("sets a disruption budget only when one replica can be spared", () => {

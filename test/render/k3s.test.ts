@@ -556,7 +556,7 @@ esac
             assert.ok(retry.calls.includes("systemctl restart --no-block k3s.service"), "the failed start was not recorded as applied");
         });
 
-        it("uninstalls everything the install made, and can run twice", () => {
+        it("uninstalls everything the install made but the node's data, and can run twice; purge deletes the data too", () => {
             publishRelease("v1.36.1+k3s1", "amd64");
             shipFiles(firstServer);
             assert.equal(run(renderK3sInstallScript(firstServer)).status, 0);
@@ -578,7 +578,12 @@ esac
             assert.equal(installedCopy, renderUninstallScript(firstServer), "shipped once, as the plan shows it");
             const first = run(installedCopy);
             assert.equal(first.status, 0, first.stderr);
-            assert.deepEqual(filesUnder(root), [], "only empty directories remain");
+            assert.deepEqual(
+                filesUnder(root),
+                ["var/lib/rancher/k3s/data/current/bin/containerd", "var/lib/rancher/k3s/server/db/state.db"],
+                "only the data directory remains (volumes, images, datastore)",
+            );
+            assert.match(first.stdout, /kept \S*\/var\/lib\/rancher\/k3s \(volumes, images\); set purge: true on the node to delete it/);
             assert.equal(first.calls[0], "systemctl disable --now k3s.service");
             assert.ok(first.calls.includes("ip link delete flannel-wg"));
             assert.equal(first.calls.at(-1), "systemctl daemon-reload");
@@ -586,6 +591,10 @@ esac
             const second = run(installedCopy);
             assert.equal(second.status, 0, second.stderr);
             assert.ok(!second.calls.some((call) => call.startsWith("systemctl disable")), "nothing left to stop");
+
+            const purged = run(renderUninstallScript({ ...firstServer, purge: true }));
+            assert.equal(purged.status, 0, purged.stderr);
+            assert.deepEqual(filesUnder(root), [], "purge: only empty directories remain");
         });
     });
 

@@ -36,6 +36,7 @@ const variants: Record<string, NftRulesetFacts> = {
         isHub: true,
         acceptMeshPort: true,
         extraTcpPorts: [8443, 25, 8443],
+        extraUdpPorts: [53, 443],
     },
 };
 
@@ -133,11 +134,32 @@ describe("renderNftRuleset", () => {
         assert.ok(!spoke.includes('iifname "wg0" oifname "wg0" accept'));
         for (const rules of [hub, spoke]) {
             assert.ok(rules.includes('iifname { "cni0", "flannel*" } accept'), "pod traffic keeps flowing");
-            assert.deepEqual(rules.slice(-2), [
+            assert.deepEqual(rules.slice(-3, -1), [
                 'oifname "wg0" counter reject with icmpx admin-prohibited',
                 'oifname { "cni0", "flannel*" } counter reject with icmpx admin-prohibited',
             ]);
         }
+    });
+
+    it("routes for nobody: the last forward rule drops what crosses two interfaces that are neither pods nor the host's containers", () => {
+        for (const [variant, facts] of Object.entries(variants)) {
+            const rules = chain(renderNftRuleset(facts), "forward");
+            const last = rules[rules.length - 1];
+            const match = /^iifname != \{ (.*) \} oifname != \{ (.*) \} counter drop$/.exec(last);
+            assert.ok(match && match[1] === match[2], `${variant}: ${last}`);
+            const names = match![1].split(", ");
+            assert.ok(!names.includes(`"${facts.meshInterface}"`), `${variant}: the mesh to the internet is routing too`);
+            for (const local of ['"cni0"', '"flannel*"', '"docker0"', '"br-*"', '"virbr*"']) assert.ok(names.includes(local), `${variant}: ${local}`);
+        }
+    });
+
+    it("opens publicUdpPorts, in port order, before the mesh-only UDP reject; refuses a flannel port", () => {
+        const input = chain(renderNftRuleset(variants["custom ssh port, interface, ranges and extra ports"]), "input");
+        const accept = input.indexOf("udp dport { 53, 443 } accept");
+        assert.ok(accept >= 0 && accept < indexOfRule(input, /^udp dport .* reject/));
+        assert.equal(indexOfRule(chain(renderNftRuleset(base), "input"), /^udp dport \{ .* \} accept$/), -1);
+        assert.throws(() => renderNftRuleset({ ...base, extraUdpPorts: [8472] }), /udp 8472 is a flannel port/);
+        assert.throws(() => renderNftRuleset({ ...base, extraUdpPorts: [70000] }), /extraUdpPorts 70000 is not a port/);
     });
 
     it("is deterministic: extra ports in any order, repeated, give one text", () => {

@@ -1,5 +1,21 @@
 // HAProxy in TCP mode on an edge host.
-import { EdgeFacts, connectTimeout, failuresBeforeDown, header, hostPort, idleTunnelTimeout, planEdge } from "./plan";
+import { EdgeFacts, EdgePlan, EdgeRoute, connectTimeout, failuresBeforeDown, header, hostPort, idleTunnelTimeout, inspectDelay, planEdge } from "./plan";
+
+/**
+ * With a fallback, the frontend waits for the first bytes and picks a backend by name: the SNI of the
+ * TLS ClientHello (`req.ssl_sni`, TLS left untouched) or the Host header of the HTTP request head
+ * (`req.hdr(host)`, parsed from the buffer in TCP mode; www.haproxy.com/documentation/haproxy-configuration-manual/latest/#7.3.5
+ * and #7.3.6). The first request decides for its connection: browsers keep one connection per host.
+ */
+function routing(plan: EdgePlan, route: EdgeRoute): string[] {
+    if (route.fallback === undefined) return [`    default_backend ingress_${route.name}`];
+    const hosts = plan.appHosts.join(" ");
+    const byName =
+        route.name === "https"
+            ? ["    tcp-request content accept if { req.ssl_hello_type 1 }", ...(hosts ? [`    use_backend ingress_https if { req.ssl_sni -i ${hosts} }`] : [])]
+            : ["    tcp-request content accept if HTTP", ...(hosts ? [`    use_backend ingress_http if { req.hdr(host),field(1,:) -i ${hosts} }`] : [])];
+    return [`    tcp-request inspect-delay ${inspectDelay}`, ...byName, `    default_backend fallback_${route.name}`];
+}
 
 export function renderHaproxyConfig(f: EdgeFacts): string {
     const plan = planEdge(f);
@@ -8,11 +24,19 @@ export function renderHaproxyConfig(f: EdgeFacts): string {
         `frontend ${route.name}`,
         `    bind :${route.listenPort}`,
         "    option tcplog",
-        `    default_backend ingress_${route.name}`,
+        ...routing(plan, route),
         "",
         `backend ingress_${route.name}`,
         "    balance roundrobin",
-        ...plan.backends.map((b) => `    server ${b.name} ${hostPort(b.meshAddress, route.nodePort)} check`),
+        ...plan.backends.map((b) => `    server ${b.name} ${hostPort(b.meshAddress, route.nodePort)} check${f.proxyProtocol ? " send-proxy-v2" : ""}`),
+        ...(route.fallback === undefined
+            ? []
+            : [
+                  "",
+                  `# This host's own web server: every name that is not a cluster app.`,
+                  `backend fallback_${route.name}`,
+                  `    server fallback ${route.fallback}`,
+              ]),
     ]);
     const stats =
         plan.statsPort === undefined

@@ -1,25 +1,90 @@
 // NGINX stream on an edge host.
-import { EdgeFacts, connectTimeout, failuresBeforeDown, header, hostPort, idleTunnelTimeout, planEdge } from "./plan";
+import { EdgeFacts, EdgePlan, EdgeRoute, connectTimeout, failuresBeforeDown, header, hostPort, idleTunnelTimeout, planEdge } from "./plan";
 
-export function renderNginxStreamConfig(f: EdgeFacts): string {
-    const plan = planEdge(f);
-    const upstreams = plan.routes.flatMap((route) => [
+function upstream(plan: EdgePlan, route: EdgeRoute, indent: string): string[] {
+    return [
         "",
-        `    upstream ingress_${route.name} {`,
+        `${indent}upstream ingress_${route.name} {`,
         // Shared memory: every worker sees one round robin and one failure count, so a dead node
         // is tried max_fails times in all, not max_fails times per worker.
-        `        zone ingress_${route.name} 64k;`,
+        `${indent}    zone ingress_${route.name} 64k;`,
         ...plan.backends.map(
             (b) =>
-                `        server ${hostPort(b.meshAddress, route.nodePort)} max_fails=${failuresBeforeDown} fail_timeout=${plan.healthCheckInterval}; # ${b.name}`,
+                `${indent}    server ${hostPort(b.meshAddress, route.nodePort)} max_fails=${failuresBeforeDown} fail_timeout=${plan.healthCheckInterval}; # ${b.name}`,
         ),
+        `${indent}}`,
+        ...(route.fallback === undefined ? [] : [`${indent}upstream fallback_${route.name} {`, `${indent}    server ${route.fallback};`, `${indent}}`]),
+    ];
+}
+
+/** A name-to-upstream map: the app hosts to the ingress nodes, every other name to the fallback. */
+function byName(plan: EdgePlan, route: EdgeRoute, source: string, indent: string): string[] {
+    return [
+        "",
+        `${indent}map ${source} $edge_${route.name} {`,
+        `${indent}    hostnames;`,
+        `${indent}    default fallback_${route.name};`,
+        ...plan.appHosts.map((host) => `${indent}    ${host} ingress_${route.name};`),
+        `${indent}}`,
+    ];
+}
+
+/**
+ * Port 80 next to a fallback: the stream module cannot read a Host header, so an http server routes
+ * it, passing the request on unchanged and unbuffered (no body limit, WebSocket upgrades kept).
+ */
+function httpBlock(plan: EdgePlan, route: EdgeRoute): string[] {
+    return [
+        "",
+        "# Port 80 by Host: the app hosts to the ingress nodes, every other name to this host's own web server.",
+        "http {",
+        "    access_log syslog:server=unix:/dev/log,tag=nginx_edge;",
+        ...byName(plan, route, "$host", "    "),
+        "",
+        "    map $http_upgrade $edge_connection {",
+        "        default upgrade;",
+        "        '' close;",
         "    }",
-    ]);
-    const servers = plan.routes.flatMap((route) => [
+        ...upstream(plan, route, "    "),
         "",
         "    server {",
         `        listen ${route.listenPort};`,
-        `        proxy_pass ingress_${route.name};`,
+        "        client_max_body_size 0;",
+        "        location / {",
+        `            proxy_pass http://$edge_${route.name};`,
+        "            proxy_http_version 1.1;",
+        "            proxy_set_header Host $http_host;",
+        "            proxy_set_header Upgrade $http_upgrade;",
+        "            proxy_set_header Connection $edge_connection;",
+        "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "            proxy_request_buffering off;",
+        "            proxy_buffering off;",
+        `            proxy_connect_timeout ${connectTimeout};`,
+        `            proxy_read_timeout ${idleTunnelTimeout};`,
+        `            proxy_send_timeout ${idleTunnelTimeout};`,
+        "        }",
+        "    }",
+        "}",
+    ];
+}
+
+export function renderNginxStreamConfig(f: EdgeFacts): string {
+    const plan = planEdge(f);
+    // With a fallback, port 80 moves to an http block (routing by Host); 443 stays in the stream
+    // block, routed by the ClientHello's SNI (ssl_preread, nginx.org/en/docs/stream/ngx_stream_ssl_preread_module.html).
+    const streamRoutes = plan.routes.filter((route) => route.fallback === undefined || route.name === "https");
+    const httpRoute = plan.routes.find((route) => route.fallback !== undefined && route.name === "http");
+    const upstreams = streamRoutes.flatMap((route) => [
+        ...upstream(plan, route, "    "),
+        ...(route.fallback === undefined ? [] : byName(plan, route, "$ssl_preread_server_name", "    ")),
+    ]);
+    const servers = streamRoutes.flatMap((route) => [
+        "",
+        "    server {",
+        `        listen ${route.listenPort};`,
+        ...(route.fallback === undefined
+            ? [`        proxy_pass ingress_${route.name};`]
+            : ["        ssl_preread on;", `        proxy_pass $edge_${route.name};`]),
         "    }",
     ]);
     return [
@@ -43,7 +108,9 @@ export function renderNginxStreamConfig(f: EdgeFacts): string {
         "    worker_connections 4096;",
         "}",
         "",
-        "# Only a stream block: an http server on 80 or 443 would clash with these listeners.",
+        httpRoute
+            ? "# The stream block holds 443, the http block 80; nothing else listens on either."
+            : "# Only a stream block: an http server on 80 or 443 would clash with these listeners.",
         "stream {",
         "    log_format edge '$remote_addr [$time_local] $server_port -> $upstream_addr $status '",
         "                    'sent=$bytes_sent received=$bytes_received $session_time';",
@@ -57,6 +124,7 @@ export function renderNginxStreamConfig(f: EdgeFacts): string {
         ...upstreams,
         ...servers,
         "}",
+        ...(httpRoute ? httpBlock(plan, httpRoute) : []),
         "",
     ].join("\n");
 }

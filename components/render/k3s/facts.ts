@@ -1,6 +1,7 @@
 // What the k3s renderers know about one node, and the checks every renderer runs on it first.
 import { isIP } from "node:net";
 import { isDnsSubdomain } from "../../net";
+import { k3sAgentTokenPath, k3sOwnServerTokenPath, k3sTokenPath } from "../../paths";
 import { interfaceNamePattern, k3sVersionExample, k3sVersionPattern, releaseUrlPattern } from "../../patterns";
 
 export interface K3sNodeFacts {
@@ -32,6 +33,20 @@ export interface K3sNodeFacts {
     extraFlags: string[];
     nodeLabels?: string[];
     nodeTaints?: string[];
+    /** A k3s this project did not install runs here and the node says adopt: keep its data and token. */
+    adopt?: boolean;
+    /** Removal deletes the data directory too; otherwise it stays. */
+    purge?: boolean;
+}
+
+/**
+ * The token files k3s reads (servers: the server token, then the agent token they accept agents by).
+ * An adopted server keeps the token k3s wrote itself: its datastore is encrypted with it and it
+ * cannot change once the cluster exists (docs.k3s.io/cli/token, "Server").
+ */
+export function k3sTokenFiles(f: Pick<K3sNodeFacts, "role" | "adopt">): string[] {
+    if (f.role === "agent") return [k3sAgentTokenPath];
+    return [f.adopt ? k3sOwnServerTokenPath : k3sTokenPath, k3sAgentTokenPath];
 }
 
 export function fail(message: string): never {

@@ -3,8 +3,8 @@
 // Every listener and advertised address is the mesh address (--bind-address defaults to 0.0.0.0,
 // and --node-ip does not choose flannel's interface); what k3s cannot pin, the host firewall closes.
 // No secret is ever a flag value: tokens and the datastore endpoint are 0600 files k3s reads itself.
-import { k3sAgentTokenPath, k3sTokenPath } from "../../paths";
-import { fail, K3sNodeFacts, validateFacts } from "./facts";
+import { k3sAgentTokenPath } from "../../paths";
+import { fail, K3sNodeFacts, k3sTokenFiles, validateFacts } from "./facts";
 
 /** One config.yaml key: a scalar, true for a bare flag, or a list for a repeatable one. */
 export type K3sSetting = [key: string, value: string | true | string[]];
@@ -72,7 +72,7 @@ export function k3sSettings(f: K3sNodeFacts): K3sSetting[] {
         ["bind-address", mesh],
         ["flannel-iface", f.meshInterface],
         // Servers hold both tokens: the server one to join peers, the agent one to accept agents.
-        ["token-file", f.role === "server" ? k3sTokenPath : k3sAgentTokenPath],
+        ["token-file", k3sTokenFiles(f)[0]],
         ...(f.role === "server" ? serverSettings(f) : [["server", f.serverUrl!] as K3sSetting]),
         ...((f.nodeLabels ?? []).length > 0 ? [["node-label", [...f.nodeLabels!]] as K3sSetting] : []),
         ...((f.nodeTaints ?? []).length > 0 ? [["node-taint", [...f.nodeTaints!]] as K3sSetting] : []),

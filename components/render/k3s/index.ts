@@ -5,5 +5,6 @@ export * from "./flags";
 export * from "./install";
 export * from "./kubeconfig";
 export * from "./lifecycle";
+export * from "./preflight";
 export * from "./uninstall";
 export * from "./unit";

@@ -7,20 +7,15 @@
 // Why not get.k3s.io: it always rewrites the systemd unit and its .env file (INSTALL_K3S_SKIP_ENABLE
 // and SKIP_START only skip enabling and starting), and the unit is ours. So this script fetches the
 // release binary and checks it against the release's sha256sum file.
-import {
-    k3sAgentTokenPath,
-    k3sBinaryPath,
-    k3sConfigPath,
-    k3sDatastoreConfigPath,
-    k3sKubeconfigPath,
-    k3sServerCaPath,
-    k3sTokenPath,
-    k3sUnitName,
-    k3sVersionPath,
-    stateDir,
-} from "../../paths";
+import { k3sBinaryPath, k3sConfigPath, k3sDatastoreConfigPath, k3sKubeconfigPath, k3sServerCaPath, k3sUnitName, k3sVersionPath, stateDir } from "../../paths";
 import { k3sVersionExample } from "../../patterns";
-import { K3sNodeFacts, validateFacts } from "./facts";
+import { K3sNodeFacts, k3sTokenFiles, validateFacts } from "./facts";
+
+/** Shell: `older_than A B` is true when release tag A is older than B (the preflight uses it too). */
+export const olderThanFunction = `# Sorts two release tags as versions: true when $1 is older than $2.
+older_than() {
+    [ "$1" != "$2" ] && [ "$(printf '%s\\n%s\\n' "$1" "$2" | sed 's/^v//; s/+k3s/./' | sort -t. -k1,1n -k2,2n -k3,3n -k4,4n | head -n 1)" = "$(printf '%s' "$1" | sed 's/^v//; s/+k3s/./')" ]
+}`;
 
 /** What the server's install prints for the agents' tokens (read by the program from stdout). */
 export const serverCaLinePrefix = "hybrid-k3s: server-ca sha256 ";
@@ -29,7 +24,7 @@ export function renderK3sInstallScript(f: K3sNodeFacts): string {
     validateFacts(f);
     const unitName = k3sUnitName(f.role);
     const asset = f.arch === "arm64" ? "k3s-arm64" : "k3s";
-    const tokens = f.role === "server" ? [k3sTokenPath, k3sAgentTokenPath] : [k3sAgentTokenPath];
+    const tokens = k3sTokenFiles(f);
     const inputs = [
         '"$bin"',
         '"$unit"',
@@ -94,10 +89,7 @@ installed_version() {
     fi
 }
 
-# Sorts two release tags as versions: true when $1 is older than $2.
-older_than() {
-    [ "$1" != "$2" ] && [ "$(printf '%s\\n%s\\n' "$1" "$2" | sed 's/^v//; s/+k3s/./' | sort -t. -k1,1n -k2,2n -k3,3n -k4,4n | head -n 1)" = "$(printf '%s' "$1" | sed 's/^v//; s/+k3s/./')" ]
-}
+${olderThanFunction}
 
 install_binary() {
     mkdir -p "$(dirname "$bin")"

@@ -5,7 +5,8 @@ import { K3sNodeFacts, validateFacts } from "./facts";
 /**
  * POSIX sh that removes k3s from a node (drain and delete it from a server first); safe to re-run.
  * Does what k3s-killall.sh does (pods outlive the unit: KillMode=process), then removes the binary,
- * unit, /etc/rancher and /var/lib/rancher state. ROOT prefixes every path, as in the install script.
+ * unit, config and tokens. The data directory (local-path volumes, images, an adopted cluster's
+ * datastore) stays unless the node says purge. ROOT prefixes every path, as in the install script.
  */
 export function renderUninstallScript(f: K3sNodeFacts): string {
     validateFacts(f);
@@ -72,8 +73,17 @@ for tables in iptables ip6tables; do
     fi
 done
 
-rm -rf "$ROOT/etc/rancher/k3s" "$ROOT/etc/rancher/node" "$data_dir" "$ROOT/var/lib/kubelet" \\
+rm -rf "$ROOT/etc/rancher/k3s" "$ROOT/etc/rancher/node" "$ROOT/var/lib/kubelet" \\
     "$ROOT/var/lib/cni" "$ROOT/run/k3s" "$ROOT/run/flannel"
+${
+    f.purge
+        ? `# purge: the node's data goes too (volumes, images, datastore).
+rm -rf "$data_dir"`
+        : `# Kept: local-path volumes, images and (servers) the datastore. The node says purge to delete them.
+if [ -d "$data_dir" ]; then
+    echo "hybrid-k3s: kept $data_dir (volumes, images); set purge: true on the node to delete it"
+fi`
+}
 rm -f "$unit" "$ROOT${k3sBinaryPath}" "$ROOT${k3sVersionPath}" "$ROOT${k3sInstallScriptPath}" "$ROOT${stateDir}/k3s.applied.sha256"
 # This script last: it is the one running.
 rm -f "$ROOT${k3sUninstallScriptPath}"
