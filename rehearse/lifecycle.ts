@@ -14,6 +14,7 @@ import {
 } from "../components/paths";
 import { PlanResult } from "../plan/plan";
 import { Step } from "../plan/steps";
+import { webClientScript } from "../test/net/clients";
 import { sleep } from "../test/net/netns";
 import { allOf } from "./checks";
 import { changeNode, removeNodes } from "./derive";
@@ -27,14 +28,13 @@ export const laterScenarios: Scenario[] = [
     { name: "remove-node", run: removeNatAndCloudHost },
     {
         name: "existing-life",
-        blockedBy: () => "the existing-hosts issue (the edge passes the host's own sites through)",
         beforeFirstUp: ownerServices,
         run: existingLife,
     },
 ];
 
 /** Files and state a host must not keep once it left the cluster (besides units, interface and table). */
-const ourPaths = (plan: PlanResult) => [
+const ourPaths = (plan: PlanResult, purged: boolean) => [
     ...(plan.spec.mesh.kind === "wireguard" ? [wireguardConfigPath(plan.spec.mesh.interfaceName)] : []),
     `/etc/systemd/system/${firewallUnitName}`,
     `/etc/systemd/system/${k3sUnitName("server")}`,
@@ -43,7 +43,7 @@ const ourPaths = (plan: PlanResult) => [
     libDir,
     configDir,
     "/etc/rancher/k3s",
-    k3sDataDir,
+    ...(purged ? [k3sDataDir] : []),
     stateDir,
 ];
 
@@ -65,7 +65,9 @@ async function removeNatAndCloudHost(r: Rehearsal): Promise<void> {
     const names = leaving.map((h) => h.name).join(" and ");
 
     let config = r.currentConfig;
-    for (const h of leaving) config = changeNode(config, h.name, (n) => ({ ...n, decommission: true }));
+    // The home machine's owner wants its disk back (purge); the cloud VM's k3s data is kept, as by default.
+    const purged = (h: PlannedHost) => h === nat;
+    for (const h of leaving) config = changeNode(config, h.name, (n) => ({ ...n, decommission: true, ...(purged(h) ? { purge: true } : {}) }));
     const decommission = await r.up(`decommission ${names}`, await r.plan(config));
     await r.checks.check("decommission: every step succeeds", async () => stepsSucceeded(decommission.result.runs));
     await r.checks.check("decommission: only the leaving nodes' steps run", async () => onlySteps(decommission.steps, isLeaving));
@@ -81,7 +83,16 @@ async function removeNatAndCloudHost(r: Rehearsal): Promise<void> {
     });
     // The leave step schedules the mesh's removal a few seconds out (it may ride that very mesh).
     for (const h of leaving) {
-        await r.checks.check(`nothing of ours is left on ${h.name}`, async () => eventually(() => leftovers(r, before, h), 20000));
+        // The leave step schedules the mesh's removal 5 s out and the file cleanup 15 s out.
+        await r.checks.check(`nothing of ours is left on ${h.name}${purged(h) ? " (purge: its k3s data too)" : ""}`, async () =>
+            eventually(() => leftovers(r, before, h, purged(h)), 40000),
+        );
+        if (!purged(h)) {
+            await r.checks.check(`${h.name} keeps its k3s data (${k3sDataDir}) without purge`, async () => {
+                if ((await r.lab.host(h.name).machine.exec(["test", "-d", k3sDataDir])).code !== 0) throw new Error(`${k3sDataDir} is gone`);
+                return k3sDataDir;
+            });
+        }
     }
 
     const dropped = await r.up(
@@ -131,7 +142,7 @@ function stepsSucceeded(runs: StepRun[]): string {
     );
 }
 
-async function leftovers(r: Rehearsal, plan: PlanResult, host: PlannedHost): Promise<string> {
+async function leftovers(r: Rehearsal, plan: PlanResult, host: PlannedHost, purged: boolean): Promise<string> {
     const machine = r.lab.host(host.name).machine;
     const iface = plan.spec.mesh.interfaceName;
     const found: string[] = [];
@@ -141,19 +152,23 @@ async function leftovers(r: Rehearsal, plan: PlanResult, host: PlannedHost): Pro
     }
     if ((await machine.exec(["ip", "link", "show", iface])).code === 0) found.push(`interface ${iface}`);
     if ((await machine.exec(["nft", "list", "table", "inet", "hybrid_k3s"])).code === 0) found.push("nft table inet hybrid_k3s");
-    const paths = ourPaths(plan);
+    const paths = ourPaths(plan, purged);
     for (const path of paths) if ((await machine.exec(["test", "-e", path])).code === 0) found.push(path);
     return allOf("kinds of leftovers", found, 4 + 2 + paths.length);
 }
 
-/** The VPS's life before the cluster: a site on 80/443 and mail on 25, as stand-in services. */
+/**
+ * The VPS's life before the cluster, as docs/existing-hosts.md leaves it: mail on 25, and its own site
+ * moved from 80/443 to loopback ports the edge falls back to. Stand-in services (socat).
+ */
 const ownerUnits: Record<string, string> = {
-    "owner-site-http": `socat TCP-LISTEN:80,reuseaddr,fork SYSTEM:'printf "HTTP/1.0 200 OK\\\\r\\\\n\\\\r\\\\nthe owner site\\\\n"'`,
-    "owner-site-https": `socat TCP-LISTEN:443,reuseaddr,fork SYSTEM:'echo the owner site over tls'`,
+    "owner-site-http": `socat TCP-LISTEN:8080,bind=127.0.0.1,reuseaddr,fork SYSTEM:'printf "HTTP/1.0 200 OK\\\\r\\\\n\\\\r\\\\nthe owner site\\\\n"'`,
+    "owner-site-https": `socat TCP-LISTEN:8443,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo the owner site over tls'`,
     "owner-mail": `socat TCP-LISTEN:25,reuseaddr,fork SYSTEM:'echo 220 owner mail ESMTP'`,
 };
+const ownerName = "owner.example";
 
-async function ownerServices(r: Rehearsal): Promise<void> {
+async function ownerServices(r: Rehearsal): Promise<string> {
     const vps = r.hostsOf(await r.plan()).find((h) => h.provider === "existing" && h.publicAddress && h.roles.includes("edge"));
     if (!vps) throw new Error("existing-life needs an existing public host with role edge");
     const machine = r.lab.host(vps.name).machine;
@@ -161,25 +176,34 @@ async function ownerServices(r: Rehearsal): Promise<void> {
         const unit = `[Unit]\nDescription=${name} (rehearsal stand-in for the owner's own service)\n[Service]\nExecStart=/bin/sh -c ${JSON.stringify(command)}\n[Install]\nWantedBy=multi-user.target\n`;
         await machine.exec(["sh", "-c", `cat > /etc/systemd/system/${name}.service && systemctl enable --now ${name}`], { input: unit });
     }
-    // The owner's mail must stay reachable: the config opens 25 on this host (publicTcpPorts).
-    r.currentConfig = changeNode(r.currentConfig, vps.name, (n) => ({ ...n, publicTcpPorts: [25] }));
+    // What the owner declares: mail stays public, other names go to the site behind the edge.
+    r.currentConfig = changeNode(r.currentConfig, vps.name, (n) => ({
+        ...n,
+        publicTcpPorts: [25],
+        edgeFallback: { http: "127.0.0.1:8080", https: "127.0.0.1:8443" },
+    }));
+    return `${vps.name}: mail on 25, its site on 127.0.0.1:8080 and :8443`;
 }
 
 async function existingLife(r: Rehearsal): Promise<void> {
     const vps = r.hostsOf(r.applied!).find((h) => h.provider === "existing" && h.publicAddress && h.roles.includes("edge"))!;
-    // What a client on the internet gets back: a request for the owner's site, or just the banner.
-    const answers = async (port: number, expected: RegExp) => {
-        const request = port === 80 ? "GET / HTTP/1.0\r\nHost: owner.example\r\n\r\n" : "";
-        const reply = await r.lab.net.exec(r.lab.stranger, ["socat", "-T", "3", "-", `TCP:${vps.publicAddress}:${port},connect-timeout=3`], {
-            input: request,
-            timeoutMs: 8000,
+    const fromInternet = (argv: string[], input = "") => r.lab.net.exec(r.lab.stranger, argv, { input, timeoutMs: 8000 });
+    await r.checks.check(`the owner's mail on ${vps.name}:25 still answers from the internet`, async () => {
+        const reply = await fromInternet(["socat", "-T", "3", "-", `TCP:${vps.publicAddress}:25,connect-timeout=3`]);
+        if (!/^220 /.test(reply.stdout)) throw new Error(`${vps.publicAddress}:25: ${(reply.stdout || reply.stderr).trim() || "no answer"}`);
+        return reply.stdout.trim();
+    });
+    // A browser's request for the owner's name: by Host on 80, by SNI on 443 (TLS passed through).
+    for (const [mode, port, expected] of [
+        ["http", 80, /the owner site/],
+        ["tls", 443, /the owner site over tls/],
+    ] as const) {
+        await r.checks.check(`the owner's site ${ownerName} on ${vps.name}:${port} still answers, through the edge's fallback`, async () => {
+            const reply = await fromInternet([process.execPath, "-e", webClientScript, mode, vps.publicAddress!, String(port), ownerName]);
+            const answer = /^answer (.*)$/m.exec(reply.stdout)?.[1] ?? "";
+            if (!expected.test(answer)) throw new Error(`${vps.publicAddress}:${port} for ${ownerName}: ${answer || reply.stderr.trim() || "no answer"}`);
+            return answer;
         });
-        if (!expected.test(reply.stdout))
-            throw new Error(`${vps.publicAddress}:${port}: ${(reply.stdout || reply.stderr).trim().split("\n").pop() || "no answer"}`);
-        return reply.stdout.trim().split("\n").pop() ?? "";
-    };
-    await r.checks.check(`the owner's mail on ${vps.name}:25 still answers from the internet`, () => answers(25, /^220 /));
-    await r.checks.check(`the owner's site on ${vps.name}:80 still answers (through the edge)`, () => answers(80, /owner site/));
-    await r.checks.check(`the owner's site on ${vps.name}:443 still answers (through the edge)`, () => answers(443, /owner site/));
+    }
     await healthChecks(r, "existing life");
 }

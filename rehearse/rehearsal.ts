@@ -44,7 +44,7 @@ export class Rehearsal {
     private mirrorVersions = new Set<string>();
     private readonly configOf = new WeakMap<PlanResult, StackConfig>();
     /** Set by the CLI from the scenarios it runs. */
-    beforeFirstUp: Array<(r: Rehearsal) => Promise<void>> = [];
+    beforeFirstUp: Array<(r: Rehearsal) => Promise<string>> = [];
     /** The stack config (as the user keeps it) the applied state was planned from. */
     currentConfig: StackConfig;
 

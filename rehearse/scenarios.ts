@@ -12,10 +12,8 @@ import { holdSession, onlySteps, rollingOrder } from "./expect";
 
 export interface Scenario {
     name: string;
-    /** Why it cannot pass yet (a program change in flight), or undefined when it can. */
-    blockedBy?: (r: Rehearsal) => string | undefined;
     /** Runs on the freshly booted machines before the first up (what the hosts already do). */
-    beforeFirstUp?: (r: Rehearsal) => Promise<void>;
+    beforeFirstUp?: (r: Rehearsal) => Promise<string>;
     run: (r: Rehearsal) => Promise<void>;
 }
 

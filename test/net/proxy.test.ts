@@ -17,6 +17,7 @@ import { dirname, join } from "node:path";
 import { firewallRulesetPath, haproxyConfigPath, nginxConfigPath } from "../../components/paths";
 import { readStackConfig, runPlan } from "../../plan/plan";
 import { Daemon, Namespace, NetLab, requireRoot, requireTools } from "./netns";
+import { webClientScript } from "./clients";
 
 const exampleDir = join(__dirname, "../../examples/shared-vps");
 const vpsPublic = "192.0.2.10";
@@ -100,23 +101,6 @@ for (const port of ports) {
     socket.on("error", () => {});
   }).listen(Number(port), "0.0.0.0");
 }
-`;
-
-/** A client that connects, sends an HTTP request or a TLS ClientHello for NAME, prints its own port and what came back. */
-const clientScript = `
-const net = require("net"), tls = require("tls");
-const [mode, host, port, name] = process.argv.slice(1);
-const socket = mode === "tls"
-  ? tls.connect({ host, port: Number(port), servername: name, rejectUnauthorized: false })
-  : net.connect({ host, port: Number(port) });
-let answer = "";
-socket.once("connect", () => {
-  process.stdout.write("port " + socket.localPort + "\\n");
-  if (mode === "http") socket.write("GET / HTTP/1.1\\r\\nHost: " + name + "\\r\\nConnection: close\\r\\n\\r\\n");
-});
-socket.on("data", (d) => (answer += d.toString("latin1")));
-socket.on("error", () => {});
-setTimeout(() => { process.stdout.write("answer " + JSON.stringify(answer) + "\\n"); process.exit(0); }, 1500);
 `;
 
 interface Arrival {
@@ -208,7 +192,7 @@ for (const kind of ["haproxy", "nginx"] as const) {
         /** Connects from the internet client; returns the client's port and where the connection arrived. */
         async function request(mode: "http" | "tls", name: string): Promise<{ clientPort: number; arrival: Arrival }> {
             const before = { gateway: arrivals(gateway).length, fallback: arrivals(fallback).length };
-            const out = await lab!.execChecked(internet, [process.execPath, "-e", clientScript, mode, vpsPublic, mode === "tls" ? "443" : "80", name], {
+            const out = await lab!.execChecked(internet, [process.execPath, "-e", webClientScript, mode, vpsPublic, mode === "tls" ? "443" : "80", name], {
                 timeoutMs: 10000,
             });
             const clientPort = Number(/^port (\d+)$/m.exec(out)?.[1]);
