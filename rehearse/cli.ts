@@ -15,23 +15,25 @@ import { run } from "./shell";
 
 interface Options {
     stack: string;
-    scenario: string;
+    /** Scenario names, or ["all"]. */
+    scenarios: string[];
     k3sBinary?: string;
 }
 
 const allScenarios: Scenario[] = [...scenarios, ...laterScenarios];
-const usage = `usage: npm run rehearse -- [--stack prod] [--scenario ${allScenarios.map((s) => s.name).join("|")}|all] [--k3s-binary PATH]`;
+const usage = `usage: npm run rehearse -- [--stack prod] [--scenario all|<name>[,<name>...]: ${allScenarios.map((s) => s.name).join(", ")}] [--k3s-binary PATH]`;
 
 function parseArgs(argv: string[]): Options {
-    const options: Options = { stack: "prod", scenario: "all" };
+    const options: Options = { stack: "prod", scenarios: ["all"] };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         if (arg === "--stack" || arg === "-s") options.stack = argv[++i];
-        else if (arg === "--scenario") options.scenario = argv[++i];
+        else if (arg === "--scenario") options.scenarios = (argv[++i] ?? "").split(",");
         else if (arg === "--k3s-binary") options.k3sBinary = argv[++i];
         else throw new Error(`unknown argument ${arg}; ${usage}`);
     }
-    if (options.scenario !== "all" && !allScenarios.some((s) => s.name === options.scenario)) throw new Error(`unknown scenario ${options.scenario}; ${usage}`);
+    const unknown = options.scenarios.filter((name) => name !== "all" && !allScenarios.some((s) => s.name === name));
+    if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(", ")}; ${usage}`);
     if (options.k3sBinary && !existsSync(options.k3sBinary)) throw new Error(`--k3s-binary ${options.k3sBinary} does not exist`);
     return options;
 }
@@ -80,8 +82,9 @@ async function main(): Promise<number> {
     const image = await ensureBaseImage(log);
     log(`base image: ${image} (${((Date.now() - imageStarted) / 1000).toFixed(0)} s)`);
 
-    const requested =
-        options.scenario === "all" ? allScenarios : [scenarios[0], ...allScenarios.filter((s) => s.name === options.scenario && s !== scenarios[0])];
+    const requested = options.scenarios.includes("all")
+        ? allScenarios
+        : [scenarios[0], ...allScenarios.filter((s) => options.scenarios.includes(s.name) && s !== scenarios[0])];
     const baseline = memoryInUse();
     let peak = baseline;
     const sampler = setInterval(() => (peak = Math.max(peak, memoryInUse())), 1000);

@@ -3,7 +3,7 @@
 // ROOT prefixes every path and every command comes from PATH, so tests run these against a scratch
 // directory with command shims.
 import { interfaceNamePattern } from "../patterns";
-import { firewallRulesetPath, libDir } from "../paths";
+import { firewallRulesetPath, libDir, zerotierInterfaceName } from "../paths";
 import { httpPort, httpsPort, meshOnlyPorts, PortProtocol } from "../ports";
 import { parseCidr, parseIpv4 } from "../net";
 
@@ -84,8 +84,12 @@ hk3s_preflight() {
   command -v ss >/dev/null 2>&1 || { echo "hybrid-k3s: ${f.nodeName}: ss is missing; install iproute2 (it lists what this host serves)" >&2; exit 1; }
   # Local address is field 5 ("0.0.0.0:25", "[::]:53", "127.0.0.53%lo:53"), the process the last one.
   # Skipped: loopback and mesh binds, sockets without a process (the kernel's: WireGuard, VXLAN),
-  # what the ruleset accepts anyway, and k3s ports, which are meant to be mesh only.
-  hk3s_listeners=$(ss -Hltnup | awk -v mesh_addr='${f.meshAddress}' -v mesh_if='${mesh}' \\
+  # what the ruleset accepts anyway, k3s ports, which are meant to be mesh only, and the mesh's own
+  # sockets: a spoke's WireGuard port (random, only answers what it sent) when wg-quick runs the
+  # userspace wireguard-go, as it does where the kernel has no WireGuard module (wg-quick(8)); and
+  # zerotier-one's ports besides 9993 on a ZeroTier host.
+  hk3s_mesh_port=$(wg show ${mesh} listen-port 2>/dev/null || true)
+  hk3s_listeners=$(ss -Hltnup | awk -v mesh_addr='${f.meshAddress}' -v mesh_if='${mesh}' -v mesh_port="$hk3s_mesh_port" -v zerotier='${mesh === zerotierInterfaceName ? 1 : 0}' \\
       -v open_tcp='${portList(f.openTcpPorts)}' -v open_udp='${portList([...f.openUdpPorts, ...udpSeenBeforeFirewall])}' \\
       -v only_tcp='${meshOnlyList("tcp")}' -v only_udp='${meshOnlyList("udp")}' -v edge='${f.isEdge ? 1 : 0}' '
     function mesh_only(proto, port,   n, i, r, range) {
@@ -100,6 +104,7 @@ hk3s_preflight() {
       addr = local; sub(/:[^:]*$/, "", addr); gsub(/[][]/, "", addr)
       iface = ""; if (index(addr, "%")) { iface = addr; sub(/.*%/, "", iface); sub(/%.*/, "", addr) }
       if (proc == "" || iface == "lo" || iface == mesh_if || addr ~ /^127\\./ || addr == "::1" || addr == mesh_addr) next
+      if ((proto == "udp" && port == mesh_port) || (zerotier && proc == "zerotier-one")) next
       if (edge && proto == "tcp" && (port == ${httpPort} || port == ${httpsPort})) { print "edge " proto " " port " " proc " " addr; next }
       if (index(proto == "tcp" ? open_tcp : open_udp, " " port " ") || mesh_only(proto, port)) next
       print "cut " proto " " port " " proc " " addr

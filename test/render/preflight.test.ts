@@ -129,6 +129,29 @@ describe("render/preflight (firewall step on an existing host)", () => {
         assert.equal(runStep(vps).status, 0);
     });
 
+    it("skips the mesh's own sockets: a spoke's userspace WireGuard port (wireguard-go) and, on ZeroTier, zerotier-one's", () => {
+        const spoke: PreflightFacts = { ...vps, nodeName: "home", meshAddress: "10.0.0.2", isHub: false, openUdpPorts: [] };
+        const member: PreflightFacts = { ...spoke, meshInterface: "zt0" };
+        // Each run on a host without our ruleset yet, as the first up finds it.
+        const firstRun = (facts: PreflightFacts, listeners: string[]) => {
+            rmSync(join(root, firewallRulesetPath), { force: true });
+            shim("ss.out", listeners.join("\n") + "\n");
+            return runStep(facts);
+        };
+        // wg-quick brought wg0 up before this step: `wg show wg0 listen-port` names its port.
+        shim("wg", `#!/bin/sh\n[ "$*" = "show wg0 listen-port" ] && echo 44122\n`);
+        chmodSync(join(shimDir, "wg"), 0o755);
+        const ours = firstRun(spoke, [ssLine("udp", "0.0.0.0:44122", "wireguard-go"), ssLine("udp", "[::]:44122", "wireguard-go")]);
+        assert.equal(ours.status, 0, ours.stderr);
+        // Another wireguard-go port (someone else's tunnel) is a listener like any other.
+        assert.match(firstRun(spoke, [ssLine("udp", "0.0.0.0:51999", "wireguard-go")]).stderr, /would cut udp 51999 \(wireguard-go on 0\.0\.0\.0\) off/);
+        const zerotier = [ssLine("udp", "0.0.0.0:9993", "zerotier-one"), ssLine("udp", "0.0.0.0:37012", "zerotier-one")];
+        const joined = firstRun(member, zerotier);
+        assert.equal(joined.status, 0, joined.stderr);
+        // On a WireGuard stack, a ZeroTier of the owner's own is not ours to wave through.
+        assert.match(firstRun(spoke, zerotier).stderr, /would cut udp 9993 \(zerotier-one on 0\.0\.0\.0\), udp 37012/);
+    });
+
     it("on an edge without edgeFallback, refuses a web server already on 80/443 with the fix", () => {
         shim("ss.out", [ssLine("tcp", "0.0.0.0:80", "nginx"), ssLine("tcp", "0.0.0.0:443", "nginx"), ssLine("tcp", "[::]:443", "nginx")].join("\n") + "\n");
         const edge = { ...vps, isEdge: true, openTcpPorts: [22, 80, 443] };
