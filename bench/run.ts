@@ -4,6 +4,7 @@
 //                   another, counting only steps that do something (components and commands without
 //                   a create script take no time)
 //   blast radius    steps a second `pulumi up` would run after adding one node (plan/steps.ts)
+import { placeholderHostKey } from "../plan/mocks";
 import { PlanResult, runPlan } from "../plan/plan";
 import { changes, Step, stepsBetween, waves } from "../plan/steps";
 
@@ -12,10 +13,13 @@ function argument(name: string, fallback: number): number {
     return index >= 0 ? Number(process.argv[index + 1]) : fallback;
 }
 
-/** A stack of `count` nodes: a public hub and edge, one server, agents spread over AWS, Azure and home machines. */
+/**
+ * A stack of `count` nodes in its steady state: a public hub and edge, one server, agents spread over
+ * AWS, Azure and home machines, every existing host enrolled with its host key, the runner an operator.
+ */
 export function syntheticConfig(count: number): Record<string, string> {
     const nodes: Array<Record<string, unknown>> = [
-        { name: "hub", provider: "existing", arch: "amd64", roles: ["hub", "edge"], address: "203.0.113.10", meshAddress: meshAddress(0) },
+        { name: "hub", provider: "existing", arch: "amd64", roles: ["hub", "edge"], address: "203.0.113.10", meshAddress: meshAddress(0), ...enrolled("hub") },
         {
             name: "server",
             provider: "aws",
@@ -31,9 +35,12 @@ export function syntheticConfig(count: number): Record<string, string> {
         "hybrid-k3s:clusterName": "bench",
         "hybrid-k3s:meshCidr": "10.100.0.0/16",
         "hybrid-k3s:nodes": JSON.stringify(nodes),
+        "hybrid-k3s:operators": JSON.stringify([{ name: "runner", meshAddress: meshAddress(count), runsPulumi: true, enrolled: true }]),
         "hybrid-k3s:apps": JSON.stringify([{ host: "app.example.com", namespace: "app", service: "app", port: 80 }]),
     };
 }
+
+const enrolled = (name: string) => ({ hostKey: placeholderHostKey(name), enrolled: true });
 
 function meshAddress(i: number): string {
     return `10.100.${Math.floor(i / 250)}.${(i % 250) + 2}`;
@@ -55,7 +62,7 @@ function agent(i: number): Record<string, unknown> {
         case 1:
             return { name, provider: "azure", arch: "amd64", roles: ["agent"], location: "eastus", size: "Standard_B2s", meshAddress: meshAddress(i) };
         default:
-            return { name, provider: "existing", arch: "amd64", roles: ["agent"], behindNat: true, meshAddress: meshAddress(i) };
+            return { name, provider: "existing", arch: "amd64", roles: ["agent"], behindNat: true, meshAddress: meshAddress(i), ...enrolled(name) };
     }
 }
 

@@ -35,6 +35,11 @@ const ed25519Pkcs8Prefix = Buffer.from("302e020100300506032b657004220420", "hex"
 /** The PEM label of OpenSSH's key format (built, not spelled out: this file holds a formatter, not a key). */
 const opensshPemLabel = ["OPENSSH", "PRIVATE", "KEY"].join(" ");
 
+/** A well-formed `ssh-ed25519` public key line for a named machine that does not exist (synthetic stacks). */
+export function placeholderHostKey(name: string): string {
+    return ed25519OpenSsh(createHash("sha256").update(`host-key/${name}`).digest(), name).publicKey;
+}
+
 /** OpenSSH's own private key format (what tls.PrivateKey.privateKeyOpenssh holds) for an Ed25519 seed. */
 function ed25519OpenSsh(seed: Buffer, comment: string): { privateKey: string; publicKey: string } {
     const privateKey = createPrivateKey({ key: Buffer.concat([ed25519Pkcs8Prefix, seed]), format: "der", type: "pkcs8" });

@@ -28,7 +28,7 @@ export const laterScenarios: Scenario[] = [
     { name: "remove-node", run: removeNatAndCloudHost },
     {
         name: "existing-life",
-        beforeFirstUp: ownerServices,
+        beforeFirstUp: startOwnerServices,
         run: existingLife,
     },
 ];
@@ -159,22 +159,34 @@ async function leftovers(r: Rehearsal, plan: PlanResult, host: PlannedHost, purg
 
 /**
  * The VPS's life before the cluster, as docs/existing-hosts.md leaves it: mail on 25, and its own site
- * moved from 80/443 to loopback ports the edge falls back to. Stand-in services (socat).
+ * moved from 80/443 to loopback ports the edge falls back to. Stand-in services (socat), each a
+ * script per connection: the site answers HTTP; its TLS port records the first bytes it gets (a TLS
+ * client sees no banner) so a check can tell a ClientHello arrived.
  */
-const ownerUnits: Record<string, string> = {
-    "owner-site-http": `socat TCP-LISTEN:8080,bind=127.0.0.1,reuseaddr,fork SYSTEM:'printf "HTTP/1.0 200 OK\\\\r\\\\n\\\\r\\\\nthe owner site\\\\n"'`,
-    "owner-site-https": `socat TCP-LISTEN:8443,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo the owner site over tls'`,
-    "owner-mail": `socat TCP-LISTEN:25,reuseaddr,fork SYSTEM:'echo 220 owner mail ESMTP'`,
+const ownerServices: Record<string, { listen: string; script: string }> = {
+    "owner-site-http": { listen: "TCP-LISTEN:8080,bind=127.0.0.1", script: "echo HTTP/1.0 200 OK; echo; echo the owner site" },
+    "owner-site-https": { listen: "TCP-LISTEN:8443,bind=127.0.0.1", script: "od -An -tx1 -N3 >> /run/owner-site-https.log" },
+    "owner-mail": { listen: "TCP-LISTEN:25", script: "echo 220 owner mail ESMTP" },
 };
 const ownerName = "owner.example";
 
-async function ownerServices(r: Rehearsal): Promise<string> {
+async function startOwnerServices(r: Rehearsal): Promise<string> {
     const vps = r.hostsOf(await r.plan()).find((h) => h.provider === "existing" && h.publicAddress && h.roles.includes("edge"));
     if (!vps) throw new Error("existing-life needs an existing public host with role edge");
     const machine = r.lab.host(vps.name).machine;
-    for (const [name, command] of Object.entries(ownerUnits)) {
-        const unit = `[Unit]\nDescription=${name} (rehearsal stand-in for the owner's own service)\n[Service]\nExecStart=/bin/sh -c ${JSON.stringify(command)}\n[Install]\nWantedBy=multi-user.target\n`;
-        await machine.exec(["sh", "-c", `cat > /etc/systemd/system/${name}.service && systemctl enable --now ${name}`], { input: unit });
+    for (const [name, { listen, script }] of Object.entries(ownerServices)) {
+        const unit = [
+            "[Unit]",
+            `Description=${name} (rehearsal stand-in for the owner's own service)`,
+            "[Service]",
+            `ExecStart=/usr/bin/socat ${listen},reuseaddr,fork EXEC:/usr/local/bin/${name}`,
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ].join("\n");
+        const install = `printf '#!/bin/sh\\n%s\\n' '${script}' > /usr/local/bin/${name} && chmod 755 /usr/local/bin/${name} && cat > /etc/systemd/system/${name}.service && systemctl enable --now ${name}`;
+        const result = await machine.exec(["sh", "-c", install], { input: unit });
+        if (result.code !== 0) throw new Error(`${name}: ${result.stderr.trim()}`);
     }
     // What the owner declares: mail stays public, other names go to the site behind the edge.
     r.currentConfig = changeNode(r.currentConfig, vps.name, (n) => ({
@@ -194,16 +206,31 @@ async function existingLife(r: Rehearsal): Promise<void> {
         return reply.stdout.trim();
     });
     // A browser's request for the owner's name: by Host on 80, by SNI on 443 (TLS passed through).
-    for (const [mode, port, expected] of [
-        ["http", 80, /the owner site/],
-        ["tls", 443, /the owner site over tls/],
-    ] as const) {
-        await r.checks.check(`the owner's site ${ownerName} on ${vps.name}:${port} still answers, through the edge's fallback`, async () => {
-            const reply = await fromInternet([process.execPath, "-e", webClientScript, mode, vps.publicAddress!, String(port), ownerName]);
-            const answer = /^answer (.*)$/m.exec(reply.stdout)?.[1] ?? "";
-            if (!expected.test(answer)) throw new Error(`${vps.publicAddress}:${port} for ${ownerName}: ${answer || reply.stderr.trim() || "no answer"}`);
-            return answer;
-        });
-    }
+    const request = (mode: "http" | "tls", port: number, name: string) =>
+        fromInternet([process.execPath, "-e", webClientScript, mode, vps.publicAddress!, String(port), name]).then(
+            (reply) => /^answer (.*)$/m.exec(reply.stdout)?.[1] ?? "",
+        );
+    await r.checks.check(`the owner's site ${ownerName} on ${vps.name}:80 still answers, through the edge's fallback`, async () => {
+        const answer = await request("http", 80, ownerName);
+        if (!/the owner site/.test(answer)) throw new Error(`${vps.publicAddress}:80 for ${ownerName}: ${answer || "no answer"}`);
+        return answer;
+    });
+    const app = r.applied!.spec.ingress.apps[0]?.host;
+    await r.checks.check(
+        `${ownerName} on ${vps.name}:443 reaches the owner's TLS port by SNI, the ClientHello untouched${app ? `; ${app} does not` : ""}`,
+        async () => {
+            const log = "/run/owner-site-https.log";
+            const arrivals = async () =>
+                (await r.lab.host(vps.name).machine.exec(["sh", "-c", `cat ${log} 2>/dev/null || true`])).stdout.trim().split("\n").filter(Boolean);
+            if (app) await request("tls", 443, app);
+            const before = (await arrivals()).length;
+            if (before > 0) throw new Error(`${app} reached the owner's TLS port`);
+            await request("tls", 443, ownerName);
+            const got = await arrivals();
+            // 16 03 xx: a TLS handshake record, as the browser sent it.
+            if (got.length !== 1 || !/^16 03 0[0-4]$/.test(got[0].trim())) throw new Error(`the owner's TLS port got: ${got.join(" | ") || "nothing"}`);
+            return `first bytes ${got[0].trim()}`;
+        },
+    );
     await healthChecks(r, "existing life");
 }

@@ -261,6 +261,12 @@ _Noreturn static void run_agent(struct settings *s) {
         sleep(2);
     }
     logline("registered with %s as %s", s->server, s->node_name);
+    /* An agent keeps its state (containerd, images, local-path volumes) under <data-dir>/agent. */
+    char agent_dir[600];
+    snprintf(agent_dir, sizeof agent_dir, "%s/agent", s->data_dir);
+    mkdir("/var/lib/rancher", 0755);
+    mkdir(s->data_dir, 0700);
+    mkdir(agent_dir, 0700);
     int kubelet = listen_on("0.0.0.0", 10250);
     notify_ready();
     for (;;) {
