@@ -20,6 +20,7 @@ import { IstioIngress } from "./ingress";
 import { K3sCluster } from "./k3s";
 import { Mesh, WireGuardMesh, ZeroTierMesh } from "./mesh";
 import { MeshDns } from "./meshdns";
+import { leaveCleanupPath } from "./paths";
 import { ClusterSecrets } from "./secrets";
 
 export interface HybridClusterArgs {
@@ -151,7 +152,14 @@ export class HybridCluster extends pulumi.ComponentResource {
 
         // A decommissioned host leaves last: its k3s is gone by now; then our firewall, then the mesh
         // (a few seconds later: this command arrives over it), then every file of ours.
-        const cleanupAfterLeaving = `systemd-run --quiet --on-active=15 /bin/sh -c ${shellQuote(renderHostCleanup())}`;
+        // The cleanup goes to a file first: systemd expands $VAR and ${VAR} in a unit's command line
+        // (systemd.service(5), "Command lines"), which would empty the script's own variables.
+        const cleanupAfterLeaving = [
+            `cat > ${leaveCleanupPath} <<'HK3S_CLEANUP'`,
+            renderHostCleanup(),
+            "HK3S_CLEANUP",
+            `systemd-run --quiet --on-active=15 /bin/sh ${leaveCleanupPath}`,
+        ].join("\n");
         for (const host of active.filter((h) => h.spec.decommission)) {
             const k3sNode = k3s?.nodes.find((n) => n.host === host);
             new command.remote.Command(

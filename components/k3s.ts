@@ -141,7 +141,9 @@ export class K3sNode extends pulumi.ComponentResource {
                     prepare: renderK3sPreflight(facts),
                     apply: `sh ${k3sInstallScriptPath} install`,
                     remove: `sh ${k3sUninstallScriptPath}`,
-                    teardown: `if [ -x ${k3sUninstallScriptPath} ]; then sh ${k3sUninstallScriptPath}; fi`,
+                    // The uninstall as this up renders it, not the copy on the host: `purge`, set with
+                    // decommission, must take effect now (the copy was written by an earlier up). Safe to re-run.
+                    teardown: `sh -s <<'HK3S_UNINSTALL'\n${renderUninstallScript(facts)}HK3S_UNINSTALL`,
                     after,
                 },
                 { parent: this },

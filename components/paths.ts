@@ -7,6 +7,8 @@ export const configDir = "/etc/hybrid-k3s";
 export const libDir = "/usr/local/lib/hybrid-k3s";
 /** Run state: what a bundle changed (kept for the retry after a failed run), applied fingerprints, the lock. */
 export const stateDir = "/var/lib/hybrid-k3s";
+/** A leaving host's last cleanup, run from /run (our own directories are what it removes). */
+export const leaveCleanupPath = "/run/hybrid-k3s-cleanup.sh";
 
 /** Our nftables ruleset, in our own file: the distro's /etc/nftables.conf stays the owner's. */
 export const firewallRulesetPath = `${configDir}/firewall.nft`;
