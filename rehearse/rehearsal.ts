@@ -3,6 +3,7 @@
 // plan() with a derived config, up() to run the steps, and the checks.
 import { basename, join } from "node:path";
 import { existsSync } from "node:fs";
+import { NodeSummary } from "../components/cluster";
 import { PlanResult, projectDir, readStackConfig, runPlan, unwrapSecrets } from "../plan/plan";
 import { Step, stepsBetween, waves } from "../plan/steps";
 import { Executor, StepRun, summaryTable, UpResult } from "./executor";
@@ -18,13 +19,7 @@ export const topologiesDir = join(__dirname, "topologies");
 export const releaseMirrorUrl = `http://${runnerAddress}/k3s-io/k3s/releases/download`;
 
 /** A host as the plan describes it. */
-export interface PlannedHost {
-    name: string;
-    provider: string;
-    arch: string;
-    roles: string[];
-    meshAddress: string;
-    publicAddress?: string;
+export interface PlannedHost extends NodeSummary {
     behindNat: boolean;
     sshUser: string;
 }
