@@ -4,7 +4,7 @@
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { sleep } from "../test/net/netns";
+import { isAlive, sleep } from "../test/net/netns";
 import { run, RunResult } from "./shell";
 
 /** Every run's machines live under here, in a folder named after the run (hk3s-<pid>-...). */
@@ -240,13 +240,4 @@ function nspawnPidsUnder(dir: string): number[] {
             }
         })
         .map(Number);
-}
-
-function isAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch (error) {
-        return (error as NodeJS.ErrnoException).code === "EPERM";
-    }
 }

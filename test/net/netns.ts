@@ -4,14 +4,17 @@
 // Nothing here touches the host's own network namespace: every command runs inside a namespace
 // this module created (links are created directly in their target namespaces).
 import { ChildProcess, spawn, spawnSync } from "child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { basename, dirname, join } from "path";
 import { checkBanner, classifyProbe, ExecResult, ProbeOutcome, run, runChecked, sleep, sleepSync } from "./exec";
+import { installExitHooks, liveLabs, reapDeadLabs, runtimeSocketDir, signalGroup, signalPid } from "./reaper";
 import { parseWgQuickInterface } from "./wgquick";
 
 // The tools and probes are exec.ts's; tests import them from here with the lab.
 export { ExecResult, ProbeOutcome, ProbeState, requireRoot, requireTools, run, sleep, toolPackages, ToolName } from "./exec";
+// Whether a process is alive, as the reaper decides it; the rehearsal's machine reaper uses it too.
+export { isAlive } from "./reaper";
 
 export interface Namespace {
     /** Short name used in reports, e.g. "hub". */
@@ -40,65 +43,8 @@ export interface Daemon {
     stop(): Promise<void>;
 }
 
-const runtimeSocketDir = "/var/run/wireguard";
 let deviceCounter = 0;
 let labCounter = 0;
-const liveLabs = new Set<NetLab>();
-let exitHooksInstalled = false;
-
-function installExitHooks(): void {
-    if (exitHooksInstalled) return;
-    exitHooksInstalled = true;
-    const teardownAll = () => [...liveLabs].forEach((lab) => lab.teardown());
-    process.on("exit", teardownAll);
-    // `on`, not `once`: Ctrl-C under mocha delivers SIGINT twice (and then SIGTERM), and a second
-    // signal without a handler would kill the process halfway through the teardown.
-    let stopping = false;
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-        process.on(signal, () => {
-            if (stopping) return;
-            stopping = true;
-            teardownAll();
-            process.exit(128 + (signal === "SIGINT" ? 2 : 15));
-        });
-    }
-}
-
-/**
- * A test run killed with SIGKILL cannot clean up: remove namespaces (and the processes in them)
- * whose owning test process is gone. Live runs, including concurrent ones, are never touched.
- */
-function reapDeadLabs(): void {
-    const listed = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
-    for (const netns of listed.split("\n").map((line) => line.split(" ")[0])) {
-        const owner = /^hk3s-(\d+)-/.exec(netns)?.[1];
-        if (owner === undefined || isAlive(Number(owner))) continue;
-        const pids = (spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout ?? "").split("\n").filter(Boolean).map(Number);
-        pids.forEach((pid) => signalPid(pid, "SIGKILL"));
-        spawnSync("ip", ["netns", "del", netns]);
-    }
-    const deadOwner = (name: string, pattern: RegExp) => {
-        const owner = pattern.exec(name)?.[1];
-        return owner !== undefined && !isAlive(Number(owner));
-    };
-    if (existsSync(runtimeSocketDir)) {
-        for (const socket of readdirSync(runtimeSocketDir)) {
-            if (deadOwner(socket, /^hk(\d+)w\d+\.sock$/)) rmSync(join(runtimeSocketDir, socket), { force: true });
-        }
-    }
-    for (const dir of readdirSync(tmpdir())) {
-        if (deadOwner(dir, /^hk3s-(\d+)-/)) rmSync(join(tmpdir(), dir), { recursive: true, force: true });
-    }
-}
-
-function isAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch (error) {
-        return (error as NodeJS.ErrnoException).code === "EPERM";
-    }
-}
 
 export class NetLab {
     readonly prefix: string;
@@ -440,20 +386,4 @@ export interface ProbeOptions {
     timeoutMs?: number;
     /** Source address to bind (it must be assigned in the probing namespace). */
     sourceAddress?: string;
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-    try {
-        process.kill(-pid, signal);
-    } catch {
-        signalPid(pid, signal);
-    }
-}
-
-function signalPid(pid: number, signal: NodeJS.Signals): void {
-    try {
-        process.kill(pid, signal);
-    } catch {
-        // Already gone.
-    }
 }

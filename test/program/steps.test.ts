@@ -179,7 +179,7 @@ describe("step model: the engine's steps between two plans of prod", function ()
             "one upgrade step at a time (batch size 1)",
         );
         assert.deepEqual(order.flat().slice(0, 3), ["k3s-soh-re-k3s-drain", "k3s-soh-re-k3s-upgrade", "k3s-soh-re-k3s-uncordon"], "the server first");
-        // The files step ships the new version file only; its install keeps the running release (test/render/k3s.test.ts).
+        // The files step ships the new version file only; its install keeps the running release (test/render/k3s-install.test.ts).
         for (const n of k3sNodes)
             assert.deepEqual(
                 Object.keys(bumped.nodeFiles[n]).filter((f) => bumped.nodeFiles[n][f].content !== base.nodeFiles[n][f].content),
@@ -209,7 +209,7 @@ describe("step model: the engine's steps between two plans of prod", function ()
         );
         const upgrade = steps.find((s) => s.name === "white-amd-k3s-upgrade");
         // The engine re-runs an update-only step on any input change; each of these scripts checks the
-        // running version first and does nothing when it already is the target (test/render/k3s.test.ts).
+        // running version first and does nothing when it already is the target (test/render/k3s-install.test.ts, k3s-lifecycle.test.ts).
         assert.equal(upgrade?.runs, "update");
         const scriptOf = (name: string) => JSON.stringify(rotated.resources.find((r) => r.type === "command:remote:Command" && r.name === name)!.inputs);
         assert.match(scriptOf("white-amd-k3s-upgrade"), /install-k3s\.sh upgrade/);

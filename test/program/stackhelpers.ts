@@ -1,0 +1,19 @@
+// Shared helpers of the whole-stack tests: the prod stack's config, node edits, and runPlan under a fixed seed.
+import { readStackConfig, runPlan } from "../../plan/plan";
+
+export type Config = Record<string, string>;
+const seed = "stack-test";
+
+export function prodConfig(): { config: Config; secretKeys: string[] } {
+    return readStackConfig("prod");
+}
+
+/** The prod config with its node list edited. */
+export function withNodes(edit: (nodes: Array<Record<string, unknown>>) => void, extra: Config = {}): Config {
+    const { config } = prodConfig();
+    const nodes = JSON.parse(config["hybrid-k3s:nodes"]);
+    edit(nodes);
+    return { ...config, "hybrid-k3s:nodes": JSON.stringify(nodes), ...extra };
+}
+
+export const plan = (config: Config, secretKeys: string[] = []) => runPlan("prod", config, secretKeys, seed);
