@@ -245,6 +245,36 @@ describe("program: the prod stack under mocks", function () {
         assert.ok(!leaving.resources.some((r) => /^lenovo-laptop-k3s-(drain|upgrade|uncordon)$/.test(r.name)));
     });
 
+    it("decommissioning with purge deletes the k3s data in that same up; the leaving host's cleanup runs from a file", async () => {
+        const teardownOf = async (purge: boolean) => {
+            const p = await plan(
+                withNodes((n) => {
+                    Object.assign(
+                        n.find((x) => x.name === "lenovo-laptop")!,
+                        { decommission: true, ...(purge ? { purge: true } : {}) },
+                    );
+                }),
+            );
+            const byName = new Map(commands(p).map((c) => [c.name, c]));
+            return {
+                files: String(unwrapSecrets(inputsOf(byName.get("lenovo-laptop-k3s-files")!).stdin)),
+                leave: String(unwrapSecrets(inputsOf(byName.get("lenovo-laptop-leave")!).create)),
+            };
+        };
+        // The uninstall runs as this up renders it: the copy on the host predates the purge.
+        const purged = await teardownOf(true);
+        assert.match(purged.files, /# purge: the node's data goes too[\s\S]*rm -rf "\$data_dir"/);
+        assert.match((await teardownOf(false)).files, /kept \$data_dir \(volumes, images\)/);
+        // systemd expands $VAR in a unit's command line, so the delayed cleanup's text goes to a file first.
+        assert.match(purged.leave, /cat > \/run\/hybrid-k3s-cleanup\.sh <<'\\''HK3S_CLEANUP'\\''/);
+        const delayed = purged.leave.split("\n").filter((line) => line.startsWith("systemd-run"));
+        assert.deepEqual(
+            delayed.map((line) => line.replace(/ \/bin\/sh.*/, "")),
+            ["systemd-run --quiet --on-active=5", "systemd-run --quiet --on-active=15"],
+        );
+        for (const line of delayed) assert.doesNotMatch(line, /\$/, `no shell variable for systemd to expand: ${line}`);
+    });
+
     it("the policy verdict fails a plan whose edge security group opens the API port", () => {
         // The config refuses such a port before any resource exists (test/program/config-refusals.test.ts);
         // the pack is the second wall, for changes made around the config (a hand edit, another program).
