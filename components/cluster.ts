@@ -157,6 +157,7 @@ export class HybridCluster extends pulumi.ComponentResource {
         const cleanupAfterLeaving = [
             `cat > ${leaveCleanupPath} <<'HK3S_CLEANUP'`,
             renderHostCleanup(),
+            `rm -f ${leaveCleanupPath}`,
             "HK3S_CLEANUP",
             `systemd-run --quiet --on-active=15 /bin/sh ${leaveCleanupPath}`,
         ].join("\n");

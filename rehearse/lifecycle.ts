@@ -7,6 +7,7 @@ import {
     k3sBinaryPath,
     k3sDataDir,
     k3sUnitName,
+    leaveCleanupPath,
     libDir,
     stateDir,
     wireguardConfigPath,
@@ -45,6 +46,7 @@ const ourPaths = (plan: PlanResult, purged: boolean) => [
     "/etc/rancher/k3s",
     ...(purged ? [k3sDataDir] : []),
     stateDir,
+    leaveCleanupPath,
 ];
 
 /**
