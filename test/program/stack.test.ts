@@ -9,7 +9,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { isSecretValue } from "../../plan/mocks";
 import { PlannedResource, planVerdict, PlanResult, redactSecretInputs, unwrapSecrets } from "../../plan/plan";
 import { planExitCode, writePlan } from "../../plan/cli";
-import { plan, prodConfig, withNodes } from "./stackhelpers";
+import { enrolledHomeAgent, plan, prodConfig, withNodes } from "./stackhelpers";
 
 const key = (r: PlannedResource) => `${r.type}::${r.name}`;
 const commands = (p: PlanResult) => p.resources.filter((r) => r.type === "command:remote:Command");
@@ -126,19 +126,7 @@ describe("program: the prod stack under mocks", function () {
     });
 
     it("adding a node re-runs only the hub's mesh step (blast radius)", async () => {
-        const grown = await plan(
-            withNodes((n) =>
-                n.push({
-                    name: "rpi4",
-                    provider: "existing",
-                    arch: "arm64",
-                    roles: ["agent"],
-                    behindNat: true,
-                    enrolled: true,
-                    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
-                }),
-            ),
-        );
+        const grown = await plan(withNodes((n) => n.push({ ...enrolledHomeAgent })));
         assert.deepEqual(changedResources(prod, grown), ["phy01-mesh"]);
         assert.ok(grown.nodeFiles.rpi4["/etc/wireguard/wg0.conf"]);
     });

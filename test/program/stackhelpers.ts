@@ -17,3 +17,14 @@ export function withNodes(edit: (nodes: Array<Record<string, unknown>>) => void,
 }
 
 export const plan = (config: Config, secretKeys: string[] = []) => runPlan("prod", config, secretKeys, seed);
+
+/** A home machine behind NAT its owner has bootstrapped: what "adding a node" adds in these tests. */
+export const enrolledHomeAgent = {
+    name: "rpi4",
+    provider: "existing",
+    arch: "arm64",
+    roles: ["agent"],
+    behindNat: true,
+    enrolled: true,
+    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+};

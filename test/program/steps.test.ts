@@ -8,19 +8,13 @@ import * as os from "os";
 import * as path from "path";
 import { PlanResult, readStackConfig, runPlan } from "../../plan/plan";
 import { changes, ModelResource, Step, stepsBetween, waves } from "../../plan/steps";
+import { enrolledHomeAgent, withNodes } from "./stackhelpers";
 
 type Config = Record<string, string>;
 type Node = Record<string, unknown>;
 
 const prod = readStackConfig("prod");
 const plan = (config: Config, secretKeys = prod.secretKeys) => runPlan("prod", config, secretKeys);
-
-/** The prod config with its node list edited (nodes found by name, never by position). */
-function withNodes(edit: (nodes: Node[]) => void, extra: Config = {}): Config {
-    const nodes = JSON.parse(prod.config["hybrid-k3s:nodes"]) as Node[];
-    edit(nodes);
-    return { ...prod.config, "hybrid-k3s:nodes": JSON.stringify(nodes), ...extra };
-}
 
 function node(nodes: Node[], name: string): Node {
     const found = nodes.find((n) => n.name === name);
@@ -80,19 +74,7 @@ describe("step model: the engine's steps between two plans of prod", function ()
     });
 
     it("adding a node behind NAT: only the hub's mesh step and the new host's own steps, in order", async () => {
-        const grown = await plan(
-            withNodes((n) =>
-                n.push({
-                    name: "rpi4",
-                    provider: "existing",
-                    arch: "arm64",
-                    roles: ["agent"],
-                    behindNat: true,
-                    enrolled: true,
-                    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
-                }),
-            ),
-        );
+        const grown = await plan(withNodes((n) => n.push({ ...enrolledHomeAgent })));
         const steps = realChanges(base, grown);
         const updates = steps.filter((s) => s.op === "update");
         assert.deepEqual(updates.map(describeStep), ["update phy01-mesh@phy01 runs create"], "the hub re-runs its mesh bundle, nothing else changes");
