@@ -54,6 +54,19 @@ export async function waitUntil(what: string, timeoutMs: number, probe: () => Pr
     return (Date.now() - started) / 1000;
 }
 
+/** Retries a check that throws until it passes or the time is up (the last failure is the answer). */
+export async function eventually(check: () => Promise<string>, timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        try {
+            return await check();
+        } catch (error) {
+            if (Date.now() > deadline) throw error;
+            await sleep(1000);
+        }
+    }
+}
+
 // Probes run at the machine's console (nsenter), so they see what the host itself sees.
 
 export async function pings(machine: Machine, address: string): Promise<boolean> {

@@ -16,8 +16,7 @@ import {
 import { PlanResult } from "../plan/plan";
 import { Step } from "../plan/steps";
 import { webClientScript } from "../test/net/clients";
-import { sleep } from "../test/net/netns";
-import { allOf } from "./checks";
+import { allOf, eventually } from "./checks";
 import { changeNode, removeNodes } from "./derive";
 import { StepRun } from "./executor";
 import { healthChecks } from "./health";
@@ -121,19 +120,6 @@ async function removeNatAndCloudHost(r: Rehearsal): Promise<void> {
         unchangedUnits(unitsBefore, await snapshotUnits(r, staying)),
     );
     await healthChecks(r, "after removal", { operator: true });
-}
-
-/** Retries a check that throws until it passes or the time is up (the last failure is the answer). */
-async function eventually(check: () => Promise<string>, timeoutMs: number): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        try {
-            return await check();
-        } catch (error) {
-            if (Date.now() > deadline) throw error;
-            await sleep(1000);
-        }
-    }
 }
 
 function stepsSucceeded(runs: StepRun[]): string {
