@@ -128,12 +128,12 @@ export class Rehearsal {
             for (const run of runs.filter((run) => run.step.op === "delete")) delete this.observedStdout[run.step.name];
             for (const run of fresh) this.observedStdout[run.step.name] = run.stdout;
             const consumed = fresh.filter((run) =>
-                current.resources.some(
-                    (r) => r.type === "command:remote:Command" && Object.values(r.propertyDependencies).some((urns) => urns.includes(run.step.urn)),
-                ),
+                current.resources.some((r) => Object.values(r.propertyDependencies).some((urns) => urns.includes(run.step.urn))),
             );
             if (consumed.length === 0) return undefined;
-            this.log(`  re-planned with the output of ${consumed.map((run) => run.step.name).join(", ")} (a later command takes it as input)`);
+            this.log(
+                `  re-planned with the output of ${consumed.map((run) => run.step.name).join(", ")} (a later resource takes it as input, as the state would hold it)`,
+            );
             current = await this.plan(this.configOf.get(next) ?? this.currentConfig);
             return current.resources;
         };
